@@ -1,0 +1,70 @@
+"""What a command says, independent of Discord.
+
+Services build a ``Reply``; cogs turn it into an embed (cogs/utils/embeds.py), the command-line
+twin prints ``Reply.as_text()``. Keeping one model means the bot and the CLI say the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Tone(str, Enum):
+    INFO = "info"
+    SUCCESS = "success"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass
+class ReplyField:
+    name: str
+    value: str
+    inline: bool = False
+
+
+@dataclass
+class Reply:
+    title: str | None = None
+    description: str | None = None
+    fields: list[ReplyField] = field(default_factory=list)
+    tone: Tone = Tone.INFO
+    url: str | None = None
+    image_url: str | None = None
+    thumbnail_url: str | None = None
+    footer: str | None = None
+    # Extra data for --json output; never shown in Discord.
+    data: dict = field(default_factory=dict)
+
+    def add_field(self, name: str, value: str, *, inline: bool = False) -> "Reply":
+        self.fields.append(ReplyField(name, value, inline))
+        return self
+
+    def as_text(self) -> str:
+        parts: list[str] = []
+        if self.title:
+            parts.append(self.title)
+        if self.url:
+            parts.append(self.url)
+        if self.description:
+            parts.append(self.description)
+        for f in self.fields:
+            parts.append(f"{f.name}:\n{f.value}" if "\n" in f.value else f"{f.name}: {f.value}")
+        if self.image_url:
+            parts.append(f"Image: {self.image_url}")
+        if self.footer:
+            parts.append(self.footer)
+        return "\n\n".join(parts)
+
+    def as_json(self) -> dict:
+        return {
+            "title": self.title,
+            "description": self.description,
+            "fields": [{"name": f.name, "value": f.value} for f in self.fields],
+            "tone": self.tone.value,
+            "url": self.url,
+            "image_url": self.image_url,
+            "footer": self.footer,
+            **({"data": self.data} if self.data else {}),
+        }
