@@ -6,6 +6,7 @@ twin prints ``Reply.as_text()``. Keeping one model means the bot and the CLI say
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -68,3 +69,15 @@ class Reply:
             "footer": self.footer,
             **({"data": self.data} if self.data else {}),
         }
+
+
+class Decision(Enum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    # The command line without --yes: the preview was shown, nothing is to be sent.
+    PREVIEWED = "previewed"
+
+
+# Shows a preview and waits for the person's answer: buttons in Discord, --yes on the command line.
+Confirm = Callable[[Reply], Awaitable[Decision]]

@@ -1,0 +1,59 @@
+"""The resources the bot and its command-line twin share, opened once and closed once.
+
+Built outside discord.py (as in discord.py's advanced_startup example) so the CLI runs the very same
+services without a gateway connection, and tests inject their own settings.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+
+from gm.maps import NameMaps
+from gm.service import GMService
+from maintainers.service import ReleaseService
+from relay import RelayClient
+from release import ReleaseClient
+from settings import Settings
+from storage import Database, NameMapStore, ReleaseStore, WorldChoiceStore, open_database
+
+USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"
+
+
+class App:
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession, db: Database):
+        self.settings = settings
+        self.session = session
+        self.db = db
+        self.relay = (
+            RelayClient(session, settings.relay_url, settings.relay_api_key, timeout=settings.relay_timeout)
+            if settings.relay_configured
+            else None
+        )
+        self.gm = GMService(
+            settings=settings,
+            relay=self.relay,
+            maps=NameMaps(NameMapStore(db)),
+            world_choices=WorldChoiceStore(db),
+        )
+        self.releases = ReleaseService(
+            settings=settings,
+            client=ReleaseClient(session, settings.release_api_url),
+            session=session,
+            store=ReleaseStore(db),
+        )
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "App":
+        db = await open_database(settings.database_path)
+        session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        return cls(settings, session, db)
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self.db.close()
+
+    async def __aenter__(self) -> "App":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()

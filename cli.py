@@ -1,0 +1,188 @@
+"""The command-line twin: the bot's commands without Discord, printing what the bot would post.
+
+    python bot.py refresh | lookup NAME | push NAME --file F [--rename N] [--yes] | worlds
+    python bot.py release dry-run|publish --package P --manifest URL [...] [--yes]
+
+Exit codes: 0 done, 1 refused or not found, 2 usage or configuration error, 75 temporary
+(timeout, 429, relay or Foundry unreachable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import re
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from app import App
+from errors import ConfigurationError, UserFacingError
+from maintainers.service import ReleaseOptions
+from replies import Decision, Reply
+from settings import Settings, load_settings
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_TEMPORARY = 0, 1, 2, 75
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python bot.py", description="The bot's commands, without Discord.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    world = argparse.ArgumentParser(add_help=False)
+    world.add_argument("--world", metavar="CLIENT_ID", help="the relay clientId to use (overrides RELAY_CLIENT_ID)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("refresh", parents=[common, world], help="rebuild the name map from the live world")
+    lookup = sub.add_parser("lookup", parents=[common, world], help="show a journal entry")
+    lookup.add_argument("name")
+    lookup.add_argument("--gm", action="store_true", help="include secrets and notes (the GM's view)")
+    push = sub.add_parser("push", parents=[common, world], help="write Campaign Codex data into an entry")
+    push.add_argument("name")
+    push.add_argument("--file", required=True, type=Path, help="JSON file with a flags.campaign-codex object")
+    push.add_argument("--rename", help="also rename the entry")
+    push.add_argument("--yes", action="store_true", help="write without asking (otherwise only the preview is shown)")
+    sub.add_parser("worlds", parents=[common], help="list the relay's online worlds")
+
+    release = sub.add_parser("release", help="Foundry package releases").add_subparsers(dest="action", required=True)
+    for action, text in (("dry-run", "check a release without saving it"), ("publish", "release a version")):
+        cmd = release.add_parser(action, parents=[common], help=text)
+        cmd.add_argument("--package", required=True)
+        cmd.add_argument("--manifest", required=True, help="URL of this version's manifest")
+        for option in ("version", "minimum", "verified", "maximum", "notes"):
+            cmd.add_argument(f"--{option}")
+        if action == "publish":
+            cmd.add_argument("--yes", action="store_true", help="publish without asking")
+    return parser
+
+
+def plain(text: str) -> str:
+    """Discord's <t:UNIX:R> timestamps, spelled out for a terminal."""
+
+    def spell(match: re.Match) -> str:
+        when = int(match.group(1))
+        at = datetime.fromtimestamp(when, timezone.utc).strftime("%H:%M:%S UTC")
+        return f"in {max(0, when - int(time.time()))} s (at {at})"
+
+    return re.sub(r"<t:(\d+):R>", spell, text)
+
+
+def _print_reply(reply: Reply, as_json: bool) -> None:
+    print(json.dumps(reply.as_json(), indent=2) if as_json else plain(reply.as_text()))
+
+
+def _print_error(error: UserFacingError, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": plain(error.message), "details": error.details, "temporary": error.temporary}, indent=2))
+    else:
+        print(plain(str(error)), file=sys.stderr)
+
+
+def _actor() -> str:
+    return f"cli:{os.environ.get('GITHUB_ACTOR') or getpass.getuser()}"
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "release":
+        if not settings.release_tokens and settings.foundry_release_token is None:
+            raise ConfigurationError("No release token: set RELEASE_TOKENS, or FOUNDRY_RELEASE_TOKEN for one package.")
+    else:
+        settings.require_relay()
+    async with await App.open(settings) as app:
+        if args.command == "worlds":
+            worlds = await app.gm.relay.list_worlds()
+            _print_reply(app.gm.worlds_reply(worlds, args_world(args, settings)), args.json)
+            return EXIT_OK
+        if args.command == "release":
+            return await _release(app, args)
+        world = await app.gm.resolve_world(None, override=args.world)
+        if args.command == "refresh":
+
+            async def progress(text: str) -> None:
+                print(text, file=sys.stderr)
+
+            _print_reply(await app.gm.refresh(world, progress), args.json)
+        elif args.command == "lookup":
+            found = await app.gm.lookup(world, args.name)
+            _print_reply(found.gm if args.gm else found.player, args.json)
+        elif args.command == "push":
+            return await _push(app, world, args)
+    return EXIT_OK
+
+
+def args_world(args: argparse.Namespace, settings: Settings) -> str | None:
+    return getattr(args, "world", None) or settings.relay_client_id
+
+
+async def _push(app: App, world, args: argparse.Namespace) -> int:
+    try:
+        raw = args.file.read_bytes()
+    except OSError as error:
+        raise UserFacingError(f"Cannot read {args.file}: {error.strerror}.") from None
+
+    reply = await app.gm.push(world, args.name, raw, rename=args.rename, confirm=_confirm(args, "write it"))
+    _print_reply(reply, args.json)
+    return EXIT_OK
+
+
+def _confirm(args: argparse.Namespace, what: str):
+    """--yes confirms; without it the preview is printed and nothing is sent."""
+
+    async def confirm(preview: Reply) -> Decision:
+        if args.yes:
+            return Decision.CONFIRMED
+        _print_reply(preview, args.json)
+        if not args.json:
+            print(f"\n(Run again with --yes to {what}.)\n")
+        return Decision.PREVIEWED
+
+    return confirm
+
+
+async def _release(app: App, args: argparse.Namespace) -> int:
+    options = ReleaseOptions(
+        package=args.package, manifest=args.manifest, version=args.version, minimum=args.minimum,
+        verified=args.verified, maximum=args.maximum, notes=args.notes,
+    )
+    if args.action == "dry-run":
+        _print_reply(await app.releases.dry_run(options, actor=_actor()), args.json)
+        return EXIT_OK
+
+    published = await app.releases.publish(options, actor=_actor(), confirm=_confirm(args, "publish"))
+    _print_reply(published.reply, args.json)
+    if published.announcement is not None:
+        await _announce(app.settings, published.announcement)
+    return EXIT_OK
+
+
+async def _announce(settings: Settings, announcement: Reply) -> None:
+    """Post the release announcement through Discord's REST API (no gateway), as the bot does."""
+    if not (settings.discord_token and settings.announce_channel_id):
+        return
+    from discord_rest import post_embed
+
+    if not await post_embed(settings.discord_token, settings.announce_channel_id, announcement):
+        print(f"Released, but the announcement could not be posted in channel {settings.announce_channel_id}.", file=sys.stderr)
+
+
+def main(argv: list[str]) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return EXIT_USAGE if exit_.code else EXIT_OK
+    try:
+        settings = load_settings()
+        return asyncio.run(_run(args, settings))
+    except ConfigurationError as error:
+        print(f"Configuration error: {error.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except UserFacingError as error:
+        _print_error(error, args.json if hasattr(args, "json") else False)
+        return EXIT_TEMPORARY if error.temporary else EXIT_REFUSED
+    except KeyboardInterrupt:
+        return 130

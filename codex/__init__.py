@@ -1,0 +1,15 @@
+"""Campaign Codex entries: checking push files, diffing them against the live entry, rendering entries."""
+
+from codex.diff import codex_diff, describe_changes
+from codex.render import render_entry
+from codex.schema import PushFileError, check_push_size, parse_push_file, validate_against_type
+
+__all__ = [
+    "PushFileError",
+    "check_push_size",
+    "codex_diff",
+    "describe_changes",
+    "parse_push_file",
+    "render_entry",
+    "validate_against_type",
+]

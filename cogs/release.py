@@ -1,0 +1,106 @@
+"""/release dry-run and /release publish for package maintainers."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs.utils.checks import require_role
+from cogs.utils.confirm import confirm_in_discord
+from cogs.utils.embeds import to_embed
+from cogs.utils.respond import NO_MENTIONS, edit_reply
+from maintainers.service import ReleaseOptions
+
+log = logging.getLogger(__name__)
+
+Text = app_commands.Range[str, 1, 300]
+
+
+class ReleaseCommands(commands.GroupCog, group_name="release", group_description="Release Foundry packages"):
+    def __init__(self, bot):
+        self.bot = bot
+
+    @property
+    def service(self):
+        return self.bot.app.releases
+
+    async def package_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        typed = current.casefold()
+        found = [p for p in self.service.packages() if typed in p.casefold()]
+        found.sort(key=lambda p: (not p.casefold().startswith(typed), p))
+        return [app_commands.Choice(name=p[:100], value=p[:100]) for p in found[:25]]
+
+    def _authorise(self, interaction: discord.Interaction, package: str) -> None:
+        role = self.bot.settings.maintainer_role_for(package)
+        require_role(interaction, role, f"release {package}")
+
+    @app_commands.command(name="dry-run", description="Check a release with Foundry without saving it")
+    @app_commands.describe(
+        package="Package id (from the manifest)",
+        manifest="URL of THIS version's manifest (not a /releases/latest/ URL)",
+        version="Version to release (read from the manifest when left out)",
+        minimum="Minimum Foundry version (read from the manifest when left out)",
+        verified="Verified Foundry version (read from the manifest when left out)",
+        maximum="Maximum Foundry version (optional)",
+        notes="URL of this version's release notes (optional)",
+    )
+    @app_commands.autocomplete(package=package_autocomplete)
+    async def dry_run(
+        self, interaction: discord.Interaction, package: app_commands.Range[str, 1, 100], manifest: Text,
+        version: app_commands.Range[str, 1, 50] | None = None, minimum: app_commands.Range[str, 1, 50] | None = None,
+        verified: app_commands.Range[str, 1, 50] | None = None, maximum: app_commands.Range[str, 1, 50] | None = None,
+        notes: Text | None = None,
+    ) -> None:
+        self._authorise(interaction, package)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        options = ReleaseOptions(package, manifest, version, minimum, verified, maximum, notes)
+        reply = await self.service.dry_run(options, actor=_actor(interaction))
+        await edit_reply(interaction, reply)
+
+    @app_commands.command(name="publish", description="Release a new version: dry run, confirm, then publish and announce")
+    @app_commands.describe(
+        package="Package id (from the manifest)",
+        manifest="URL of THIS version's manifest (not a /releases/latest/ URL)",
+        version="Version to release (read from the manifest when left out)",
+        minimum="Minimum Foundry version (read from the manifest when left out)",
+        verified="Verified Foundry version (read from the manifest when left out)",
+        maximum="Maximum Foundry version (optional)",
+        notes="URL of this version's release notes (optional)",
+    )
+    @app_commands.autocomplete(package=package_autocomplete)
+    async def publish(
+        self, interaction: discord.Interaction, package: app_commands.Range[str, 1, 100], manifest: Text,
+        version: app_commands.Range[str, 1, 50] | None = None, minimum: app_commands.Range[str, 1, 50] | None = None,
+        verified: app_commands.Range[str, 1, 50] | None = None, maximum: app_commands.Range[str, 1, 50] | None = None,
+        notes: Text | None = None,
+    ) -> None:
+        self._authorise(interaction, package)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        options = ReleaseOptions(package, manifest, version, minimum, verified, maximum, notes)
+        published = await self.service.publish(
+            options, actor=_actor(interaction), confirm=confirm_in_discord(interaction, ephemeral=True)
+        )
+        await edit_reply(interaction, published.reply)
+        if published.announcement is not None:
+            await self.announce(published.announcement)
+
+    async def announce(self, reply) -> None:
+        channel_id = self.bot.settings.announce_channel_id
+        if not channel_id:
+            return
+        channel = self.bot.get_partial_messageable(channel_id)
+        try:
+            await channel.send(embed=to_embed(reply), allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as error:
+            log.warning("Could not announce in channel %s: %s %s", channel_id, error.status, error.text[:200])
+
+
+def _actor(interaction: discord.Interaction) -> str:
+    return f"{interaction.user} ({interaction.user.id})"
+
+
+async def setup(bot) -> None:
+    await bot.add_cog(ReleaseCommands(bot))

@@ -1,0 +1,52 @@
+"""/status and /help."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs.utils.checks import NotAllowed, check_guild, has_role
+from cogs.utils.respond import send_reply
+from replies import Reply
+from status_report import status_report
+
+HELP = [
+    ("/lookup name [private]", "everyone in the server", "`/lookup name:Baron Vell` — shows the entry; GMs also get secrets and notes, privately."),
+    ("/push name data [rename]", "GM role", "`/push name:Baron Vell data:vell.json` — previews the changes, then writes them on Confirm."),
+    ("/refresh", "GM role", "`/refresh` — rebuilds the name map from the live world and reports added/removed/renamed."),
+    ("/world", "GM role", "`/world` — lists the online Foundry worlds and lets you pick this server's."),
+    ("/release dry-run package manifest [version minimum verified maximum notes]", "maintainer role",
+     "`/release dry-run package:my-module manifest:https://…/v1.2.0/module.json` — checks a release without saving it."),
+    ("/release publish …", "maintainer role", "Same options: dry run, Confirm, release, and an announcement."),
+    ("/status", "GM or maintainer role", "Relay, world, name map, packages and cooldowns at a glance."),
+    ("/help", "everyone", "This list."),
+]
+
+
+class StatusCommands(commands.Cog):
+    def __init__(self, bot):
+        self.bot = bot
+
+    @app_commands.command(name="status", description="Relay, world, name map, release packages and cooldowns")
+    async def status(self, interaction: discord.Interaction) -> None:
+        check_guild(interaction)
+        settings = self.bot.settings
+        roles = {settings.gm_role, *settings.maintainer_role.values()}
+        if not any(has_role(interaction.user, role) for role in roles):
+            raise NotAllowed("Only GMs and maintainers can see the bot's status.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await send_reply(interaction, await status_report(self.bot.app, interaction.guild_id), ephemeral=True)
+
+    @app_commands.command(name="help", description="What each command does and who may use it")
+    async def help(self, interaction: discord.Interaction) -> None:
+        reply = Reply(title="Commands")
+        settings = self.bot.settings
+        for usage, who, example in HELP:
+            who = who.replace("GM role", f"GM role ({settings.gm_role})")
+            reply.add_field(usage, f"*{who}*\n{example}")
+        await send_reply(interaction, reply, ephemeral=True)
+
+
+async def setup(bot) -> None:
+    await bot.add_cog(StatusCommands(bot))

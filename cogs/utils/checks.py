@@ -1,0 +1,54 @@
+"""Role checks for GM and maintainer commands: in the configured guild, with the configured role."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+
+class NotAllowed(app_commands.CheckFailure):
+    """A refused invocation; `message` is what the person is told."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def has_role(member: discord.abc.User, role: str | None) -> bool:
+    """`role` is a role name (case-insensitive) or a numeric role id."""
+    if role is None or not isinstance(member, discord.Member):
+        return False
+    wanted = role.strip()
+    return any(str(r.id) == wanted or r.name.casefold() == wanted.casefold() for r in member.roles)
+
+
+def check_guild(interaction: discord.Interaction) -> None:
+    if interaction.guild_id is None:
+        raise NotAllowed("This command works only in the campaign's server, not in direct messages.")
+    home = interaction.client.settings.discord_guild_id
+    if home and interaction.guild_id != home:
+        raise NotAllowed("This bot serves another server; its commands can't be used here.")
+
+
+def require_role(interaction: discord.Interaction, role: str | None, what: str) -> None:
+    check_guild(interaction)
+    if not has_role(interaction.user, role):
+        raise NotAllowed(f"Only members with the {role or '(unset)'} role can {what}.")
+
+
+def gm_only():
+    """An app command check: the invoker has GM_ROLE in the bot's guild."""
+
+    async def predicate(interaction: discord.Interaction) -> bool:
+        require_role(interaction, interaction.client.settings.gm_role, "use this GM command")
+        return True
+
+    return app_commands.check(predicate)
+
+
+def guild_member():
+    async def predicate(interaction: discord.Interaction) -> bool:
+        check_guild(interaction)
+        return True
+
+    return app_commands.check(predicate)

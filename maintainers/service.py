@@ -1,0 +1,198 @@
+"""What /release dry-run and /release publish do, without Discord."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import aiohttp
+from pydantic import SecretStr
+
+from errors import UserFacingError
+from release import (
+    ReleaseClient,
+    ReleaseError,
+    ReleaseForbidden,
+    ReleaseRateLimited,
+    ReleaseRejected,
+    ReleaseRequest,
+    ReleaseResult,
+    fetch_manifest,
+    preflight,
+    request_from_manifest,
+)
+from replies import Confirm, Decision, Reply, Tone
+from settings import Settings
+from storage import ReleaseStore
+from textsafe import echo
+
+
+class CoolingDown(UserFacingError):
+    """Foundry's per-package minute between releases has not passed; Foundry was not called."""
+
+    temporary = True
+
+    def __init__(self, package_id: str, until: float):
+        self.package_id = package_id
+        self.until = until
+        # <t:UNIX:R> renders as "in 42 seconds" in each reader's Discord; the CLI rewrites it.
+        super().__init__(
+            f"Foundry allows one release per package per minute; try again <t:{int(until + 0.999)}:R>."
+        )
+
+
+class NoToken(UserFacingError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """What the maintainer typed; missing version/compatibility come from the manifest."""
+
+    package: str
+    manifest: str
+    version: str | None = None
+    minimum: str | None = None
+    verified: str | None = None
+    maximum: str | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    reply: Reply
+    # The embed for ANNOUNCE_CHANNEL_ID, when a real release went through.
+    announcement: Reply | None
+
+
+class ReleaseService:
+    def __init__(self, *, settings: Settings, client: ReleaseClient, session: aiohttp.ClientSession, store: ReleaseStore):
+        self.settings = settings
+        self.client = client
+        self.session = session
+        self.store = store
+
+    def packages(self) -> list[str]:
+        return sorted(self.settings.release_tokens)
+
+    def token_for(self, package: str) -> SecretStr:
+        token = self.settings.release_tokens.get(package) or self.settings.foundry_release_token
+        if token is None:
+            known = ", ".join(self.packages()) or "none"
+            raise NoToken(
+                f"No release token is configured for {echo(package)}: add it to RELEASE_TOKENS "
+                f"(packages with tokens: {known})."
+            )
+        return token
+
+    async def prepare(self, options: ReleaseOptions) -> ReleaseRequest:
+        """The full request, preflighted: every problem Foundry would not catch is raised together."""
+        if options.version and options.minimum and options.verified:
+            request = ReleaseRequest(
+                package_id=options.package, version=options.version, manifest=options.manifest,
+                minimum=options.minimum, verified=options.verified, maximum=options.maximum, notes=options.notes,
+            )
+        else:
+            manifest = await fetch_manifest(self.session, options.manifest)
+            request = request_from_manifest(
+                options.package, options.manifest, manifest, version=options.version, minimum=options.minimum,
+                verified=options.verified, maximum=options.maximum, notes=options.notes,
+            )
+        await preflight(self.session, request)
+        return request
+
+    async def _call(self, request: ReleaseRequest, actor: str, *, dry_run: bool) -> ReleaseResult:
+        token = self.token_for(request.package_id)
+        until = await self.store.cooldown_until(request.package_id)
+        if until is not None:
+            await self._log(request, actor, dry_run, "cooldown", None, "not sent: waiting for Foundry's cooldown")
+            raise CoolingDown(request.package_id, until)
+        try:
+            result = await self.client.release(request, token, dry_run=dry_run)
+        except ReleaseRateLimited as error:
+            until = time.time() + error.retry_after
+            await self.store.set_cooldown(request.package_id, until)
+            await self._log(request, actor, dry_run, "rate-limited", 429, error.message)
+            raise CoolingDown(request.package_id, until) from None
+        except ReleaseError as error:
+            status = "rejected" if isinstance(error, ReleaseRejected) else "failed"
+            await self._log(request, actor, dry_run, status, _status_of(error), str(error))
+            raise
+        await self._log(request, actor, dry_run, "success", 200, result.message or result.page)
+        return result
+
+    async def _log(self, request, actor, dry_run, status, http_status, answer) -> None:
+        await self.store.log(
+            actor=actor, package_id=request.package_id, version=request.version, dry_run=dry_run,
+            options=asdict(request), status=status, http_status=http_status, answer=answer,
+        )
+
+    async def dry_run(self, options: ReleaseOptions, actor: str) -> Reply:
+        request = await self._prepared(options, actor)
+        result = await self._call(request, actor, dry_run=True)
+        return _summary(request, result, title=f"Dry run passed — {echo(request.package_id)} {echo(request.version, 40)}",
+                        description="Foundry accepted this release without saving it. Run /release publish to release it.")
+
+    async def publish(self, options: ReleaseOptions, actor: str, confirm: Confirm) -> Published:
+        request = await self._prepared(options, actor)
+        checked = await self._call(request, actor, dry_run=True)
+        preview = _summary(request, checked, title=f"Release {echo(request.package_id)} {echo(request.version, 40)}?",
+                           description="The dry run passed. Confirm to publish this version on Foundry's package listing.")
+        decision = await confirm(preview)
+        if decision is not Decision.CONFIRMED:
+            text = {Decision.EXPIRED: "The confirmation expired", Decision.PREVIEWED: "Dry run only"}.get(
+                decision, "Cancelled"
+            )
+            return Published(Reply(description=f"{text}; nothing was released.", tone=Tone.INFO), None)
+        result = await self._call(request, actor, dry_run=False)
+        reply = _summary(request, result, title=f"Released {echo(request.package_id)} {echo(request.version, 40)}",
+                         description="The new version is live on Foundry's package listing.")
+        reply.tone = Tone.SUCCESS
+        return Published(reply, announcement(request, result, actor))
+
+    async def _prepared(self, options: ReleaseOptions, actor: str) -> ReleaseRequest:
+        self.token_for(options.package)  # say "no token" before fetching anything
+        until = await self.store.cooldown_until(options.package)
+        if until is not None:
+            raise CoolingDown(options.package, until)
+        return await self.prepare(options)
+
+
+def _status_of(error: ReleaseError) -> int | None:
+    if isinstance(error, ReleaseRejected):
+        return 400
+    if isinstance(error, ReleaseForbidden):
+        return 403
+    return getattr(error, "status", None)
+
+
+def _compatibility(request: ReleaseRequest) -> str:
+    text = f"minimum {request.minimum}, verified {request.verified}"
+    return text + (f", maximum {request.maximum}" if request.maximum else "")
+
+
+def _summary(request: ReleaseRequest, result: ReleaseResult, *, title: str, description: str) -> Reply:
+    reply = Reply(title=title, description=description, url=result.page, tone=Tone.SUCCESS,
+                  data={"request": request.payload(dry_run=result.dry_run), "page": result.page})
+    reply.add_field("Version", echo(request.version, 60), inline=True)
+    reply.add_field("Compatibility", echo(_compatibility(request), 200), inline=True)
+    reply.add_field("Manifest", request.manifest[:1000])
+    if request.notes:
+        reply.add_field("Notes", request.notes[:1000])
+    reply.add_field("Package page", result.page[:1000])
+    return reply
+
+
+def announcement(request: ReleaseRequest, result: ReleaseResult, actor: str) -> Reply:
+    reply = Reply(
+        title=f"{echo(request.package_id)} {echo(request.version, 40)} released",
+        url=result.page,
+        tone=Tone.SUCCESS,
+        footer=f"Released by {actor[:100]}",
+    )
+    reply.add_field("Version", echo(request.version, 60), inline=True)
+    reply.add_field("Compatibility", echo(_compatibility(request), 200), inline=True)
+    if request.notes:
+        reply.add_field("Release notes", request.notes[:1000])
+    reply.add_field("Package page", result.page[:1000])
+    return reply

@@ -1,0 +1,289 @@
+"""Async client for the ThreeHats Foundry REST relay (see docs/relay.md in the shared docs).
+
+Plain HTTP over an injected aiohttp session. The API key only ever goes into the ``x-api-key``
+header; any relay text shown to a person is scrubbed of it first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections import defaultdict
+from typing import Any, Callable, TypeVar
+
+import aiohttp
+from pydantic import SecretStr
+from yarl import URL
+
+from errors import ConfigurationError
+from relay.errors import (
+    CrossedReply,
+    EntryNotFound,
+    NoWorldConnected,
+    RelayAuthError,
+    RelayBadResponse,
+    RelayError,
+    RelayModuleError,
+    RelayRateLimited,
+    RelayScopeError,
+    RelayTimeout,
+    RelayUnavailable,
+    SeveralWorlds,
+    UnknownWorld,
+)
+from relay.models import JournalEntry, RelayStatus, SearchHit, SearchResult, World
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SEARCH_CAP = 500  # the relay's hard cap on /search results; it has no paging
+_START_GAP = 0.002  # the relay ids requests by <type>_<unix ms>; two starts in one ms get crossed
+_TEXT_LIMIT = 200
+_SCOPE_RE = re.compile(r"lacks required scope:\s*(\S+)")
+_NOT_JSON = object()
+
+
+class _StartSpacer:
+    """Spaces the *starts* of same-route requests; requests still overlap in flight."""
+
+    def __init__(self, gap: float):
+        self._gap = gap
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._last: dict[str, float] = {}
+
+    async def wait(self, route: str) -> None:
+        loop = asyncio.get_running_loop()
+        async with self._locks[route]:
+            delay = self._last.get(route, float("-inf")) + self._gap - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._last[route] = loop.time()
+
+
+class RelayClient:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: SecretStr, *, timeout: float = 15.0):
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError("RELAY_URL must start with http:// or https://; fix it in the settings.")
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._shown_base = str(URL(self._base).with_user(None))  # never show credentials embedded in the URL
+        self._key = api_key
+        self._timeout = timeout
+        self._spacer = _StartSpacer(_START_GAP)
+
+    def __repr__(self) -> str:
+        return f"RelayClient({self._shown_base!r})"
+
+    # --- public API -----------------------------------------------------------------------------
+
+    async def get_entry(self, uuid: str, *, client_id: str | None = None) -> JournalEntry:
+        def parse(body: dict) -> JournalEntry:
+            self._check_uuid(uuid, body.get("uuid"))
+            return JournalEntry.from_doc(uuid, body.get("data"))
+
+        return await self._call("GET", "/get", parse, params={"uuid": uuid}, client_id=client_id, uuid=uuid, read=True)
+
+    async def update_entry(self, uuid: str, diff: dict, *, client_id: str | None = None) -> JournalEntry:
+        def parse(body: dict) -> JournalEntry:
+            self._check_uuid(uuid, body.get("uuid"))
+            entity = body.get("entity")
+            if not isinstance(entity, list) or not entity:
+                raise ValueError("'entity' is not a non-empty list")
+            return JournalEntry.from_doc(uuid, entity[0])
+
+        return await self._call(
+            "PUT", "/update", parse, params={"uuid": uuid}, payload={"data": diff},
+            client_id=client_id, uuid=uuid, read=False,
+        )
+
+    async def create_entry(self, name: str, data: dict, *, client_id: str | None = None,
+                           folder: str | None = None) -> JournalEntry:
+        payload: dict[str, Any] = {"entityType": "JournalEntry", "data": {"name": name, **data}}
+        if folder is not None:
+            payload["folder"] = folder
+
+        def parse(body: dict) -> JournalEntry:
+            new_uuid = body.get("uuid")
+            if not isinstance(new_uuid, str):
+                raise ValueError("'uuid' is missing")
+            return JournalEntry.from_doc(new_uuid, body.get("entity"))
+
+        return await self._call("POST", "/create", parse, payload=payload, client_id=client_id, read=False)
+
+    async def search_journal_entries(self, *, client_id: str | None = None, folder_id: str | None = None,
+                                     limit: int = SEARCH_CAP) -> SearchResult:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        limit = min(limit, SEARCH_CAP)
+        search_filter = "documentType:JournalEntry" + (f",folder:{folder_id}" if folder_id else "")
+        # Not minified: the minified form drops each hit's folder.
+        params = {"filter": search_filter, "excludeCompendiums": "true", "limit": str(limit)}
+
+        def parse(body: dict) -> SearchResult:
+            results = body.get("results")
+            if not isinstance(results, list):
+                raise ValueError("'results' is not a list")
+            hits = [SearchHit.from_result(r) for r in results]
+            return SearchResult(hits=hits, capped=len(hits) >= limit)
+
+        return await self._call("GET", "/search", parse, params=params, client_id=client_id, read=True)
+
+    async def list_worlds(self) -> list[World]:
+        def parse(body: dict) -> list[World]:
+            clients = body.get("clients")
+            if not isinstance(clients, list):
+                raise ValueError("'clients' is not a list")
+            return [World.from_client(c) for c in clients]
+
+        return await self._call("GET", "/clients", parse, read=True)
+
+    async def status(self) -> RelayStatus:
+        def parse(body: dict) -> RelayStatus:
+            version = body.get("version")
+            if not isinstance(version, str):
+                raise ValueError("'version' is missing")
+            return RelayStatus(version=version)
+
+        return await self._call("GET", "/api/status", parse, read=True, auth=False)
+
+    async def structure(self, *, client_id: str | None = None, path: str | None = None,
+                        recursive_depth: int | None = None) -> dict:
+        params = {"types": "JournalEntry", "recursive": "true"}
+        if path is not None:
+            params["path"] = path
+        if recursive_depth is not None:
+            params["recursiveDepth"] = str(recursive_depth)
+
+        def parse(body: dict) -> dict:
+            data = body.get("data")
+            if not isinstance(data, dict):
+                raise ValueError("'data' is not an object")
+            return data
+
+        return await self._call("GET", "/structure", parse, params=params, client_id=client_id, read=True)
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    async def _call(self, method: str, route: str, parse: Callable[[dict], T], *, params: dict | None = None,
+                    payload: dict | None = None, client_id: str | None = None, uuid: str | None = None,
+                    read: bool, auth: bool = True) -> T:
+        query = dict(params or {})
+        if client_id:
+            query["clientId"] = client_id
+        # Reads get one retry for faults a second try usually clears; writes never (it might apply twice).
+        attempts = 2 if read else 1
+        try:
+            async with asyncio.timeout(self._timeout):
+                for attempt in range(1, attempts + 1):
+                    try:
+                        status, body = await self._send(method, route, query, payload, auth)
+                        return self._interpret(route, status, body, parse, uuid=uuid, client_id=client_id)
+                    except (RelayTimeout, CrossedReply) as exc:
+                        if attempt == attempts or not _retryable(exc):
+                            raise
+                        log.info("Retrying %s %s after: %s", method, route, exc.message)
+        except TimeoutError:
+            raise RelayTimeout(seconds=self._timeout) from None
+
+    async def _send(self, method: str, route: str, query: dict, payload: dict | None,
+                    auth: bool) -> tuple[int, Any]:
+        headers = {"x-api-key": self._key.get_secret_value()} if auth else {}
+        await self._spacer.wait(route)
+        try:
+            async with self._session.request(method, self._base + route, params=query, json=payload,
+                                             headers=headers, raise_for_status=False) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except TimeoutError:  # the session's own timeout, if it has a shorter one than ours
+            raise RelayTimeout(seconds=self._timeout) from None
+        except aiohttp.ClientError as exc:
+            raise RelayUnavailable(f"Couldn't reach the relay at {self._shown_base}",
+                                   details=[self._scrub(str(exc) or type(exc).__name__)]) from None
+        log.debug("%s %s -> %s", method, route, status)
+        try:
+            return status, json.loads(raw)
+        except ValueError:  # includes UnicodeDecodeError and an empty body
+            return status, _NOT_JSON
+
+    def _interpret(self, route: str, status: int, body: Any, parse: Callable[[dict], T], *,
+                   uuid: str | None, client_id: str | None) -> T:
+        # Status decides first for the faults whose body (often a proxy's HTML page) doesn't matter.
+        if status in (408, 504):
+            raise RelayTimeout(status=status)
+        if status == 429:
+            raise RelayRateLimited(self._error_text(body))
+        if status >= 500:
+            text = self._error_text(body)
+            raise RelayUnavailable(f"The relay failed (HTTP {status}{': ' + text if text else ''})", status=status)
+        if body is _NOT_JSON:
+            raise RelayBadResponse(route, status, "The body is empty or not JSON.")
+        if not isinstance(body, dict):
+            raise RelayBadResponse(route, status, f"The body is a JSON {type(body).__name__}, not an object.")
+        if 200 <= status < 300:
+            try:
+                return parse(body)
+            except ValueError as exc:
+                raise RelayBadResponse(route, status, self._scrub(str(exc))) from None
+        raise self._error_for(route, status, body, uuid=uuid, client_id=client_id)
+
+    def _error_for(self, route: str, status: int, body: dict, *, uuid: str | None,
+                   client_id: str | None) -> RelayError:
+        text = self._error_text(body)
+        error = body.get("error") if isinstance(body.get("error"), str) else ""
+        if not text:
+            return RelayBadResponse(route, status, "The error reply has no 'error' text.")
+        if status == 401:
+            return RelayAuthError(text)
+        if status == 403:
+            scope = _SCOPE_RE.search(text)
+            return RelayScopeError(scope.group(1)) if scope else RelayAuthError(text, status=403)
+        if status == 404 and error.startswith("No connected Foundry clients"):
+            return NoWorldConnected()
+        if status == 404 and error.startswith("Invalid client ID"):
+            return UnknownWorld(client_id)
+        if status == 400:
+            if error.startswith("Multiple clients connected"):
+                worlds = body.get("connectedClients")
+                return SeveralWorlds(worlds if isinstance(worlds, list) else [])
+            if uuid is not None and _is_missing_entry(body):
+                return EntryNotFound(uuid)
+            return RelayModuleError(text)
+        # An unknown 404 or an odd status usually means RELAY_URL points somewhere else.
+        return RelayBadResponse(route, status, f"Error text: {text}")
+
+    def _error_text(self, body: Any) -> str:
+        """The relay's error sentence (plus the module's 'message' when it adds one), trimmed and scrubbed."""
+        if not isinstance(body, dict):
+            return ""
+        parts = [body[k] for k in ("message", "error") if isinstance(body.get(k), str) and body[k]]
+        return self._scrub(": ".join(parts))
+
+    def _scrub(self, text: str) -> str:
+        secret = self._key.get_secret_value()
+        if secret:
+            text = text.replace(secret, "[redacted]")
+        text = " ".join(text.split())
+        return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
+
+    @staticmethod
+    def _check_uuid(asked: str, got: Any) -> None:
+        if not isinstance(got, str):
+            raise ValueError("'uuid' is missing")
+        if got != asked:
+            raise CrossedReply(asked, got)
+
+
+def _retryable(exc: RelayError) -> bool:
+    # A relay 408/504 or a crossed reply; our own deadline has already been spent, so not that.
+    return isinstance(exc, CrossedReply) or exc.status in (408, 504)
+
+
+def _is_missing_entry(body: dict) -> bool:
+    error = body.get("error")
+    if error == "Entity not found":
+        return True
+    # Updating an unknown uuid crashes inside the module rather than saying "not found".
+    return isinstance(error, str) and "reading 'uuid'" in error and body.get("message") == "Failed to update entity"

@@ -1,0 +1,113 @@
+"""Typed views of the relay's replies.
+
+The ``from_*`` constructors raise ValueError when a reply is not shaped as relay.md says; the client
+turns that into RelayBadResponse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def _field(obj: Any, key: str, kind: type | tuple[type, ...], *, optional: bool = False) -> Any:
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected an object holding '{key}', got {type(obj).__name__}")
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, kind):
+        raise ValueError(f"'{key}' is {type(value).__name__}, not {getattr(kind, '__name__', kind)}")
+    return value
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    uuid: str
+    id: str
+    name: str
+    folder: str | None
+    flags: dict
+    pages: list[dict]
+    raw: dict
+
+    @property
+    def codex_flags(self) -> dict:
+        return self.flags.get("campaign-codex") or {}
+
+    @classmethod
+    def from_doc(cls, uuid: str, doc: Any) -> JournalEntry:
+        pages = _field(doc, "pages", list, optional=True) or []
+        if not all(isinstance(p, dict) for p in pages):
+            raise ValueError("'pages' holds something other than objects")
+        return cls(
+            uuid=uuid,
+            id=_field(doc, "_id", str),
+            name=_field(doc, "name", str),
+            folder=_field(doc, "folder", str, optional=True),
+            flags=_field(doc, "flags", dict, optional=True) or {},
+            pages=pages,
+            raw=doc,
+        )
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    uuid: str
+    id: str
+    name: str
+    folder: str | None
+    img: str | None
+
+    @classmethod
+    def from_result(cls, result: Any) -> SearchHit:
+        return cls(
+            uuid=_field(result, "uuid", str),
+            id=_field(result, "id", str),
+            name=_field(result, "name", str),
+            folder=_field(result, "folder", str, optional=True),
+            img=_field(result, "img", str, optional=True),
+        )
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[SearchHit]
+    # The relay cuts at the limit without paging: when True the list may be missing entries.
+    capped: bool
+
+
+@dataclass(frozen=True)
+class World:
+    client_id: str
+    world_id: str
+    title: str
+    foundry_version: str
+    system_title: str
+    online: bool
+    custom_name: str | None
+    public_url: str | None
+
+    @property
+    def label(self) -> str:
+        return self.custom_name or self.title
+
+    @classmethod
+    def from_client(cls, client: Any) -> World:
+        return cls(
+            client_id=_field(client, "clientId", str),
+            world_id=_field(client, "worldId", str, optional=True) or "",
+            # An untitled world is still a world: fall back to its id so the label is never blank.
+            title=_field(client, "worldTitle", str, optional=True) or _field(client, "worldId", str, optional=True)
+            or _field(client, "clientId", str),
+            foundry_version=_field(client, "foundryVersion", str, optional=True) or "",
+            system_title=_field(client, "systemTitle", str, optional=True) or "",
+            online=_field(client, "isOnline", bool),
+            custom_name=_field(client, "customName", str, optional=True) or None,
+            public_url=_field(client, "publicUrl", str, optional=True) or None,
+        )
+
+
+@dataclass(frozen=True)
+class RelayStatus:
+    version: str

@@ -1,0 +1,146 @@
+"""Checks Foundry's API does not make: the manifest a release points at must describe that release.
+
+Foundry accepts a "latest" manifest URL, a manifest of another version or another package; users
+then install the wrong build or see an endless update prompt. Every problem is collected so the
+maintainer fixes them all in one go.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from release.errors import PreflightFailed, short_text
+from release.models import ReleaseRequest
+
+_COMPATIBILITY = ("minimum", "verified", "maximum")
+
+
+async def fetch_manifest(session: aiohttp.ClientSession, url: str, *, timeout: float = 10.0) -> dict:
+    """The manifest at `url` as a dict; PreflightFailed with one line saying why not."""
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            status = response.status
+            body = (await response.read()).decode("utf-8-sig", errors="replace")
+    except TimeoutError:
+        raise _unusable(url, f"did not answer within {timeout:g} s") from None
+    except aiohttp.ClientError as error:
+        raise _unusable(url, f"could not be reached ({getattr(error, 'strerror', None) or type(error).__name__})") from None
+    if status != 200:
+        raise _unusable(url, f"answered {status} ({short_text(body)})")
+    try:
+        manifest = json.loads(body)
+    except ValueError:
+        raise _unusable(url, f"is not JSON ({short_text(body)})") from None
+    if not isinstance(manifest, dict):
+        raise _unusable(url, "is JSON but not an object")
+    return manifest
+
+
+def _unusable(url: str, why: str) -> PreflightFailed:
+    return PreflightFailed("The manifest could not be read.", [f"The manifest at {url} {why}."])
+
+
+def check_manifest_url(request: ReleaseRequest) -> list[str]:
+    problems = []
+    if "/releases/latest/" in request.manifest:
+        problems.append(
+            f"The manifest URL points at the latest release (/releases/latest/); it must point at "
+            f"version {request.version}'s own manifest so users on older Foundry versions get the right build."
+        )
+    if urlsplit(request.manifest).scheme not in ("http", "https"):
+        problems.append("The manifest URL must start with http:// or https://.")
+    return problems
+
+
+def check_manifest(request: ReleaseRequest, manifest: dict) -> list[str]:
+    """One line per way the manifest contradicts the release."""
+    problems = []
+    manifest_id = manifest.get("id")
+    if manifest_id != request.package_id:
+        problems.append(
+            f"The manifest is for {manifest_id!r}, not {request.package_id}."
+            if manifest_id
+            else f"The manifest has no id (expected {request.package_id})."
+        )
+    manifest_version = _text(manifest.get("version"))
+    if manifest_version is None:
+        problems.append(f"The manifest has no version (expected {request.version}).")
+    elif manifest_version != request.version:
+        problems.append(
+            f"The manifest says version {manifest_version}, but this release is {request.version}: "
+            "users would be offered the update forever."
+        )
+    compatibility = manifest.get("compatibility")
+    compatibility = compatibility if isinstance(compatibility, dict) else {}
+    for key in _COMPATIBILITY:
+        in_manifest = _text(compatibility.get(key))
+        in_request = getattr(request, key)
+        if in_manifest is None and key != "maximum":
+            problems.append(f"The manifest has no compatibility.{key}.")
+        elif in_manifest is not None and in_request and in_request != in_manifest:
+            problems.append(f"compatibility.{key} is {in_request} for this release but {in_manifest} in the manifest.")
+    return problems
+
+
+def request_from_manifest(
+    package_id: str,
+    manifest_url: str,
+    manifest: dict,
+    *,
+    version: str | None = None,
+    minimum: str | None = None,
+    verified: str | None = None,
+    maximum: str | None = None,
+    notes: str | None = None,
+) -> ReleaseRequest:
+    """A request whose missing version and compatibility come from the manifest."""
+    compatibility = manifest.get("compatibility")
+    compatibility = compatibility if isinstance(compatibility, dict) else {}
+    version = version or _text(manifest.get("version"))
+    minimum = minimum or _text(compatibility.get("minimum"))
+    verified = verified or _text(compatibility.get("verified"))
+    missing = [name for name, value in (("version", version), ("minimum", minimum), ("verified", verified)) if not value]
+    if missing:
+        raise PreflightFailed(
+            f"The manifest of {package_id} lacks what the release needs.",
+            [f"Give {name} explicitly: the manifest has none." for name in missing],
+        )
+    return ReleaseRequest(
+        package_id=package_id,
+        version=version,
+        manifest=manifest_url,
+        minimum=minimum,
+        verified=verified,
+        maximum=maximum or _text(compatibility.get("maximum")),
+        notes=notes,
+    )
+
+
+async def preflight(session: aiohttp.ClientSession, request: ReleaseRequest, *, timeout: float = 10.0) -> dict:
+    """Run every check; return the manifest, or raise PreflightFailed listing every problem."""
+    problems = check_manifest_url(request)
+    manifest: dict = {}
+    if urlsplit(request.manifest).scheme in ("http", "https"):
+        try:
+            manifest = await fetch_manifest(session, request.manifest, timeout=timeout)
+        except PreflightFailed as failed:
+            problems += failed.details
+        else:
+            problems += check_manifest(request, manifest)
+    if problems:
+        raise PreflightFailed(
+            f"Version {request.version} of {request.package_id} is not ready to release "
+            f"({len(problems)} problem{'s' if len(problems) > 1 else ''}).",
+            problems,
+        )
+    return manifest
+
+
+def _text(value) -> str | None:
+    """A manifest value as text; numbers are common (`"verified": 12`), blanks count as missing."""
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    return str(value).strip() or None

@@ -1,0 +1,91 @@
+"""The name -> uuid map per world, replaced whole by /refresh."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from names import NameEntry
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class RefreshCounts:
+    total: int
+    added: int
+    removed: int
+    renamed: int
+
+
+@dataclass(frozen=True)
+class MapInfo:
+    world: str
+    total: int
+    refreshed_at: float
+    complete: bool
+    note: str | None
+
+
+class NameMapStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def replace(
+        self, world: str, entries: Iterable[NameEntry], *, complete: bool, note: str | None = None
+    ) -> RefreshCounts:
+        """Swap the world's map for `entries` in one transaction: a failure leaves the old map whole."""
+        new = {entry.uuid: entry for entry in entries}
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT uuid, name FROM name_entries WHERE world = ?", (world,)) as cursor:
+                old = {row[0]: row[1] async for row in cursor}
+            await conn.execute("DELETE FROM name_entries WHERE world = ?", (world,))
+            await conn.executemany(
+                "INSERT INTO name_entries (world, uuid, name, folder) VALUES (?, ?, ?, ?)",
+                ((world, e.uuid, e.name, e.folder) for e in new.values()),
+            )
+            await conn.execute(
+                "INSERT INTO name_maps (world, refreshed_at, complete, note) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (world) DO UPDATE SET refreshed_at = excluded.refreshed_at, "
+                "complete = excluded.complete, note = excluded.note",
+                (world, time.time(), int(complete), note),
+            )
+        return RefreshCounts(
+            total=len(new),
+            added=sum(1 for uuid in new if uuid not in old),
+            removed=sum(1 for uuid in old if uuid not in new),
+            renamed=sum(1 for uuid, e in new.items() if uuid in old and old[uuid] != e.name),
+        )
+
+    async def put(self, world: str, entry: NameEntry) -> None:
+        """Add or rename one entry (after /push creates or renames it)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO name_entries (world, uuid, name, folder) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (world, uuid) DO UPDATE SET name = excluded.name, folder = excluded.folder",
+                (world, entry.uuid, entry.name, entry.folder),
+            )
+
+    async def remove(self, world: str, uuid: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM name_entries WHERE world = ? AND uuid = ?", (world, uuid))
+
+    async def entries(self, world: str) -> list[NameEntry]:
+        rows = await self.db.fetchall(
+            "SELECT uuid, name, folder FROM name_entries WHERE world = ? ORDER BY name COLLATE NOCASE", (world,)
+        )
+        return [NameEntry(uuid=r[0], name=r[1], folder=r[2]) for r in rows]
+
+    async def worlds(self) -> list[str]:
+        return [r[0] for r in await self.db.fetchall("SELECT world FROM name_maps ORDER BY world")]
+
+    async def info(self, world: str) -> MapInfo | None:
+        row = await self.db.fetchone(
+            "SELECT m.refreshed_at, m.complete, m.note, "
+            "(SELECT COUNT(*) FROM name_entries e WHERE e.world = m.world) "
+            "FROM name_maps m WHERE m.world = ?",
+            (world,),
+        )
+        if row is None:
+            return None
+        return MapInfo(world=world, refreshed_at=row[0], complete=bool(row[1]), note=row[2], total=row[3])

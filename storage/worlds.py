@@ -1,0 +1,32 @@
+"""Which Foundry world (relay clientId) each guild uses."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class WorldChoice:
+    client_id: str
+    label: str | None
+
+
+class WorldChoiceStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def get(self, guild_id: int) -> WorldChoice | None:
+        row = await self.db.fetchone("SELECT client_id, label FROM guild_worlds WHERE guild_id = ?", (guild_id,))
+        return WorldChoice(row[0], row[1]) if row else None
+
+    async def set(self, guild_id: int, client_id: str, label: str | None, chosen_by: int | None) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO guild_worlds (guild_id, client_id, label, chosen_by, chosen_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (guild_id) DO UPDATE SET client_id = excluded.client_id, label = excluded.label, "
+                "chosen_by = excluded.chosen_by, chosen_at = excluded.chosen_at",
+                (guild_id, client_id, label, chosen_by, time.time()),
+            )

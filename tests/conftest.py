@@ -1,0 +1,143 @@
+"""Fixtures shared by the command tests: the stand-ins on 127.0.0.1, real settings, the real bot, a harness.
+
+`gm_env` gives a running bot connected to the fake Discord, a stand-in relay with one online world,
+a guild with GM / Maintainer roles and members, and a temporary SQLite file.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import pytest
+
+from bot import create_bot
+from settings import Settings
+from tests.harness import DiscordHarness
+from tests.stand_ins.foundry_api import StandInFoundryAPI
+from tests.stand_ins.relay_server import StandInRelay, StandInWorld
+
+RELAY_KEY = "relay-key-5f1d0c9a8b7e6d5c"
+RELEASE_TOKEN = "fvttp_9c2e4a6b8d0f1e3a5c7b9d1f"
+OTHER_TOKEN = "fvttp_1a2b3c4d5e6f7a8b9c0d1e2f"
+WORLD_ID = "client-main"
+
+
+@dataclass
+class Env:
+    h: DiscordHarness
+    bot: object
+    relay: StandInRelay
+    world: StandInWorld
+    foundry: StandInFoundryAPI
+    guild: object
+    channel: object
+    announce: object
+    gm: object
+    player: object
+    maintainer: object
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def app(self):
+        return self.bot.app
+
+
+class SecretScanner(logging.Handler):
+    """Collects every log record so a test (and the session) can prove no secret was logged."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(record.getMessage())
+        except Exception:
+            self.messages.append(str(record.msg))
+        if record.exc_info and record.exc_info[1] is not None:
+            self.messages.append(repr(record.exc_info[1]))
+
+
+@pytest.fixture
+def log_records():
+    scanner = SecretScanner()
+    root = logging.getLogger()
+    root.addHandler(scanner)
+    previous = root.level
+    root.setLevel(logging.DEBUG)
+    yield scanner
+    root.removeHandler(scanner)
+    root.setLevel(previous)
+
+
+@pytest.fixture
+async def relay():
+    stand_in = StandInRelay(keys={RELAY_KEY: {"entity:read", "entity:write", "search", "clients:read", "structure:read"}})
+    async with stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+async def foundry():
+    async with StandInFoundryAPI() as api:
+        api.add_package("my-module", RELEASE_TOKEN, versions=("1.0.0",))
+        api.add_package("other-module", OTHER_TOKEN)
+        yield api
+
+
+def make_settings(tmp_path, relay: StandInRelay, foundry: StandInFoundryAPI, **overrides) -> Settings:
+    values = dict(
+        discord_token="discord-token-not-used-by-the-fake",
+        relay_url=relay.base_url,
+        relay_api_key=RELAY_KEY,
+        relay_timeout=5.0,
+        gm_role="GM",
+        database_path=tmp_path / "bot.sqlite3",
+        release_api_url=foundry.release_url,
+        release_tokens={"my-module": RELEASE_TOKEN, "other-module": OTHER_TOKEN},
+        maintainer_role="Maintainer",
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def settings_overrides():
+    """Override in a test module (or parametrize) to change the bot's settings."""
+    return {}
+
+
+@pytest.fixture
+async def gm_env(tmp_path, relay, foundry, settings_overrides, log_records):
+    world = relay.add_world(WORLD_ID, "Ashes of the Valley", online=True)
+    settings = make_settings(tmp_path, relay, foundry, **settings_overrides)
+    bot = create_bot(settings)
+    async with DiscordHarness(bot) as h:
+        guild = h.guild("Campaign", roles=["GM", "Maintainer", "Player"])
+        channel = h.channel(guild, "table")
+        announce = h.channel(guild, "releases")
+        gm = h.member(guild, "gamemaster", roles=["GM"])
+        player = h.member(guild, "player", roles=["Player"])
+        maintainer = h.member(guild, "dev", roles=["Maintainer"])
+        # The guild exists only now: point the bot at it and sync there, as DISCORD_GUILD_ID does.
+        bot.settings.discord_guild_id = guild.id
+        if "announce_channel_id" not in settings_overrides:
+            bot.settings.announce_channel_id = announce.id
+        await bot.sync_commands()
+        env = Env(h=h, bot=bot, relay=relay, world=world, foundry=foundry, guild=guild, channel=channel,
+                  announce=announce, gm=gm, player=player, maintainer=maintainer)
+        yield env
+        assert_no_secrets(env, log_records)
+
+
+SECRETS = (RELAY_KEY, RELEASE_TOKEN, OTHER_TOKEN, "discord-token-not-used-by-the-fake")
+
+
+def assert_no_secrets(env: Env, log_records: SecretScanner) -> None:
+    """No secret, nor an obvious fragment of one, in anything sent to Discord or logged."""
+    fragments = {s for secret in SECRETS for s in (secret, secret[-12:], secret[6:18])}
+    sent = [str(request.json) for request in env.h.fake.requests if request.json is not None]
+    for text in sent + log_records.messages:
+        for fragment in fragments:
+            assert fragment not in text, f"a secret fragment reached Discord or the logs: {text[:200]!r}"

@@ -1,0 +1,568 @@
+"""A stand-in for the ThreeHats Foundry REST relay plus the Foundry module behind it.
+
+Written from the facts in the shared docs/relay.md (not from the relay's code), quirks included:
+per-endpoint envelopes, module failures as 400, the 500-result search cap, /structure's name-keyed
+folder tree, and the `<type>_<unix ms>` request ids that cross same-millisecond requests.
+
+    relay = StandInRelay()
+    world = relay.add_world("client-a", "Ashes of Damascus")
+    uuid = world.add_entry("Harbor", flags={"campaign-codex": {"type": "location"}})
+    async with relay:                      # or: base_url = await relay.start(); ...; await relay.stop()
+        ... RelayClient(session, relay.base_url, SecretStr("test-key")) ...
+    relay.requests("/get")[0].query        # the request log
+
+Faults: force(), fail_send(), not_answering(), add_latency(), enable_rate_limit(), and the
+`crossing=True` constructor flag. Timings default small so tests stay fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from aiohttp import web
+
+ALL_SCOPES = frozenset({"entity:read", "entity:write", "search", "clients:read", "structure:read"})
+VERSION = "3.4.1"
+SEARCH_CAP = 500
+SEARCH_DEFAULT_LIMIT = 200
+
+# route -> (method, scope, request-id type); the id type is what same-millisecond requests collide on.
+_FOUNDRY_ROUTES = {
+    "/get": ("GET", "entity:read", "entity"),
+    "/update": ("PUT", "entity:write", "update"),
+    "/create": ("POST", "entity:write", "create"),
+    "/search": ("GET", "search", "search"),
+    "/structure": ("GET", "structure:read", "structure"),
+    "/get-folder": ("GET", "structure:read", "get-folder"),
+}
+
+_ids = itertools.count(1)
+
+
+def new_id() -> str:
+    """A 16-character Foundry-style document id, unique within the process."""
+    return f"sti{next(_ids):013d}"
+
+
+@dataclass
+class Folder:
+    id: str
+    name: str
+    parent: str | None = None
+    type: str = "JournalEntry"
+
+    @property
+    def uuid(self) -> str:
+        return f"Folder.{self.id}"
+
+
+@dataclass
+class Pack:
+    id: str  # e.g. "world.lore"
+    label: str
+    entries: dict[str, dict] = field(default_factory=dict)  # id -> document
+
+    def add_entry(self, name: str, **fields: Any) -> str:
+        doc = _journal_doc(name, **fields)
+        self.entries[doc["_id"]] = doc
+        return f"Compendium.{self.id}.JournalEntry.{doc['_id']}"
+
+
+def _journal_doc(name: str, *, folder: str | None = None, flags: dict | None = None,
+                 pages: list[str | dict] | None = None, img: str | None = None,
+                 ownership: dict | None = None, id: str | None = None) -> dict:
+    return {
+        "_id": id or new_id(),
+        "name": name,
+        "folder": folder,
+        "img": img,
+        "pages": [
+            p if isinstance(p, dict) else {"_id": new_id(), "name": p, "type": "text", "text": {"content": ""}}
+            for p in pages or []
+        ],
+        "ownership": ownership or {"default": 0},
+        "flags": flags or {},
+    }
+
+
+@dataclass
+class StandInWorld:
+    """One Foundry world (relay client) with its journal entries, folders and compendium packs."""
+
+    client_id: str
+    title: str
+    world_id: str = ""
+    foundry_version: str = "13.345"
+    system_id: str = "dnd5e"
+    system_title: str = "Dungeons & Dragons Fifth Edition"
+    online: bool = True
+    custom_name: str | None = None
+    public_url: str | None = None
+    entries: dict[str, dict] = field(default_factory=dict)  # id -> JournalEntry document
+    folders: dict[str, Folder] = field(default_factory=dict)  # insertion order = Foundry's order
+    packs: dict[str, Pack] = field(default_factory=dict)
+
+    def add_entry(self, name: str, *, folder: str | Folder | None = None, flags: dict | None = None,
+                  pages: list[str | dict] | None = None, img: str | None = None,
+                  ownership: dict | None = None) -> str:
+        """Adds a journal entry and returns its uuid (``JournalEntry.<id>``)."""
+        folder_id = folder.id if isinstance(folder, Folder) else folder
+        doc = _journal_doc(name, folder=folder_id, flags=flags, pages=pages, img=img, ownership=ownership)
+        self.entries[doc["_id"]] = doc
+        return f"JournalEntry.{doc['_id']}"
+
+    def add_folder(self, name: str, *, parent: str | Folder | None = None, type: str = "JournalEntry") -> Folder:
+        parent_id = parent.id if isinstance(parent, Folder) else parent
+        folder = Folder(new_id(), name, parent_id, type)
+        self.folders[folder.id] = folder
+        return folder
+
+    def add_pack(self, pack_id: str, label: str) -> Pack:
+        pack = self.packs[pack_id] = Pack(pack_id, label)
+        return pack
+
+    def entry(self, uuid: str) -> dict | None:
+        """The live document behind a uuid (world or compendium), or None."""
+        parts = uuid.split(".")
+        if len(parts) == 2 and parts[0] == "JournalEntry":
+            return self.entries.get(parts[1])
+        if len(parts) == 5 and parts[0] == "Compendium" and parts[3] == "JournalEntry":
+            pack = self.packs.get(f"{parts[1]}.{parts[2]}")
+            return pack.entries.get(parts[4]) if pack else None
+        return None
+
+    def client_info(self) -> dict:
+        info = {
+            "clientId": self.client_id,
+            "worldId": self.world_id or self.client_id,
+            "worldTitle": self.title,
+            "foundryVersion": self.foundry_version,
+            "systemId": self.system_id,
+            "systemTitle": self.system_title,
+            "isOnline": self.online,
+        }
+        if self.custom_name:
+            info["customName"] = self.custom_name
+        if self.public_url:
+            info["publicUrl"] = self.public_url
+        return info
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any  # the parsed body, or None
+    headers: dict[str, str]  # everything but x-api-key
+    at: float  # loop time of arrival
+
+
+@dataclass
+class _Forced:
+    status: int
+    body: Any  # dict/list -> JSON; str -> raw text; None -> empty body
+    content_type: str | None
+    times: int
+
+
+def apply_update(doc: dict, diff: dict) -> None:
+    """Foundry's update merge as relay.md describes it: dot-path keys set one leaf (creating
+    intermediate objects) and keep siblings; a plain key replaces the whole value."""
+    for key, value in diff.items():
+        *path, leaf = key.split(".")
+        target = doc
+        for part in path:
+            if not isinstance(target.get(part), dict):
+                target[part] = {}
+            target = target[part]
+        target[leaf] = copy.deepcopy(value)
+
+
+class StandInRelay:
+    def __init__(self, *, keys: dict[str, set[str]] | None = None, crossing: bool = False,
+                 foundry_delay: float = 0.0, relay_timeout: float = 0.2,
+                 clock_ms: Callable[[], int] | None = None):
+        """``keys`` maps API key -> scopes (default: "test-key" with every scope).
+        ``crossing`` turns on the relay's id-only reply matching; ``foundry_delay`` is how long the
+        Foundry module "works" on each request; ``relay_timeout`` stands in for the relay's 10 s
+        wait before answering 408; ``clock_ms`` replaces the wall clock in request ids."""
+        self.keys = dict(keys) if keys is not None else {"test-key": set(ALL_SCOPES)}
+        self.worlds: dict[str, StandInWorld] = {}
+        self.crossing = crossing
+        self.foundry_delay = foundry_delay
+        self.relay_timeout = relay_timeout
+        self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self.log: list[LoggedRequest] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0  # most requests waiting on Foundry at once
+        self._forced: dict[str, list[_Forced]] = {}
+        self._silent: dict[str, int] = {}
+        self._latency: dict[str, float] = {}
+        self._pending: dict[str, asyncio.Future] = {}
+        self._bucket: tuple[int, float] | None = None  # (capacity, refill per second)
+        self._tokens: dict[str, tuple[float, float]] = {}  # key -> (tokens, last refill time)
+        self._tasks: set[asyncio.Task] = set()
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    # --- world setup ----------------------------------------------------------------------------
+
+    def add_world(self, client_id: str, title: str, **fields: Any) -> StandInWorld:
+        world = self.worlds[client_id] = StandInWorld(client_id, title, **fields)
+        return world
+
+    # --- faults ---------------------------------------------------------------------------------
+
+    def force(self, route: str, status: int, body: Any = None, *, times: int = 1,
+              content_type: str | None = None) -> None:
+        """The next ``times`` requests to ``route`` get this reply instead of the real one (before auth).
+        ``body`` dict/list is sent as JSON, a str as-is (text/html unless ``content_type``), None empty."""
+        self._forced.setdefault(route, []).append(_Forced(status, body, content_type, times))
+
+    def fail_send(self, route: str, *, times: int = 1) -> None:
+        """The relay can't hand the request to Foundry: 500 "Failed to send request to Foundry client"."""
+        self.force(route, 500, {"error": "Failed to send request to Foundry client"}, times=times)
+
+    def not_answering(self, route: str, *, times: int = 1) -> None:
+        """Foundry ignores the next ``times`` requests: the relay answers 408 after ``relay_timeout``."""
+        self._silent[route] = self._silent.get(route, 0) + times
+
+    def add_latency(self, route: str, seconds: float) -> None:
+        """Every request to ``route`` waits this long before being handled."""
+        self._latency[route] = seconds
+
+    def enable_rate_limit(self, capacity: int = 300, per_second: float = 5.0) -> None:
+        """The relay's per-key token bucket: 429 without Retry-After when empty."""
+        self._bucket = (capacity, per_second)
+
+    def requests(self, path: str | None = None) -> list[LoggedRequest]:
+        return [r for r in self.log if path is None or r.path == path]
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> StandInRelay:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- HTTP -----------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        body: Any = None
+        if request.can_read_body:
+            try:
+                body = json.loads(await request.text())
+            except ValueError:
+                body = None
+        self.log.append(LoggedRequest(
+            method=request.method,
+            path=path,
+            query=dict(request.query),
+            json=body,
+            headers={k: v for k, v in request.headers.items() if k.lower() != "x-api-key"},
+            at=asyncio.get_running_loop().time(),
+        ))
+        forced = self._take_forced(path)
+        if forced is not None:
+            return forced
+        if path in self._latency:
+            await asyncio.sleep(self._latency[path])
+
+        if path == "/api/health" and request.method == "GET":
+            return web.json_response({"status": "ok", "instance": "stand-in"})
+        if path == "/api/status" and request.method == "GET":
+            return web.json_response({"status": "ok", "version": VERSION, "websocket": "/relay"})
+        if path == "/clients" and request.method == "GET":
+            return self._guard(request, "clients:read") or web.json_response(
+                {"total": len(self.worlds), "clients": [w.client_info() for w in self.worlds.values()]})
+        if path not in _FOUNDRY_ROUTES:
+            return web.Response(status=404, text="404 page not found\n")  # Go's default
+        method, scope, kind = _FOUNDRY_ROUTES[path]
+        if request.method != method:
+            return web.Response(status=405, text="Method Not Allowed\n")
+        refused = self._guard(request, scope)
+        if refused is not None:
+            return refused
+        world = self._resolve_world(request.query.get("clientId"))
+        if isinstance(world, web.Response):
+            return world
+        if path == "/search" and not (request.query.get("query") or request.query.get("filter")):
+            return _error(400, "'query' or 'filter' is required")
+        return await self._through_foundry(path, kind, lambda: self._module(path, world, request.query, body))
+
+    def _take_forced(self, path: str) -> web.Response | None:
+        queue = self._forced.get(path)
+        if not queue:
+            return None
+        forced = queue[0]
+        forced.times -= 1
+        if forced.times <= 0:
+            queue.pop(0)
+        if forced.body is None:
+            return web.Response(status=forced.status, body=b"", content_type=forced.content_type)
+        if isinstance(forced.body, str):
+            return web.Response(status=forced.status, text=forced.body,
+                                content_type=forced.content_type or "text/html")
+        return web.Response(status=forced.status, text=json.dumps(forced.body),
+                            content_type=forced.content_type or "application/json")
+
+    def _guard(self, request: web.Request, scope: str) -> web.Response | None:
+        key = request.headers.get("x-api-key")
+        if not key:
+            return _error(401, "API key is required")
+        if key not in self.keys:
+            return _error(401, "Invalid API key")
+        if self._bucket is not None and not self._take_token(key):
+            return _error(429, "Too many API requests, please slow down")
+        if scope not in self.keys[key]:
+            return _error(403, f"API key lacks required scope: {scope}")
+        return None
+
+    def _take_token(self, key: str) -> bool:
+        capacity, per_second = self._bucket
+        now = time.monotonic()
+        tokens, last = self._tokens.get(key, (float(capacity), now))
+        tokens = min(capacity, tokens + (now - last) * per_second)
+        allowed = tokens >= 1
+        self._tokens[key] = (tokens - 1 if allowed else tokens, now)
+        return allowed
+
+    def _resolve_world(self, client_id: str | None) -> StandInWorld | web.Response:
+        online = [w for w in self.worlds.values() if w.online]
+        if client_id:
+            world = self.worlds.get(client_id)
+            return world if world is not None and world.online else _error(404, "Invalid client ID")
+        if not online:
+            return _error(404, "No connected Foundry clients found")
+        if len(online) > 1:
+            return web.json_response(
+                {"error": "Multiple clients connected. Please specify clientId.",
+                 "connectedClients": [w.client_info() for w in online]},
+                status=400,
+            )
+        return online[0]
+
+    async def _through_foundry(self, path: str, kind: str,
+                               answer: Callable[[], tuple[int, dict]]) -> web.Response:
+        """Sends the request "to Foundry" and waits for the reply the way the relay does: by id alone."""
+        request_id = f"{kind}_{self.clock_ms()}"
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self._silent.get(path):
+                self._silent[path] -= 1
+                await asyncio.sleep(self.relay_timeout)
+                return _error(408, "Request timed out")
+            if not self.crossing:
+                await asyncio.sleep(self.foundry_delay)
+                status, reply = answer()
+                return web.json_response(_stamp(reply, request_id), status=status)
+            waiter = asyncio.get_running_loop().create_future()
+            self._pending[request_id] = waiter  # a same-id request already pending loses its slot
+            task = asyncio.create_task(self._foundry_reply(request_id, answer))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            try:
+                status, reply = await asyncio.wait_for(waiter, self.relay_timeout)
+            except TimeoutError:
+                return _error(408, "Request timed out")
+            finally:
+                if self._pending.get(request_id) is waiter:
+                    del self._pending[request_id]
+            return web.json_response(reply, status=status)
+        finally:
+            self.in_flight -= 1
+
+    async def _foundry_reply(self, request_id: str, answer: Callable[[], tuple[int, dict]]) -> None:
+        await asyncio.sleep(self.foundry_delay)
+        status, reply = answer()
+        waiter = self._pending.pop(request_id, None)  # whoever holds the id now gets this reply
+        if waiter is not None and not waiter.done():
+            waiter.set_result((status, _stamp(reply, request_id)))
+
+    # --- the Foundry module ---------------------------------------------------------------------
+
+    def _module(self, path: str, world: StandInWorld, query: Any, body: Any) -> tuple[int, dict]:
+        if path == "/get":
+            return _get(world, query.get("uuid", ""))
+        if path == "/update":
+            return _update(world, query.get("uuid", ""), body)
+        if path == "/create":
+            return _create(world, body)
+        if path == "/search":
+            return _search(world, query)
+        if path == "/structure":
+            return _structure(world, query)
+        return _get_folder(world, query.get("name"))
+
+
+def _stamp(reply: dict, request_id: str) -> dict:
+    # Module envelopes carry the request id; the bare crash reply of /update and relay errors don't.
+    return {**reply, "requestId": request_id} if "type" in reply else reply
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _get(world: StandInWorld, uuid: str) -> tuple[int, dict]:
+    doc = world.entry(uuid)
+    if doc is None:
+        return 400, {"type": "entity-result", "error": "Entity not found", "data": None}
+    return 200, {"type": "entity-result", "uuid": uuid, "data": copy.deepcopy(doc)}
+
+
+def _update(world: StandInWorld, uuid: str, body: Any) -> tuple[int, dict]:
+    doc = world.entry(uuid)
+    if doc is None:
+        return 400, {"error": "Cannot read properties of null (reading 'uuid')", "message": "Failed to update entity"}
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        return 400, {"type": "update-result", "error": "data is required"}
+    apply_update(doc, body["data"])
+    return 200, {"type": "update-result", "uuid": uuid, "entity": [copy.deepcopy(doc)]}
+
+
+def _create(world: StandInWorld, body: Any) -> tuple[int, dict]:
+    if not isinstance(body, dict) or body.get("entityType") != "JournalEntry" or not isinstance(body.get("data"), dict):
+        return 400, {"type": "create-result", "error": "entityType and data are required"}
+    data = copy.deepcopy(body["data"])
+    uuid = world.add_entry(str(data.pop("name", "New Journal Entry")), folder=body.get("folder"))
+    doc = world.entry(uuid)
+    apply_update(doc, data)
+    return 200, {"type": "create-result", "uuid": uuid, "entity": copy.deepcopy(doc)}
+
+
+def _search_candidates(world: StandInWorld, exclude_compendiums: bool) -> list[dict]:
+    found = [
+        {"uuid": f"JournalEntry.{d['_id']}", "id": d["_id"], "name": d["name"], "img": d.get("img"),
+         "documentType": "JournalEntry", "folder": d.get("folder"), "package": "world"}
+        for d in world.entries.values()
+    ]
+    found += [
+        {"uuid": f.uuid, "id": f.id, "name": f.name, "img": None, "documentType": "Folder",
+         "folder": f.parent, "package": "world", "subType": f.type}
+        for f in world.folders.values()
+    ]
+    if not exclude_compendiums:
+        found += [
+            {"uuid": f"Compendium.{p.id}.JournalEntry.{d['_id']}", "id": d["_id"], "name": d["name"],
+             "img": d.get("img"), "documentType": "JournalEntry", "folder": d.get("folder"), "package": p.id}
+            for p in world.packs.values() for d in p.entries.values()
+        ]
+    return found
+
+
+def _search(world: StandInWorld, query: Any) -> tuple[int, dict]:
+    text = (query.get("query") or "").casefold()
+    filters = dict(part.split(":", 1) for part in (query.get("filter") or "").split(",") if ":" in part)
+    try:
+        limit = min(int(query.get("limit", SEARCH_DEFAULT_LIMIT)), SEARCH_CAP)
+    except ValueError:
+        limit = SEARCH_DEFAULT_LIMIT
+    hits = [
+        h for h in _search_candidates(world, query.get("excludeCompendiums") == "true")
+        if text in h["name"].casefold()
+        and all(str(h.get(k)) == v for k, v in filters.items() if k != "resultType")
+    ]
+    hits.sort(key=lambda h: h["name"].casefold())
+    hits = hits[:limit]
+    if query.get("minified") == "true":
+        hits = [{k: h[k] for k in ("uuid", "id", "name", "img", "documentType")} for h in hits]
+    return 200, {"type": "search-result", "query": query.get("query", ""), "filter": query.get("filter", ""),
+                 "results": hits}
+
+
+def _entity_ref(uuid: str, doc: dict) -> dict:
+    return {"uuid": uuid, "name": doc["name"], "id": doc["_id"], "type": "JournalEntry"}
+
+
+def _folder_entities(world: StandInWorld, folder_id: str | None) -> list[dict]:
+    return [_entity_ref(f"JournalEntry.{d['_id']}", d) for d in world.entries.values() if d.get("folder") == folder_id]
+
+
+def _folder_nodes(world: StandInWorld, parent: str | None, types: set[str], recursive: bool,
+                  level: int, depth: int) -> dict:
+    """Folders under ``parent`` keyed by *name*, subfolders beside id/uuid/type: the relay's collisions."""
+    nodes: dict = {}
+    for folder in world.folders.values():
+        if folder.parent != parent or folder.type not in types:
+            continue
+        node: dict = {"id": folder.id, "uuid": folder.uuid, "type": folder.type}
+        if recursive and level < depth:
+            node.update(_folder_nodes(world, folder.id, types, recursive, level + 1, depth))
+        entities = _folder_entities(world, folder.id) if "JournalEntry" in types else []
+        if entities:
+            node["entities"] = entities
+        nodes[folder.name] = node  # a same-name sibling overwrites this one
+    return nodes
+
+
+def _structure(world: StandInWorld, query: Any) -> tuple[int, dict]:
+    types = {t for t in (query.get("types") or "").split(",") if t}
+    if not types:
+        return 200, {"type": "structure-result", "data": {"folders": {}}}
+    recursive = query.get("recursive") == "true"
+    try:
+        depth = int(query.get("recursiveDepth", 5))
+    except ValueError:
+        depth = 5
+    path = query.get("path") or ""
+    if path:
+        folder = world.folders.get(path.removeprefix("Folder.")) if path.startswith("Folder.") else None
+        if folder is None:
+            return 400, {"error": f"Folder not found: {path}", "data": {}}
+        data = {"folders": _folder_nodes(world, folder.id, types, recursive, 1, depth),
+                "entities": _folder_entities(world, folder.id) if "JournalEntry" in types else []}
+        return 200, {"type": "structure-result", "data": data}
+    data: dict = {"folders": _folder_nodes(world, None, types, recursive, 1, depth), "entities": {}}
+    if "JournalEntry" in types:
+        data["entities"]["journalentrys"] = _folder_entities(world, None)
+    data["compendiumPacks"] = {
+        p.id: {"id": p.id, "name": p.label, "type": "JournalEntry",
+               "entities": [_entity_ref(f"Compendium.{p.id}.JournalEntry.{i}", d) for i, d in p.entries.items()]}
+        for p in world.packs.values()
+    }
+    return 200, {"type": "structure-result", "data": data}
+
+
+def _get_folder(world: StandInWorld, name: str | None) -> tuple[int, dict]:
+    if not name:
+        return 400, {"type": "get-folder-result", "error": "name is required"}
+    folder = next((f for f in world.folders.values() if f.name == name), None)  # the first, of any type
+    if folder is None:
+        return 400, {"type": "get-folder-result", "error": f"Folder not found: {name}"}
+    contents = _folder_entities(world, folder.id) if folder.type == "JournalEntry" else []
+    return 200, {"type": "get-folder-result", "data": {
+        "id": folder.id, "uuid": folder.uuid, "name": folder.name, "type": folder.type,
+        "parent": folder.parent, "contents": contents,
+    }}
