@@ -11,7 +11,7 @@ CONFIRM_TIMEOUT = 120.0
 
 
 class ConfirmView(discord.ui.View):
-    def __init__(self, owner_id: int, *, timeout: float = CONFIRM_TIMEOUT):
+    def __init__(self, owner_id: int, *, timeout: float):
         super().__init__(timeout=timeout)
         self.owner_id = owner_id
         self.decision = Decision.EXPIRED
@@ -39,10 +39,11 @@ class ConfirmView(discord.ui.View):
         await self._decide(interaction, Decision.CANCELLED)
 
 
-def confirm_in_discord(interaction: discord.Interaction, *, ephemeral: bool, timeout: float = CONFIRM_TIMEOUT) -> Confirm:
+def confirm_in_discord(interaction: discord.Interaction, *, ephemeral: bool) -> Confirm:
     """A `Confirm` for the services: posts the preview with buttons and waits for the invoker's answer."""
 
     async def ask(preview: Reply) -> Decision:
+        timeout = CONFIRM_TIMEOUT  # read at call time so tests can shorten it
         view = ConfirmView(interaction.user.id, timeout=timeout)
         preview.footer = "\n".join(filter(None, [preview.footer, f"Buttons expire in {int(timeout)} s."]))
         await send_reply(interaction, preview, ephemeral=ephemeral, view=view)
