@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     @field_validator("release_tokens", mode="before")
     @classmethod
     def _parse_tokens(cls, value):
+        if value == {}:  # the default (pydantic-settings validates defaults too)
+            return {}
         return parse_release_tokens(value)
 
     @field_validator("foundry_release_token", mode="before")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import SecretStr
 
 from errors import UserFacingError
 from release import (
+    PreflightFailed,
     ReleaseClient,
     ReleaseError,
     ReleaseForbidden,
@@ -17,6 +19,7 @@ from release import (
     ReleaseRejected,
     ReleaseRequest,
     ReleaseResult,
+    check_manifest_url,
     fetch_manifest,
     preflight,
     request_from_manifest,
@@ -83,22 +86,44 @@ class ReleaseService:
                 f"No release token is configured for {echo(package)}: add it to RELEASE_TOKENS "
                 f"(packages with tokens: {known})."
             )
-        return token
+        # Checked at start-up, but only the check trims: a CI secret often ends with a newline.
+        return SecretStr(token.get_secret_value().strip())
 
     async def prepare(self, options: ReleaseOptions) -> ReleaseRequest:
-        """The full request, preflighted: every problem Foundry would not catch is raised together."""
+        """The full request, preflighted: every problem Foundry would not catch is raised together.
+
+        The manifest is fetched once, whether it fills in the version and compatibility or not.
+        """
+        manifest = None
         if options.version and options.minimum and options.verified:
             request = ReleaseRequest(
                 package_id=options.package, version=options.version, manifest=options.manifest,
                 minimum=options.minimum, verified=options.verified, maximum=options.maximum, notes=options.notes,
             )
         else:
-            manifest = await fetch_manifest(self.session, options.manifest)
-            request = request_from_manifest(
-                options.package, options.manifest, manifest, version=options.version, minimum=options.minimum,
-                verified=options.verified, maximum=options.maximum, notes=options.notes,
+            # The request can't be built before the manifest is read: report its URL's problems
+            # together with whatever stops the manifest from filling in the rest.
+            problems = check_manifest_url(
+                ReleaseRequest(options.package, options.version or "", options.manifest, "", "")
             )
-        await preflight(self.session, request)
+            request = None
+            if urlsplit(options.manifest).scheme in ("http", "https"):
+                try:
+                    manifest = await fetch_manifest(self.session, options.manifest)
+                    request = request_from_manifest(
+                        options.package, options.manifest, manifest, version=options.version,
+                        minimum=options.minimum, verified=options.verified, maximum=options.maximum,
+                        notes=options.notes,
+                    )
+                except PreflightFailed as failed:
+                    problems += failed.details
+            if request is None:
+                raise PreflightFailed(
+                    f"This release of {echo(options.package)} is not ready "
+                    f"({len(problems)} problem{'s' if len(problems) > 1 else ''}).",
+                    problems,
+                )
+        await preflight(self.session, request, manifest=manifest)
         return request
 
     async def _call(self, request: ReleaseRequest, actor: str, *, dry_run: bool) -> ReleaseResult:
@@ -127,13 +152,26 @@ class ReleaseService:
             options=asdict(request), status=status, http_status=http_status, answer=answer,
         )
 
+    async def _log_options(self, options: ReleaseOptions, actor: str, status: str, answer: str) -> None:
+        """An attempt stopped before a request was sent (cooldown, preflight): logged with what was typed."""
+        typed = asdict(options)
+        typed["package_id"] = typed.pop("package")
+        await self.store.log(
+            actor=actor, package_id=options.package, version=options.version, dry_run=True,
+            options=typed, status=status, http_status=None, answer=answer,
+        )
+
     async def dry_run(self, options: ReleaseOptions, actor: str) -> Reply:
         request = await self._prepared(options, actor)
         result = await self._call(request, actor, dry_run=True)
         return _summary(request, result, title=f"Dry run passed — {echo(request.package_id)} {echo(request.version, 40)}",
                         description="Foundry accepted this release without saving it. Run /release publish to release it.")
 
-    async def publish(self, options: ReleaseOptions, actor: str, confirm: Confirm) -> Published:
+    async def publish(
+        self, options: ReleaseOptions, actor: str, confirm: Confirm, *, released_by: str | None = None
+    ) -> Published:
+        """Dry run, ask `confirm`, release. `released_by`: who the announcement names (default `actor`);
+        the caller makes it safe to post (no mention may ping)."""
         request = await self._prepared(options, actor)
         checked = await self._call(request, actor, dry_run=True)
         preview = _summary(request, checked, title=f"Release {echo(request.package_id)} {echo(request.version, 40)}?",
@@ -148,14 +186,20 @@ class ReleaseService:
         reply = _summary(request, result, title=f"Released {echo(request.package_id)} {echo(request.version, 40)}",
                          description="The new version is live on Foundry's package listing.")
         reply.tone = Tone.SUCCESS
-        return Published(reply, announcement(request, result, actor))
+        return Published(reply, announcement(request, result, released_by or echo(actor)))
 
     async def _prepared(self, options: ReleaseOptions, actor: str) -> ReleaseRequest:
         self.token_for(options.package)  # say "no token" before fetching anything
         until = await self.store.cooldown_until(options.package)
         if until is not None:
-            raise CoolingDown(options.package, until)
-        return await self.prepare(options)
+            error = CoolingDown(options.package, until)
+            await self._log_options(options, actor, "cooldown", "not sent: waiting for Foundry's cooldown")
+            raise error
+        try:
+            return await self.prepare(options)
+        except PreflightFailed as error:
+            await self._log_options(options, actor, "preflight-failed", str(error))
+            raise
 
 
 def _status_of(error: ReleaseError) -> int | None:
@@ -183,16 +227,19 @@ def _summary(request: ReleaseRequest, result: ReleaseResult, *, title: str, desc
     return reply
 
 
-def announcement(request: ReleaseRequest, result: ReleaseResult, actor: str) -> Reply:
+def announcement(request: ReleaseRequest, result: ReleaseResult, released_by: str) -> Reply:
+    """The embed for ANNOUNCE_CHANNEL_ID. `released_by` is shown as given (a display name and a
+    mention, which in an embed never pings); it must already be safe to post."""
     reply = Reply(
         title=f"{echo(request.package_id)} {echo(request.version, 40)} released",
         url=result.page,
         tone=Tone.SUCCESS,
-        footer=f"Released by {actor[:100]}",
     )
+    reply.add_field("Package", echo(request.package_id), inline=True)
     reply.add_field("Version", echo(request.version, 60), inline=True)
     reply.add_field("Compatibility", echo(_compatibility(request), 200), inline=True)
     if request.notes:
         reply.add_field("Release notes", request.notes[:1000])
     reply.add_field("Package page", result.page[:1000])
+    reply.add_field("Released by", released_by[:200])
     return reply

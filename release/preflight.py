@@ -46,9 +46,11 @@ def _unusable(url: str, why: str) -> PreflightFailed:
 def check_manifest_url(request: ReleaseRequest) -> list[str]:
     problems = []
     if "/releases/latest/" in request.manifest:
+        # The version may not be known yet (it is read from the manifest when left out).
+        which = f"version {request.version}'s" if request.version else "this version's"
         problems.append(
             f"The manifest URL points at the latest release (/releases/latest/); it must point at "
-            f"version {request.version}'s own manifest so users on older Foundry versions get the right build."
+            f"{which} own manifest so users on older Foundry versions get the right build."
         )
     if urlsplit(request.manifest).scheme not in ("http", "https"):
         problems.append("The manifest URL must start with http:// or https://.")
@@ -119,11 +121,18 @@ def request_from_manifest(
     )
 
 
-async def preflight(session: aiohttp.ClientSession, request: ReleaseRequest, *, timeout: float = 10.0) -> dict:
-    """Run every check; return the manifest, or raise PreflightFailed listing every problem."""
+async def preflight(
+    session: aiohttp.ClientSession, request: ReleaseRequest, *, timeout: float = 10.0, manifest: dict | None = None
+) -> dict:
+    """Run every check; return the manifest, or raise PreflightFailed listing every problem.
+
+    `manifest`: the document at `request.manifest` when the caller has already fetched it (to read
+    the version from it), so it is not fetched twice.
+    """
     problems = check_manifest_url(request)
-    manifest: dict = {}
-    if urlsplit(request.manifest).scheme in ("http", "https"):
+    if manifest is not None:
+        problems += check_manifest(request, manifest)
+    elif urlsplit(request.manifest).scheme in ("http", "https"):
         try:
             manifest = await fetch_manifest(session, request.manifest, timeout=timeout)
         except PreflightFailed as failed:
@@ -136,7 +145,7 @@ async def preflight(session: aiohttp.ClientSession, request: ReleaseRequest, *, 
             f"({len(problems)} problem{'s' if len(problems) > 1 else ''}).",
             problems,
         )
-    return manifest
+    return manifest or {}
 
 
 def _text(value) -> str | None:

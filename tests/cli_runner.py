@@ -1,0 +1,42 @@
+"""Running `python bot.py ...` as a newcomer would, in a clean directory with only the given environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+BOT = Path(__file__).resolve().parent.parent / "bot.py"
+
+# Settings a developer may have exported; a test decides every one it needs.
+_SETTINGS = (
+    "DISCORD_TOKEN", "DISCORD_GUILD_ID", "RELAY_URL", "RELAY_API_KEY", "RELAY_CLIENT_ID", "RELAY_TIMEOUT", "GM_ROLE",
+    "FOUNDRY_PUBLIC_URL", "DATABASE_PATH", "RELEASE_API_URL", "RELEASE_TOKENS", "FOUNDRY_RELEASE_TOKEN",
+    "MAINTAINER_ROLE", "ANNOUNCE_CHANNEL_ID", "DISCORD_API_BASE",
+)
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+async def run_bot(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60) -> Run:
+    """Runs bot.py with `args` in `cwd` (so no stray .env is read), without blocking the test's event loop,
+    which keeps serving the stand-ins the command talks to."""
+    full_env = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
+    full_env.update(env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(BOT), *args, cwd=cwd, env=full_env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        raise
+    return Run(proc.returncode, out.decode(), err.decode())

@@ -1,0 +1,92 @@
+"""Starting the bot on a fresh machine: what a newcomer sees without (or with a bad) configuration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from errors import ConfigurationError
+from settings import load_settings
+from tests.cli_runner import run_bot
+
+GOOD = {"RELAY_URL": "http://127.0.0.1:9", "RELAY_API_KEY": "k-123456789"}
+
+
+async def test_without_a_token_the_bot_says_exactly_what_to_set(tmp_path):
+    run = await run_bot(env={}, cwd=tmp_path)
+    assert run.code == 2
+    assert run.err.strip().startswith("DISCORD_TOKEN is not set")
+    assert ".env" in run.err and len(run.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DISCORD_GUILD_ID": "my server"}, "DISCORD_GUILD_ID"),
+        ({"RELAY_URL": "relay.example.com"}, "RELAY_URL"),
+        ({"RELAY_URL": "https://relay.example.com/api"}, "RELAY_URL"),
+        ({"RELAY_TIMEOUT": "soon"}, "RELAY_TIMEOUT"),
+        ({"ANNOUNCE_CHANNEL_ID": "#releases"}, "ANNOUNCE_CHANNEL_ID"),
+        ({"RELEASE_TOKENS": "{not json"}, "RELEASE_TOKENS"),
+        ({"MAINTAINER_ROLE": '{"my-module": 5}'}, "MAINTAINER_ROLE"),
+    ],
+)
+async def test_a_malformed_setting_stops_start_up_with_one_line_naming_it(tmp_path, env, named):
+    run = await run_bot(env={"DISCORD_TOKEN": "t-secret-value", **GOOD, **env}, cwd=tmp_path)
+    assert run.code == 2
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], run.err
+    assert "t-secret-value" not in run.err
+
+
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [
+        ('"fvttp_abcdefghijklmnop"', "quotes"),
+        ("Bearer fvttp_abcdefghijklmnop", "Bearer"),
+        ("fvttp_fvttp_abcdefghijklmnop", "twice"),
+        ("fvttp_abc defghijklmnop", "whitespace"),
+        ("abcdefghijklmnop", "fvttp_"),
+    ],
+)
+async def test_a_malformed_release_token_is_named_never_printed(tmp_path, token, problem):
+    run = await run_bot(env={"DISCORD_TOKEN": "t", "RELEASE_TOKENS": json.dumps({"my-module": token})}, cwd=tmp_path)
+    assert run.code == 2
+    assert "my-module" in run.err and problem in run.err
+    assert "abcdefghijklmnop" not in run.err and "defghijk" not in run.err
+
+
+def test_settings_read_the_env_file_and_secrets_stay_hidden(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("DISCORD_TOKEN", "RELAY_URL", "RELAY_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=abc.def.ghi\nRELAY_URL=https://relay.example.com/\nRELAY_API_KEY=key-xyz\n")
+    settings = load_settings()
+    assert settings.relay_url == "https://relay.example.com"
+    assert settings.discord_token.get_secret_value() == "abc.def.ghi"
+    assert "abc.def.ghi" not in repr(settings) and "key-xyz" not in repr(settings)
+
+
+def test_a_missing_relay_setting_is_named_when_a_gm_command_needs_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RELAY_API_KEY", raising=False)
+    settings = load_settings(relay_url="https://relay.example.com")
+    with pytest.raises(ConfigurationError) as raised:
+        settings.require_relay()
+    assert "RELAY_API_KEY" in raised.value.message and "RELAY_URL" not in raised.value.message
+
+
+async def test_the_docker_healthcheck_fails_without_a_heartbeat_and_passes_with_one(tmp_path):
+    import asyncio
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "healthcheck.py"
+    env = {"DATABASE_PATH": str(tmp_path / "bot.sqlite3"), "PATH": "/usr/bin:/bin"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), env=env, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    assert proc.returncode != 0 and b"no heartbeat" in err
+    (tmp_path / "heartbeat").touch()
+    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), env=env)
+    assert await proc.wait() == 0
