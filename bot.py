@@ -23,6 +23,8 @@ from settings import Settings, load_settings
 log = logging.getLogger("bot")
 
 EXTENSIONS = ("cogs.gm", "cogs.worlds", "cogs.release", "cogs.status")
+# On stop, running commands get this long to finish before they are cancelled (docker stop waits 10 s).
+SHUTDOWN_GRACE = 8.0
 
 MISSING_TOKEN = (
     "DISCORD_TOKEN is not set: copy .env.example to .env and put your bot's token there "
@@ -83,6 +85,7 @@ class FoundryBot(commands.Bot):
 
     async def close(self) -> None:
         self.heartbeat.cancel()
+        await self.tree.drain(SHUTDOWN_GRACE)
         try:
             await super().close()
         finally:
@@ -109,8 +112,12 @@ async def _run(bot: FoundryBot, token: str) -> None:
             stopper.cancel()
             runner.result()  # re-raise a login failure
             return
-        log.info("Stopping: finishing the HTTP session and database")
+        log.info("Stopping: finishing running commands, then the HTTP session and database")
         await bot.close()
+        # start() returns once the gateway is closed; never let a stuck connection hold the stop.
+        _, stuck = await asyncio.wait({runner}, timeout=5)
+        for task in stuck:
+            task.cancel()
         await asyncio.gather(runner, return_exceptions=True)
 
 

@@ -22,9 +22,10 @@ from pathlib import Path
 
 from app import App
 from errors import ConfigurationError, UserFacingError
-from maintainers.service import ReleaseOptions
+from maintainers.service import NoToken, ReleaseOptions
 from replies import Decision, Reply
 from settings import Settings, load_settings
+from textsafe import echo
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_TEMPORARY = 0, 1, 2, 75
 
@@ -82,8 +83,16 @@ def _print_error(error: UserFacingError, as_json: bool) -> None:
         print(plain(str(error)), file=sys.stderr)
 
 
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in a bare container
+        return "unknown user"
+
+
 def _actor() -> str:
-    return f"cli:{os.environ.get('GITHUB_ACTOR') or getpass.getuser()}"
+    """Who asked, for the release log."""
+    return f"cli:{os.environ.get('GITHUB_ACTOR') or _local_user()}"
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -148,25 +157,67 @@ async def _release(app: App, args: argparse.Namespace) -> int:
         package=args.package, manifest=args.manifest, version=args.version, minimum=args.minimum,
         verified=args.verified, maximum=args.maximum, notes=args.notes,
     )
-    if args.action == "dry-run":
-        _print_reply(await app.releases.dry_run(options, actor=_actor()), args.json)
+    try:
+        if args.action == "dry-run":
+            _print_reply(await app.releases.dry_run(options, actor=_actor()), args.json)
+            return EXIT_OK
+        previews: list[Reply] = []
+
+        async def confirm(preview: Reply) -> Decision:
+            # --yes confirms; without it only the preview is printed (once, after the dry run).
+            previews.append(preview)
+            return Decision.CONFIRMED if args.yes else Decision.PREVIEWED
+
+        published = await app.releases.publish(options, actor=_actor(), confirm=confirm, released_by=_released_by())
+    except NoToken as error:
+        # In CI a package without a token is a configuration mistake, not a refusal.
+        raise ConfigurationError(error.message) from None
+
+    if published.announcement is None:  # not confirmed: show what would be released
+        preview = previews[0] if previews else published.reply
+        if args.json:
+            print(json.dumps({**preview.as_json(), "released": False}, indent=2))
+        else:
+            print(plain(preview.as_text()))
+            print(f"\n{published.reply.description} Run again with --yes to publish.")
         return EXIT_OK
 
-    published = await app.releases.publish(options, actor=_actor(), confirm=_confirm(args, "publish"))
-    _print_reply(published.reply, args.json)
-    if published.announcement is not None:
-        await _announce(app.settings, published.announcement)
+    problem = await _announce(app.settings, published.announcement)
+    if args.json:
+        out = {**published.reply.as_json(), "released": True}
+        if app.settings.discord_token and app.settings.announce_channel_id:
+            out["announced"] = problem is None
+            if problem:
+                out["announce_error"] = problem
+        print(json.dumps(out, indent=2))
+    else:
+        _print_reply(published.reply, False)
+        if problem:
+            print(problem, file=sys.stderr)
     return EXIT_OK
 
 
-async def _announce(settings: Settings, announcement: Reply) -> None:
-    """Post the release announcement through Discord's REST API (no gateway), as the bot does."""
+def _released_by() -> str:
+    """Who the announcement names for a release made here: the GitHub actor in Actions, else the local user."""
+    actor = os.environ.get("GITHUB_ACTOR")
+    if actor:
+        return f"{echo(actor, 80)} (GitHub Actions)"
+    return f"{echo(_local_user(), 80)} (command line)"
+
+
+async def _announce(settings: Settings, announcement: Reply) -> str | None:
+    """Post the release announcement through Discord's REST API (no gateway), as the bot does.
+
+    Returns None when posted or not configured, else one line saying why it was not posted.
+    """
     if not (settings.discord_token and settings.announce_channel_id):
-        return
+        return None
     from discord_rest import post_embed
 
-    if not await post_embed(settings.discord_token, settings.announce_channel_id, announcement):
-        print(f"Released, but the announcement could not be posted in channel {settings.announce_channel_id}.", file=sys.stderr)
+    problem = await post_embed(settings.discord_token, settings.announce_channel_id, announcement)
+    if problem:
+        return f"Released, but the announcement could not be posted in channel {settings.announce_channel_id}: {problem}."
+    return None
 
 
 def main(argv: list[str]) -> int:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from errors import ConfigurationError
@@ -92,9 +92,10 @@ class Settings(BaseSettings):
 
     @field_validator("foundry_release_token", mode="before")
     @classmethod
-    def _blank_token(cls, value):
-        if isinstance(value, str) and not value.strip():
-            return None
+    def _single_token(cls, value):
+        # Checked at start-up so a malformed CI secret is named, never printed; stored trimmed.
+        if isinstance(value, str):
+            return check_token("FOUNDRY_RELEASE_TOKEN", value) if value.strip() else None
         return value
 
     @field_validator("maintainer_role", mode="before")
@@ -115,13 +116,6 @@ class Settings(BaseSettings):
                 raise ValueError('must be a role, or a JSON object like {"*": "Maintainer", "my-module": "Devs"}')
             return roles
         return {"*": text}
-
-    @model_validator(mode="after")
-    def _single_token_needs_package(self):
-        if self.foundry_release_token is not None:
-            # Checked here too so a malformed CI secret is named at start-up, never printed.
-            check_token("FOUNDRY_RELEASE_TOKEN", self.foundry_release_token.get_secret_value())
-        return self
 
     # Helpers the rest of the code reads instead of re-deriving.
     @property

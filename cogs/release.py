@@ -11,8 +11,10 @@ from discord.ext import commands
 from cogs.utils.checks import require_role
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.embeds import to_embed
-from cogs.utils.respond import NO_MENTIONS, edit_reply
+from cogs.utils.respond import NO_MENTIONS, edit_reply, send_reply
 from maintainers.service import ReleaseOptions
+from replies import Reply, Tone
+from textsafe import echo
 
 log = logging.getLogger(__name__)
 
@@ -81,25 +83,48 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
         await interaction.response.defer(ephemeral=True, thinking=True)
         options = ReleaseOptions(package, manifest, version, minimum, verified, maximum, notes)
         published = await self.service.publish(
-            options, actor=_actor(interaction), confirm=confirm_in_discord(interaction, ephemeral=True)
+            options, actor=_actor(interaction), confirm=confirm_in_discord(interaction, ephemeral=True),
+            released_by=_released_by(interaction),
         )
         await edit_reply(interaction, published.reply)
         if published.announcement is not None:
-            await self.announce(published.announcement)
+            problem = await self.announce(published.announcement)
+            if problem:
+                # The release went through; the maintainer must know the channel did not hear of it.
+                await send_reply(interaction, Reply(description=problem, tone=Tone.WARNING), ephemeral=True)
 
-    async def announce(self, reply) -> None:
+    async def announce(self, reply: Reply) -> str | None:
+        """Post the announcement in ANNOUNCE_CHANNEL_ID; None when posted (or not configured), else why not."""
         channel_id = self.bot.settings.announce_channel_id
         if not channel_id:
-            return
+            return None
         channel = self.bot.get_partial_messageable(channel_id)
         try:
             await channel.send(embed=to_embed(reply), allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as error:
             log.warning("Could not announce in channel %s: %s %s", channel_id, error.status, error.text[:200])
+            return announce_failure(channel_id, error)
+        return None
+
+
+def announce_failure(channel_id: int, error: discord.HTTPException) -> str:
+    if error.status == 403:
+        why = "the bot lacks permission there (it needs View Channel, Send Messages and Embed Links)"
+    elif error.status == 404:
+        why = "Discord does not know that channel (check ANNOUNCE_CHANNEL_ID)"
+    else:
+        why = f"Discord answered {error.status}"
+    return f"Released, but the announcement could not be posted in <#{channel_id}>: {why}."
 
 
 def _actor(interaction: discord.Interaction) -> str:
     return f"{interaction.user} ({interaction.user.id})"
+
+
+def _released_by(interaction: discord.Interaction) -> str:
+    """The releaser as people know them: display name and a mention (mentions in embeds never ping,
+    and the announcement is sent with every mention disabled)."""
+    return f"{echo(interaction.user.display_name, 80)} ({interaction.user.mention})"
 
 
 async def setup(bot) -> None:

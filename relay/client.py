@@ -34,6 +34,7 @@ from relay.errors import (
     UnknownWorld,
 )
 from relay.models import JournalEntry, RelayStatus, SearchHit, SearchResult, World
+from relay.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ class _StartSpacer:
 
 
 class RelayClient:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: SecretStr, *, timeout: float = 15.0):
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: SecretStr, *, timeout: float = 15.0,
+                 pacer: Pacer | None = None):
         if not base_url.startswith(("http://", "https://")):
             raise ConfigurationError("RELAY_URL must start with http:// or https://; fix it in the settings.")
         self._session = session
@@ -73,6 +75,8 @@ class RelayClient:
         self._key = api_key
         self._timeout = timeout
         self._spacer = _StartSpacer(_START_GAP)
+        # The relay's 300 requests/minute bucket, kept on our side: every keyed request takes a token.
+        self.pacer = pacer or Pacer()
 
     def __repr__(self) -> str:
         return f"RelayClient({self._shown_base!r})"
@@ -165,6 +169,18 @@ class RelayClient:
 
         return await self._call("GET", "/structure", parse, params=params, client_id=client_id, read=True)
 
+    async def get_folder(self, name: str, *, client_id: str | None = None) -> dict:
+        """The **first** folder of any type named exactly ``name``, with its direct contents (raw ``data``).
+
+        An unknown name is a module failure (RelayModuleError "Folder not found: ...")."""
+        def parse(body: dict) -> dict:
+            data = body.get("data")
+            if not isinstance(data, dict):
+                raise ValueError("'data' is not an object")
+            return data
+
+        return await self._call("GET", "/get-folder", parse, params={"name": name}, client_id=client_id, read=True)
+
     # --- plumbing -------------------------------------------------------------------------------
 
     async def _call(self, method: str, route: str, parse: Callable[[dict], T], *, params: dict | None = None,
@@ -175,9 +191,15 @@ class RelayClient:
             query["clientId"] = client_id
         # Reads get one retry for faults a second try usually clears; writes never (it might apply twice).
         attempts = 2 if read else 1
+        # The relay's rate limit is per key (unkeyed health checks don't count). The first token is
+        # taken before our deadline starts: waiting our turn is not the relay being slow.
+        if auth:
+            await self.pacer.take()
         try:
             async with asyncio.timeout(self._timeout):
                 for attempt in range(1, attempts + 1):
+                    if attempt > 1 and auth:
+                        await self.pacer.take()
                     try:
                         status, body = await self._send(method, route, query, payload, auth)
                         return self._interpret(route, status, body, parse, uuid=uuid, client_id=client_id)

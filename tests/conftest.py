@@ -43,32 +43,55 @@ class Env:
         return self.bot.app
 
 
+SECRETS = (RELAY_KEY, RELEASE_TOKEN, OTHER_TOKEN, "discord-token-not-used-by-the-fake")
+
+
+def secret_fragments() -> set[str]:
+    """Each secret and its obvious fragments (the random tail, a middle slice)."""
+    return {piece for secret in SECRETS for piece in (secret, secret[-12:], secret[6:18])}
+
+
 class SecretScanner(logging.Handler):
-    """Collects every log record so a test (and the session) can prove no secret was logged."""
+    """Sees every log record of the whole test session; any record holding a secret is a hit."""
 
     def __init__(self):
         super().__init__(level=logging.DEBUG)
-        self.messages: list[str] = []
+        self.fragments = secret_fragments()
+        self.hits: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.messages.append(record.getMessage())
+            text = record.getMessage()
         except Exception:
-            self.messages.append(str(record.msg))
+            text = str(record.msg)
         if record.exc_info and record.exc_info[1] is not None:
-            self.messages.append(repr(record.exc_info[1]))
+            text += repr(record.exc_info[1])
+        if any(fragment in text for fragment in self.fragments):
+            self.hits.append(f"{record.name}: {text[:200]}")
 
 
-@pytest.fixture
-def log_records():
-    scanner = SecretScanner()
+SCANNER = SecretScanner()
+
+
+def pytest_configure(config):
     root = logging.getLogger()
-    root.addHandler(scanner)
-    previous = root.level
-    root.setLevel(logging.DEBUG)
-    yield scanner
-    root.removeHandler(scanner)
-    root.setLevel(previous)
+    root.addHandler(SCANNER)
+    root.setLevel(logging.DEBUG)  # records at every level are created, so every one is scanned
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)  # one DEBUG line per SQL step: noise
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if SCANNER.hits:
+        session.exitstatus = 1
+        print("\nSecrets reached the logs:\n" + "\n".join(SCANNER.hits[:20]))
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs():
+    """Fails the very test during which a secret was logged."""
+    before = len(SCANNER.hits)
+    yield
+    assert SCANNER.hits[before:] == [], f"a secret reached the logs: {SCANNER.hits[before:][:3]}"
 
 
 @pytest.fixture
@@ -109,11 +132,11 @@ def settings_overrides():
 
 
 @pytest.fixture
-async def gm_env(tmp_path, relay, foundry, settings_overrides, log_records):
+async def gm_env(tmp_path, relay, foundry, settings_overrides):
     world = relay.add_world(WORLD_ID, "Ashes of the Valley", online=True)
     settings = make_settings(tmp_path, relay, foundry, **settings_overrides)
     bot = create_bot(settings)
-    async with DiscordHarness(bot) as h:
+    async with DiscordHarness(bot, token=settings.discord_token.get_secret_value()) as h:
         guild = h.guild("Campaign", roles=["GM", "Maintainer", "Player"])
         channel = h.channel(guild, "table")
         announce = h.channel(guild, "releases")
@@ -128,16 +151,13 @@ async def gm_env(tmp_path, relay, foundry, settings_overrides, log_records):
         env = Env(h=h, bot=bot, relay=relay, world=world, foundry=foundry, guild=guild, channel=channel,
                   announce=announce, gm=gm, player=player, maintainer=maintainer)
         yield env
-        assert_no_secrets(env, log_records)
+        assert_nothing_secret_sent(env)
 
 
-SECRETS = (RELAY_KEY, RELEASE_TOKEN, OTHER_TOKEN, "discord-token-not-used-by-the-fake")
-
-
-def assert_no_secrets(env: Env, log_records: SecretScanner) -> None:
-    """No secret, nor an obvious fragment of one, in anything sent to Discord or logged."""
-    fragments = {s for secret in SECRETS for s in (secret, secret[-12:], secret[6:18])}
-    sent = [str(request.json) for request in env.h.fake.requests if request.json is not None]
-    for text in sent + log_records.messages:
+def assert_nothing_secret_sent(env: Env) -> None:
+    """No secret, nor an obvious fragment of one, in anything the bot sent to Discord."""
+    fragments = secret_fragments()
+    for request in env.h.fake.requests:
+        text = f"{request.path} {request.query} {request.json} {request.raw_body[:100_000]!r}"
         for fragment in fragments:
-            assert fragment not in text, f"a secret fragment reached Discord or the logs: {text[:200]!r}"
+            assert fragment not in text, f"a secret fragment reached Discord: {request.method} {request.path}"

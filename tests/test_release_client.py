@@ -442,6 +442,19 @@ async def test_preflight_does_not_fetch_a_non_http_url(foundry, session):
     assert foundry.requests == []
 
 
+async def test_preflight_checks_an_already_fetched_manifest_without_fetching_it_again(foundry, session):
+    url = foundry.serve_manifest("my-module/v1.2.0/module.json", manifest_doc())
+    fetched = await fetch_manifest(session, url)
+
+    assert await preflight(session, make_request(manifest=url), manifest=fetched) == manifest_doc()
+    assert len(foundry.requests) == 1  # only the caller's fetch
+
+    with pytest.raises(PreflightFailed) as caught:
+        await preflight(session, make_request(manifest=url, version="1.3.0"), manifest=fetched)
+    assert len(caught.value.details) == 1 and "1.3.0" in caught.value.details[0]
+    assert len(foundry.requests) == 1
+
+
 async def test_fetch_manifest_tolerates_a_byte_order_mark(foundry, session):
     url = foundry.serve_manifest("m/module.json", "\ufeff" + json.dumps(manifest_doc()))
 

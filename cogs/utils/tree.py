@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -14,9 +15,32 @@ log = logging.getLogger("bot.commands")
 
 
 class BotTree(app_commands.CommandTree):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.in_flight: set[asyncio.Task] = set()
+
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         interaction.extras["started"] = time.perf_counter()
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
         return True
+
+    async def drain(self, grace: float) -> None:
+        """Let running commands finish for up to `grace` seconds, then cancel the rest.
+
+        Cancelled commands roll back their SQLite transaction (storage/db.py), so a stop never leaves
+        half a write; a command waiting for Confirm is cancelled before it has written anything.
+        """
+        running = [t for t in self.in_flight if t is not asyncio.current_task()]
+        if not running:
+            return
+        log.info("Waiting up to %.0f s for %d running command(s)", grace, len(running))
+        _, pending = await asyncio.wait(running, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
         log_command(interaction, f"failed: {type(getattr(error, 'original', error)).__name__}")

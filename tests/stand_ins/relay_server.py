@@ -1,8 +1,13 @@
 """A stand-in for the ThreeHats Foundry REST relay plus the Foundry module behind it.
 
 Written from the facts in the shared docs/relay.md (not from the relay's code), quirks included:
-per-endpoint envelopes, module failures as 400, the 500-result search cap, /structure's name-keyed
-folder tree, and the `<type>_<unix ms>` request ids that cross same-millisecond requests.
+per-endpoint envelopes, module failures as 400, the 500-result search cap (sorted by name, no paging;
+a `folder:<id>` filter matches direct entries by folder id only and never root entries), the
+`<type>_<unix ms>` request ids that cross same-millisecond requests, and /structure's name-keyed
+folder tree: a later same-name sibling replaces the earlier one with its subtree, a subfolder named
+`id`, `uuid`, `type` or `entities` replaces that key of its parent's node, `recursiveDepth` (default
+5) stops expanding deeper folders, `path=Folder.<id>` gives one subtree plus its direct entries, and
+/get-folder returns the first folder of any type with the name. Worlds of 20,000 entries answer fast.
 
     relay = StandInRelay()
     world = relay.add_world("client-a", "Ashes of Damascus")
@@ -10,6 +15,7 @@ folder tree, and the `<type>_<unix ms>` request ids that cross same-millisecond 
     async with relay:                      # or: base_url = await relay.start(); ...; await relay.stop()
         ... RelayClient(session, relay.base_url, SecretStr("test-key")) ...
     relay.requests("/get")[0].query        # the request log
+    world.rename_entry(uuid, "Port"); world.move_entry(uuid, folder); world.delete_entry(uuid)
 
 Faults: force(), fail_send(), not_answering(), add_latency(), enable_rate_limit(), and the
 `crossing=True` constructor flag. Timings default small so tests stay fast.
@@ -123,6 +129,25 @@ class StandInWorld:
         folder = Folder(new_id(), name, parent_id, type)
         self.folders[folder.id] = folder
         return folder
+
+    def rename_entry(self, uuid: str, name: str) -> None:
+        self.entries[uuid.removeprefix("JournalEntry.")]["name"] = name
+
+    def move_entry(self, uuid: str, folder: str | Folder | None) -> None:
+        self.entries[uuid.removeprefix("JournalEntry.")]["folder"] = folder.id if isinstance(folder, Folder) else folder
+
+    def delete_entry(self, uuid: str) -> None:
+        del self.entries[uuid.removeprefix("JournalEntry.")]
+
+    def folder_path(self, folder: str | Folder | None) -> str | None:
+        """The display path of a folder ("NPCs/Villains"), None for the root."""
+        folder_id = folder.id if isinstance(folder, Folder) else folder
+        names: list[str] = []
+        while folder_id is not None:
+            node = self.folders[folder_id]
+            names.append(node.name)
+            folder_id = node.parent
+        return "/".join(reversed(names)) or None
 
     def add_pack(self, pack_id: str, label: str) -> Pack:
         pack = self.packs[pack_id] = Pack(pack_id, label)
@@ -489,10 +514,12 @@ def _search(world: StandInWorld, query: Any) -> tuple[int, dict]:
         limit = min(int(query.get("limit", SEARCH_DEFAULT_LIMIT)), SEARCH_CAP)
     except ValueError:
         limit = SEARCH_DEFAULT_LIMIT
+    # Each filter compares the hit's field with the text; `folder` holds a folder id (never its
+    # name) and a root entry has none, so no filter selects root entries; subfolders aren't included.
     hits = [
         h for h in _search_candidates(world, query.get("excludeCompendiums") == "true")
         if text in h["name"].casefold()
-        and all(str(h.get(k)) == v for k, v in filters.items() if k != "resultType")
+        and all(h.get(k) is not None and str(h.get(k)) == v for k, v in filters.items() if k != "resultType")
     ]
     hits.sort(key=lambda h: h["name"].casefold())
     hits = hits[:limit]
@@ -506,23 +533,39 @@ def _entity_ref(uuid: str, doc: dict) -> dict:
     return {"uuid": uuid, "name": doc["name"], "id": doc["_id"], "type": "JournalEntry"}
 
 
-def _folder_entities(world: StandInWorld, folder_id: str | None) -> list[dict]:
-    return [_entity_ref(f"JournalEntry.{d['_id']}", d) for d in world.entries.values() if d.get("folder") == folder_id]
+def _by_folder(world: StandInWorld) -> dict[str | None, list[dict]]:
+    """Direct journal entries per folder id (None = root), built once per request: fast for 20,000 entries."""
+    index: dict[str | None, list[dict]] = {}
+    for d in world.entries.values():
+        index.setdefault(d.get("folder"), []).append(_entity_ref(f"JournalEntry.{d['_id']}", d))
+    return index
 
 
-def _folder_nodes(world: StandInWorld, parent: str | None, types: set[str], recursive: bool,
-                  level: int, depth: int) -> dict:
-    """Folders under ``parent`` keyed by *name*, subfolders beside id/uuid/type: the relay's collisions."""
+def _children(world: StandInWorld) -> dict[str | None, list[Folder]]:
+    index: dict[str | None, list[Folder]] = {}
+    for folder in world.folders.values():  # insertion order = Foundry's order
+        index.setdefault(folder.parent, []).append(folder)
+    return index
+
+
+def _folder_nodes(children: dict[str | None, list[Folder]], entries: dict[str | None, list[dict]] | None,
+                  parent: str | None, types: set[str], recursive: bool, level: int, depth: int) -> dict:
+    """Folders under ``parent`` keyed by *name*, subfolders beside id/uuid/type/entities: the relay's collisions.
+
+    A same-name sibling overwrites the earlier one (with its whole subtree), and a subfolder named
+    ``id``, ``uuid``, ``type`` or ``entities`` overwrites that key of its parent's node. Children are
+    expanded while ``level < depth`` (root folders are level 1): deeper nodes come without subfolders.
+    """
     nodes: dict = {}
-    for folder in world.folders.values():
-        if folder.parent != parent or folder.type not in types:
+    for folder in children.get(parent, ()):
+        if folder.type not in types:
             continue
         node: dict = {"id": folder.id, "uuid": folder.uuid, "type": folder.type}
+        direct = entries.get(folder.id) if entries is not None else None
+        if direct:
+            node["entities"] = list(direct)
         if recursive and level < depth:
-            node.update(_folder_nodes(world, folder.id, types, recursive, level + 1, depth))
-        entities = _folder_entities(world, folder.id) if "JournalEntry" in types else []
-        if entities:
-            node["entities"] = entities
+            node.update(_folder_nodes(children, entries, folder.id, types, recursive, level + 1, depth))
         nodes[folder.name] = node  # a same-name sibling overwrites this one
     return nodes
 
@@ -537,16 +580,18 @@ def _structure(world: StandInWorld, query: Any) -> tuple[int, dict]:
     except ValueError:
         depth = 5
     path = query.get("path") or ""
+    children = _children(world)
+    entries = _by_folder(world) if "JournalEntry" in types else None
     if path:
         folder = world.folders.get(path.removeprefix("Folder.")) if path.startswith("Folder.") else None
         if folder is None:
             return 400, {"error": f"Folder not found: {path}", "data": {}}
-        data = {"folders": _folder_nodes(world, folder.id, types, recursive, 1, depth),
-                "entities": _folder_entities(world, folder.id) if "JournalEntry" in types else []}
+        data = {"folders": _folder_nodes(children, entries, folder.id, types, recursive, 1, depth),
+                "entities": list(entries.get(folder.id, [])) if entries is not None else []}
         return 200, {"type": "structure-result", "data": data}
-    data: dict = {"folders": _folder_nodes(world, None, types, recursive, 1, depth), "entities": {}}
-    if "JournalEntry" in types:
-        data["entities"]["journalentrys"] = _folder_entities(world, None)
+    data: dict = {"folders": _folder_nodes(children, entries, None, types, recursive, 1, depth), "entities": {}}
+    if entries is not None:
+        data["entities"]["journalentrys"] = list(entries.get(None, []))
     data["compendiumPacks"] = {
         p.id: {"id": p.id, "name": p.label, "type": "JournalEntry",
                "entities": [_entity_ref(f"Compendium.{p.id}.JournalEntry.{i}", d) for i, d in p.entries.items()]}
@@ -561,7 +606,7 @@ def _get_folder(world: StandInWorld, name: str | None) -> tuple[int, dict]:
     folder = next((f for f in world.folders.values() if f.name == name), None)  # the first, of any type
     if folder is None:
         return 400, {"type": "get-folder-result", "error": f"Folder not found: {name}"}
-    contents = _folder_entities(world, folder.id) if folder.type == "JournalEntry" else []
+    contents = _by_folder(world).get(folder.id, []) if folder.type == "JournalEntry" else []
     return 200, {"type": "get-folder-result", "data": {
         "id": folder.id, "uuid": folder.uuid, "name": folder.name, "type": folder.type,
         "parent": folder.parent, "contents": contents,
