@@ -131,7 +131,7 @@ async def _serve(names: int, rich: int, seed: int, manifest_path: str, latency: 
     with open(manifest_path, "w") as fh:
         json.dump(manifest, fh)
     if latency:
-        for route in ("/get", "/search", "/structure", "/clients", "/get-folder", "/update", "/create"):
+        for route in ("/get", "/search", "/structure", "/clients", "/get-folder", "/update", "/create", "/api/status"):
             relay.add_latency(route, latency)
     relay.log = _NoLog()  # a bench sends thousands of requests: keep the stand-in's memory flat
     async with relay:

@@ -556,7 +556,7 @@ async def test_fifty_concurrent_gets_in_crossing_mode_each_get_their_own_entry()
     assert [e.codex_flags["n"] for e in entries] == list(range(50))
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     assert min(gaps) >= 0.0019  # no two starts in the same millisecond
-    assert relay.peak_in_flight >= 10  # spaced starts, yet many requests in flight at once
+    assert relay.peak_in_flight >= 5  # spaced starts, yet several requests in flight at once
 
 
 # --- the stand-in's own quirks (other suites rely on them) --------------------------------------
