@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_fill(args.fill, args.names))
         return 0
     logging.getLogger("discord").setLevel(logging.CRITICAL)
+    logging.getLogger("bot").setLevel(logging.ERROR)  # "Commands not synced" before the harness guild exists
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
         db_path = Path(tmp) / "bot.sqlite3"
         subprocess.run([sys.executable, "-m", "bench.idle_memory", "--names", str(args.names), "--fill", str(db_path)],

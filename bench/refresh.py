@@ -193,10 +193,10 @@ def bench_settings(base_url: str, db_path: Path, **overrides):
 # ------------------------------------------------------------------------------ the benchmark
 
 class Timer:
-    """Wraps an async callable to add up the time spent in it."""
+    """Wraps an async callable to add up the time spent in it (and note VmHWM when it returns)."""
 
     def __init__(self, fn):
-        self.fn, self.seconds, self.calls = fn, 0.0, 0
+        self.fn, self.seconds, self.calls, self.hwm = fn, 0.0, 0, 0
 
     async def __call__(self, *args, **kwargs):
         started = time.perf_counter()
@@ -205,6 +205,7 @@ class Timer:
         finally:
             self.seconds += time.perf_counter() - started
             self.calls += 1
+            self.hwm = proc_status()["VmHWM"]
 
 
 class SyncTimer(Timer):
@@ -264,7 +265,7 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                         requests=reply.data["requests"], total=total, enumerate=enum_t.seconds,
                         replace=replace_t.seconds, build=build_t.seconds,
                         peak_extra=mb(status["VmHWM"] - before) if peak_ok else float("nan"),
-                        retained=mb(after - before),
+                        retained=mb(after - before), enum_peak=mb(enum_t.hwm - before) if peak_ok else float("nan"),
                     ))
                     if prof is not None:
                         import pstats
@@ -338,16 +339,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"/refresh: {args.names:,} journal entries in the stand-in relay (child process, no latency); "
           f"python {sys.version.split()[0]}\n")
     print("| what | entries | relay requests | total s | enumerate s | SQLite replace s | index build s | "
-          "peak extra RSS MB | retained MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "peak extra RSS MB | of which by the end of enumerate | retained MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "size" in r:
-            print(f"| {r['label']} | {r['size'] / 1e6:.1f} MB body | 1 | {r['total']:.3f} | | | | | |")
+            print(f"| {r['label']} | {r['size'] / 1e6:.1f} MB body | 1 | {r['total']:.3f} | | | | | | |")
             continue
         entries = f"{r['entries']:,}" + ("" if r.get("complete", True) else " (incomplete)")
         print(f"| {r['label']} | {entries} | {_fmt(r.get('requests'), 'd')} | {r['total']:.3f} | "
               f"{_fmt(r.get('enumerate'), '.3f')} | {r['replace']:.3f} | {r['build']:.3f} | "
-              f"{r['peak_extra']:.1f} | {r['retained']:.1f} |")
+              f"{r['peak_extra']:.1f} | {_fmt(r.get('enum_peak'), '.1f')} | {r['retained']:.1f} |")
     refreshes = [r for r in rows if r["label"].startswith("GMService.refresh")]
     if refreshes and any(r["entries"] < args.names for r in refreshes):
         got = max(r["entries"] for r in refreshes)
