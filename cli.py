@@ -116,8 +116,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
             _print_reply(await app.gm.refresh(world, progress), args.json)
         elif args.command == "lookup":
-            found = await app.gm.lookup(world, args.name)
-            _print_reply(found.gm if args.gm else found.player, args.json)
+            found = await app.gm.lookup(world, args.name, gm=args.gm)
+            _print_reply(found.gm or found.player, args.json)
         elif args.command == "push":
             return await _push(app, world, args)
     return EXIT_OK

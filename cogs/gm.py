@@ -47,12 +47,12 @@ class GMCommands(commands.Cog):
         is_gm = has_role(interaction.user, self.bot.settings.gm_role)
         await interaction.response.defer(ephemeral=private, thinking=True)
         world = await self.service.resolve_world(interaction.guild_id)
-        found = await self.service.lookup(world, name)
-        if private and is_gm:
+        found = await self.service.lookup(world, name, gm=is_gm)
+        if private and found.gm is not None:
             await send_reply(interaction, found.gm, ephemeral=True)
             return
         await send_reply(interaction, found.player, ephemeral=private)
-        if is_gm and found.has_gm_only:
+        if found.gm is not None:
             # Secrets and notes never go to the channel: a second, ephemeral message for the GM alone.
             found.gm.title = f"GM view — {found.gm.title or ''}"
             await send_reply(interaction, found.gm, ephemeral=True)

@@ -20,6 +20,8 @@ from textsafe import echo
 
 # Discord shows at most 25 autocomplete choices.
 MAX_CHOICES = 25
+# Seconds a world's publicUrl is trusted before /clients is asked again.
+PUBLIC_URL_TTL = 600.0
 
 
 class RefreshRunning(UserFacingError):
@@ -44,9 +46,8 @@ class ResolvedWorld:
 @dataclass(frozen=True)
 class Lookup:
     player: Reply
-    gm: Reply
-    # True when the GM's view shows more than players may see (secrets, notes).
-    has_gm_only: bool
+    # The GM's view (secrets, notes) when a GM asked and it shows more than players may see.
+    gm: Reply | None
 
 
 class GMService:
@@ -58,6 +59,7 @@ class GMService:
         self._refresh_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # One push per entry at a time, from preview to write: a second push previews against the first's result.
         self._entry_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._public_urls: dict[str, tuple[float, str | None]] = {}
         # The world each guild last used, so autocomplete can answer from local data alone.
         self._last_world: dict[int | None, str] = {}
 
@@ -134,14 +136,18 @@ class GMService:
         )
 
     async def image_base(self, world: ResolvedWorld) -> str | None:
+        """Where Foundry serves images: FOUNDRY_PUBLIC_URL, else the world's publicUrl from /clients
+        (remembered for a while: every /lookup asking /clients again would spend the rate limit)."""
         if self.settings.foundry_public_url:
             return self.settings.foundry_public_url
         if world.public_url:
             return world.public_url
-        for w in await self.relay.list_worlds():
-            if w.client_id == world.client_id:
-                return w.public_url
-        return None
+        known = self._public_urls.get(world.client_id)
+        if known is not None and time.monotonic() - known[0] < PUBLIC_URL_TTL:
+            return known[1]
+        found = next((w.public_url for w in await self.relay.list_worlds() if w.client_id == world.client_id), None)
+        self._public_urls[world.client_id] = (time.monotonic(), found)
+        return found
 
     # --- refresh ------------------------------------------------------------------------------
 
@@ -209,7 +215,7 @@ class GMService:
 
     # --- lookup -------------------------------------------------------------------------------
 
-    async def lookup(self, world: ResolvedWorld, name: str) -> Lookup:
+    async def lookup(self, world: ResolvedWorld, name: str, *, gm: bool = False) -> Lookup:
         world_map = await self.maps.get(world.client_id)
         entry = await self._find(world.client_id, name)
         if entry is None:
@@ -218,8 +224,10 @@ class GMService:
         base = await self.image_base(world)
         common = dict(names=world_map.name_of, image_base=base)
         player = render_entry(live.name, live.flags, live.pages, gm=False, **common)
-        gm = render_entry(live.name, live.flags, live.pages, gm=True, **common)
-        return Lookup(player=player, gm=gm, has_gm_only=gm.as_text() != player.as_text())
+        if not gm:  # players never need the GM's view: render it only for a GM
+            return Lookup(player=player, gm=None)
+        full = render_entry(live.name, live.flags, live.pages, gm=True, **common)
+        return Lookup(player=player, gm=full if full.as_text() != player.as_text() else None)
 
     # --- push ---------------------------------------------------------------------------------
 
