@@ -212,3 +212,38 @@ async def test_sigterm_and_sigint_stop_the_bot_cleanly(tmp_path, sig):
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0, err.decode()
     assert b"closed True" in out
+
+
+# --- a refresh failing midway, a 429 burst -----------------------------------------------------
+
+
+def map_rows(env) -> list[tuple]:
+    conn = sqlite3.connect(env.app.db.path)
+    try:
+        return conn.execute("SELECT world, uuid, name, folder FROM name_entries ORDER BY uuid").fetchall()
+    finally:
+        conn.close()
+
+
+async def test_a_refresh_failing_on_a_later_request_keeps_the_previous_map_row_for_row(gm_env, harbor):
+    before = map_rows(gm_env)
+    structure_calls = len(gm_env.relay.requests("/structure"))
+    gm_env.world.add_entry("New Dock", folder=gm_env.world.add_folder("Docks"))
+    gm_env.world.entries[harbor.split(".")[1]]["name"] = "Harbour"
+    gm_env.relay.force("/search", 500, {"error": "Failed to send request to Foundry client"}, times=3)
+
+    result = await gm_env.h.slash(gm_env.gm, gm_env.channel, "refresh")
+
+    assert len(gm_env.relay.requests("/structure")) > structure_calls  # its first request had succeeded
+    assert "500" in result.text and "refreshed" not in result.text
+    assert map_rows(gm_env) == before
+
+
+async def test_a_burst_of_429s_answers_every_user(gm_env, harbor):
+    players = [gm_env.h.member(gm_env.guild, f"p{n}") for n in range(6)]
+    gm_env.relay.enable_rate_limit(capacity=2, per_second=0.01)
+    results = await asyncio.gather(*(gm_env.h.slash(p, gm_env.channel, "lookup", name="Harbor") for p in players))
+    answered = [r for r in results if "Salt." in r.text]
+    limited = [r for r in results if "300 requests a minute" in r.text]
+    assert len(answered) + len(limited) == len(players)
+    assert limited, "the stand-in's bucket should have run dry"
