@@ -20,6 +20,17 @@ log = logging.getLogger(__name__)
 
 Text = app_commands.Range[str, 1, 300]
 
+# Both subcommands take the same options.
+OPTION_HELP = dict(
+    package="Package id (from the manifest)",
+    manifest="URL of THIS version's manifest (not a /releases/latest/ URL)",
+    version="Version to release (read from the manifest when left out)",
+    minimum="Minimum Foundry version (read from the manifest when left out)",
+    verified="Verified Foundry version (read from the manifest when left out)",
+    maximum="Maximum Foundry version (optional)",
+    notes="URL of this version's release notes (optional)",
+)
+
 
 class ReleaseCommands(commands.GroupCog, group_name="release", group_description="Release Foundry packages"):
     def __init__(self, bot):
@@ -40,15 +51,7 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
         require_role(interaction, role, f"release {package}")
 
     @app_commands.command(name="dry-run", description="Check a release with Foundry without saving it")
-    @app_commands.describe(
-        package="Package id (from the manifest)",
-        manifest="URL of THIS version's manifest (not a /releases/latest/ URL)",
-        version="Version to release (read from the manifest when left out)",
-        minimum="Minimum Foundry version (read from the manifest when left out)",
-        verified="Verified Foundry version (read from the manifest when left out)",
-        maximum="Maximum Foundry version (optional)",
-        notes="URL of this version's release notes (optional)",
-    )
+    @app_commands.describe(**OPTION_HELP)
     @app_commands.autocomplete(package=package_autocomplete)
     async def dry_run(
         self, interaction: discord.Interaction, package: app_commands.Range[str, 1, 100], manifest: Text,
@@ -63,15 +66,7 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
         await edit_reply(interaction, reply)
 
     @app_commands.command(name="publish", description="Release a new version: dry run, confirm, then publish and announce")
-    @app_commands.describe(
-        package="Package id (from the manifest)",
-        manifest="URL of THIS version's manifest (not a /releases/latest/ URL)",
-        version="Version to release (read from the manifest when left out)",
-        minimum="Minimum Foundry version (read from the manifest when left out)",
-        verified="Verified Foundry version (read from the manifest when left out)",
-        maximum="Maximum Foundry version (optional)",
-        notes="URL of this version's release notes (optional)",
-    )
+    @app_commands.describe(**OPTION_HELP)
     @app_commands.autocomplete(package=package_autocomplete)
     async def publish(
         self, interaction: discord.Interaction, package: app_commands.Range[str, 1, 100], manifest: Text,
