@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 
+import aiohttp
 import discord
 from discord.ext import commands, tasks
 
@@ -30,6 +31,11 @@ MISSING_TOKEN = (
     "DISCORD_TOKEN is not set: copy .env.example to .env and put your bot's token there "
     "(Discord Developer Portal > your application > Bot > Reset Token), or export DISCORD_TOKEN."
 )
+
+
+# The bot never joins voice: discord.py's start-up warnings about voice libraries would only confuse.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
 
 
 class FoundryBot(commands.Bot):
@@ -154,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     except discord.LoginFailure:
         print("Discord rejected DISCORD_TOKEN: reset the token in the Developer Portal and update .env.", file=sys.stderr)
         return 2
+    except (aiohttp.ClientConnectionError, OSError) as error:
+        print(f"Cannot reach Discord ({type(error).__name__}); check this machine's network and try again.", file=sys.stderr)
+        return 75
     return 0
 
 
