@@ -18,9 +18,12 @@ import unicodedata
 from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from itertools import count
 from typing import Iterable
 
 from rapidfuzz import fuzz, process
+
+from textsafe import valid_unicode
 
 __all__ = ["NameEntry", "NameIndex", "choice_label", "normalise", "CHOICE_LABEL_MAX"]
 
@@ -34,11 +37,18 @@ _WS = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NameEntry:
     uuid: str
     name: str
     folder: str | None = None  # folder path for display, e.g. "NPCs/Villains"
+
+    def __post_init__(self) -> None:
+        # Names come from Foundry's JSON, which may hold unpaired surrogates ("\\ud800"): SQLite cannot
+        # store them (UnicodeEncodeError) and Discord cannot show them, so they become U+FFFD here.
+        object.__setattr__(self, "name", valid_unicode(self.name) if isinstance(self.name, str) else self.name)
+        if isinstance(self.folder, str):
+            object.__setattr__(self, "folder", valid_unicode(self.folder))
 
 
 def normalise(text: str) -> str:
@@ -83,65 +93,143 @@ def choice_label(entry: NameEntry, duplicate: bool) -> str:
     return f"{_ellipsize(name, name_room)}{sep}{folder}"
 
 
+class _Table:
+    """Fuzzy candidates: distinct ``heads`` (handed to rapidfuzz as they are) and, for each, the ranks
+    holding it, best first, as one flat ``array('i')`` cut by ``offsets`` (head ``i`` owns
+    ``ranks[offsets[i]:offsets[i + 1]]``). Lists of Python ints cost ~5x the memory."""
+
+    __slots__ = ("heads", "ranks", "offsets")
+
+    def __init__(self, heads: list[str], ranks: array | None = None, offsets: array | None = None):
+        self.heads, self.ranks, self.offsets = heads, ranks, offsets  # ranks None: head i is rank i
+
+    @classmethod
+    def grouped(cls, heads: list[str], owners: array | None) -> "_Table":
+        """``heads[i]`` is held by rank ``owners[i]`` (by rank ``i`` when None); owners ascend.
+        Distinct heads keep their first-seen order; each lists its ranks once, best first."""
+        ids = dict(zip(dict.fromkeys(heads), count()))
+        group_of = array("i", map(ids.__getitem__, heads))
+        distinct = list(ids)
+        del ids
+        order = sorted(range(len(heads)), key=group_of.__getitem__)  # stable: ranks ascend per group
+        if owners is None:  # one head per rank: no repeats within a group
+            ranks = array("i", order)
+            sorted_groups = array("i", map(group_of.__getitem__, order))
+            offsets = array("i", (bisect_left(sorted_groups, g) for g in range(len(distinct))))
+            offsets.append(len(ranks))
+            return cls(distinct, ranks, offsets)
+        ranks = array("i")
+        offsets = array("i")
+        last_group, last_rank = -1, -1
+        append = ranks.append
+        for i in order:
+            group, rank = group_of[i], owners[i]
+            if group != last_group:
+                offsets.append(len(ranks))
+                last_group, last_rank = group, -1
+            if rank != last_rank:  # a name with two words of the same head lists once
+                append(rank)
+                last_rank = rank
+        offsets.append(len(ranks))
+        return cls(distinct, ranks, offsets)
+
+    def group(self, idx: int, cap: int) -> Iterable[int]:
+        if self.ranks is None:
+            return (idx,)
+        lo = self.offsets[idx]
+        return self.ranks[lo:min(self.offsets[idx + 1], lo + cap)]
+
+
 class NameIndex:
-    """Names of a world's journal entries, ready for autocomplete and close matches."""
+    """Names of a world's journal entries, ready for autocomplete and close matches.
+
+    Memory (50,000 names, see docs/performance.md): rank lists are ``array('i')`` (4 bytes a rank,
+    no int objects), exact matches come from bisecting the sorted names (no dict of lists), word
+    starts are positions into the joined word forms (no suffix strings), and the fuzzy tables share
+    one copy of each distinct head text. Building is pure Python on immutable inputs, so it can run
+    in a worker thread (gm/maps.py does) while the event loop keeps serving the old index.
+    """
 
     def __init__(self, entries: Iterable[NameEntry]):
         items = list(entries)
-        norms = [normalise(e.name) for e in items]
-        order = sorted(range(len(items)), key=lambda i: (len(norms[i]), norms[i], items[i].name, items[i].uuid))
+        raw = [normalise(e.name) for e in items]
+        order = sorted(range(len(items)), key=lambda i: (len(raw[i]), raw[i], items[i].name, items[i].uuid))
         # Everything below is indexed by *rank* (position in ranking order).
         self._entries: list[NameEntry] = [items[i] for i in order]
-        self._norms: list[str] = [norms[i] for i in order]
-        self._words: list[str] = [_word_form(n) for n in self._norms]
-        self._alpha = array("l", sorted(
-            range(len(self._entries)), key=lambda r: (self._norms[r], self._entries[r].name, self._entries[r].uuid)
-        ))
-        self._by_norm: dict[str, list[int]] = {}
-        for rank, norm in enumerate(self._norms):
-            self._by_norm.setdefault(norm, []).append(rank)
-        self._joined, self._starts = self._join(self._norms)
-        self._wjoined, self._wstarts = self._join(self._words)
-        # Sorted views answer "how many names start with this?" by bisection: few → take them
-        # directly; many → scan the ranking-ordered string, which then meets hits quickly.
-        by_text = sorted(range(len(self._norms)), key=self._norms.__getitem__)
-        self._sorted_norms = [self._norms[r] for r in by_text]
-        self._sorted_norm_ranks = array("l", by_text)
-        suffixes: list[tuple[str, int]] = []
-        for rank, wform in enumerate(self._words):
+        norms = self._norms = [raw[i] for i in order]
+        del items, order, raw
+        words = [_word_form(n) for n in norms]  # only needed while building
+        self._joined, self._starts = self._join(norms)
+        self._wjoined, self._wstarts = self._join(words)
+        # Sorted by text; equal texts keep rank order, which within one text is (name, uuid) order,
+        # so this is also the alphabetical order of the empty query. Exact matches and prefixes
+        # are ranges of it, found by bisection: few -> taken directly; many -> the ranking-ordered
+        # string is scanned instead, which then meets hits quickly.
+        by_text = sorted(range(len(norms)), key=norms.__getitem__)
+        self._sorted_norms = [norms[r] for r in by_text]
+        self._sorted_norm_ranks = array("i", by_text)
+        del by_text
+        # Starts of every later word (a position in _wjoined), sorted by the text from there to the
+        # end of its name: the word-prefix tier bisects them (_suffix_range).
+        wjoined, wstarts = self._wjoined, self._wstarts
+        positions: list[int] = []
+        for rank, wform in enumerate(words):
+            base = wstarts[rank]
             pos = wform.find(" ")
             while pos >= 0:
-                suffixes.append((wform[pos + 1 :], rank))
+                positions.append(base + pos + 1)
                 pos = wform.find(" ", pos + 1)
-        suffixes.sort()
-        self._sorted_suffixes = [text for text, _ in suffixes]
-        self._sorted_suffix_ranks = array("l", (rank for _, rank in suffixes))
-        del suffixes
-        # Fuzzy tables for typos in 3-6 typed characters, the common autocomplete case.
-        self._heads = {k: self._build_tables(k) for k in _FUZZY_K}
-        self._whole_words = self._build_tables(None)[1]  # for longer typed text
+        positions.sort(key=lambda p: wjoined[p:wjoined.index("\n", p)])
+        self._suffix_pos = array("i", positions)
+        self._suffix_ranks = array("i", (bisect_right(wstarts, p) - 1 for p in positions))
+        del positions
+        # Fuzzy tables for typos in 3-6 typed characters, the common autocomplete case, and the
+        # whole later words for longer typed text.
+        later: list[str] = []  # every later word long enough for a fuzzy match, in rank order
+        owners = array("i")  # the rank each of them belongs to
+        for rank, wform in enumerate(words):
+            for word in wform.split(" ")[1:]:
+                if len(word) >= FUZZY_MIN_CHARS:
+                    later.append(word)
+                    owners.append(rank)
+        del words
+        self._heads = {
+            k: [_Table.grouped([n[:k] for n in norms], None), _Table.grouped([w[:k] for w in later], owners)]
+            for k in _FUZZY_K
+        }
+        self._whole_words = _Table.grouped(later, owners)
 
     @staticmethod
     def _join(texts: list[str]) -> tuple[str, array]:
-        starts = array("l")
+        """The texts joined as ``"\\n" + "\\n".join(texts) + "\\n"`` and where each starts; a last
+        start (the final separator + 1) closes the last text."""
+        starts = array("i")
         pos = 1
         for text in texts:
             starts.append(pos)
             pos += len(text) + 1
+        starts.append(pos)
         return "\n" + "\n".join(texts) + "\n", starts
 
     def __len__(self) -> int:
         return len(self._entries)
 
     # ----------------------------------------------------------------- lookups
+    def _exact_ranks(self, norm: str) -> array:
+        """Ranks (best first) of the names whose normalised form is ``norm``."""
+        texts = self._sorted_norms
+        lo = bisect_left(texts, norm)
+        hi = bisect_right(texts, norm, lo)
+        return self._sorted_norm_ranks[lo:hi]
+
     def find_exact(self, name: str) -> list[NameEntry]:
         """Entries whose name equals ``name`` ignoring case, accents and extra whitespace."""
-        ranks = self._by_norm.get(normalise(name), [])
+        ranks = self._exact_ranks(normalise(name))
         return sorted((self._entries[r] for r in ranks), key=lambda e: ((e.folder or "").casefold(), e.name, e.uuid))
 
     def is_shared(self, entry: NameEntry) -> bool:
         """True when several entries have this (normalised) name."""
-        return len(self._by_norm.get(normalise(entry.name), ())) > 1
+        return len(self._exact_ranks(normalise(entry.name))) > 1
 
     def choice_label(self, entry: NameEntry) -> str:
         """``choice_label`` with the duplicate flag taken from this index."""
@@ -153,7 +241,7 @@ class NameIndex:
             return []
         t = normalise(typed)
         if not t:
-            return [self._entries[r] for r in self._alpha[:limit]]
+            return [self._entries[r] for r in self._sorted_norm_ranks[:limit]]
         taken: list[int] = []
         seen: set[int] = set()
 
@@ -166,16 +254,20 @@ class NameIndex:
                         return True
             return False
 
-        if add(self._by_norm.get(t, ())):
+        if add(self._exact_ranks(t)):
             return self._result(taken)
-        prefixed = self._starting_with(self._sorted_norms, self._sorted_norm_ranks, t, seen, limit - len(taken))
+        texts = self._sorted_norms
+        lo = bisect_left(texts, t)
+        hi = bisect_left(texts, t + "\U0010ffff", lo)
+        prefixed = self._take(self._sorted_norm_ranks, lo, hi, seen, limit - len(taken))
         if prefixed is None:
             prefixed = self._scan(self._joined, self._starts, "\n" + t, seen, limit - len(taken))
         if add(prefixed):
             return self._result(taken)
         wt = _word_form(t)
         if wt:
-            worded = self._starting_with(self._sorted_suffixes, self._sorted_suffix_ranks, wt, seen, limit - len(taken))
+            lo, hi = self._suffix_range(wt)
+            worded = self._take(self._suffix_ranks, lo, hi, seen, limit - len(taken))
             if worded is None:
                 worded = self._scan(self._wjoined, self._wstarts, " " + wt, seen, limit - len(taken))
             if add(worded):
@@ -196,12 +288,21 @@ class NameIndex:
     def _result(self, ranks: list[int]) -> list[NameEntry]:
         return [self._entries[r] for r in ranks]
 
+    def _suffix_range(self, prefix: str) -> tuple[int, int]:
+        """The range of ``_suffix_pos`` whose text (word start to end of name) starts with ``prefix``.
+        A suffix's first len(prefix) characters sort as the suffixes do, so they can be bisected."""
+        wjoined, size = self._wjoined, len(prefix)
+
+        def head(p: int) -> str:
+            return wjoined[p:p + size].partition("\n")[0]
+
+        lo = bisect_left(self._suffix_pos, prefix, key=head)
+        return lo, bisect_right(self._suffix_pos, prefix, lo, key=head)
+
     @staticmethod
-    def _starting_with(texts: list[str], ranks: array, prefix: str, seen: set[int], need: int) -> list[int] | None:
-        """Ranks (best first) whose sorted text starts with ``prefix``, or None when there are so
-        many that scanning the ranking-ordered string is cheaper."""
-        lo = bisect_left(texts, prefix)
-        hi = bisect_left(texts, prefix + "\U0010ffff", lo)
+    def _take(ranks: array, lo: int, hi: int, seen: set[int], need: int) -> list[int] | None:
+        """Ranks (best first) of ``ranks[lo:hi]``, or None when there are so many that scanning the
+        ranking-ordered string is cheaper."""
         if hi - lo > _DIRECT_MAX:
             return None
         return [r for r in sorted(set(ranks[lo:hi])) if r not in seen][:need]
@@ -210,7 +311,7 @@ class NameIndex:
         """Ranks of names containing ``needle`` in ranking order, skipping ``seen``, at most ``need``."""
         found: list[int] = []
         pos = 0
-        n_names = len(starts)
+        n_names = len(self._entries)
         find = joined.find
         while len(found) < need:
             hit = find(needle, pos)
@@ -225,28 +326,13 @@ class NameIndex:
             pos = starts[rank + 1] - 1  # the separator before the next name
         return found
 
-    def _build_tables(self, k: int | None) -> list[tuple[list[str], list[list[int]] | None]]:
-        """Distinct name heads and distinct later-word heads of length ``k`` (whole when None),
-        each with the ranks holding it, best rank first. With ``k`` None only the words."""
-        names: dict[str, list[int]] = {}
-        words: dict[str, list[int]] = {}
-        for rank, (norm, wform) in enumerate(zip(self._norms, self._words)):
-            if k is not None:
-                names.setdefault(norm[:k], []).append(rank)
-            for word in wform.split(" ")[1:]:
-                if len(word) >= FUZZY_MIN_CHARS:
-                    ranks = words.setdefault(word[:k], [])
-                    if not ranks or ranks[-1] != rank:
-                        ranks.append(rank)
-        return [(list(names), list(names.values())), (list(words), list(words.values()))]
-
-    def _tables(self, k: int) -> list[tuple[list[str], list[list[int]] | None]]:
+    def _tables(self, k: int) -> list[_Table]:
         """Tables for typed text of length k-1: kept for short typed text (built up front); for
         longer text the name heads are sliced per query and later words compared whole."""
         cached = self._heads.get(k)
         if cached is not None:
             return cached
-        return [([norm[:k] for norm in self._norms], None), self._whole_words]
+        return [_Table([norm[:k] for norm in self._norms]), self._whole_words]
 
     def _fuzzy(self, t: str, seen: set[int], need: int) -> list[int]:
         """Typos: compare with each name's first len(t)+1 characters (a mistyped prefix or a
@@ -256,12 +342,12 @@ class NameIndex:
         tables = self._tables(len(t) + 1)
         if " " in t:
             tables = tables[:1]
-        for heads, groups in tables:
+        for table in tables:
             for _head, score, idx in process.extract(
-                t, heads, scorer=fuzz.ratio, processor=None, limit=cap, score_cutoff=FUZZY_CUTOFF
+                t, table.heads, scorer=fuzz.ratio, processor=None, limit=cap, score_cutoff=FUZZY_CUTOFF
             ):
                 # A group lists its ranks best first: only its first `cap` can reach the top.
-                for rank in groups[idx][:cap] if groups is not None else (idx,):
+                for rank in table.group(idx, cap):
                     if score > scores.get(rank, -1.0):
                         scores[rank] = score
         ranked = sorted((r for r in scores if r not in seen), key=lambda r: (-scores[r], r))

@@ -118,6 +118,8 @@ def heap_of_map(names: int) -> list[tuple[str, float]]:
             size += sum(deep(k) + deep(v) for k, v in obj.items())
         elif isinstance(obj, (list, tuple, set, frozenset)):
             size += sum(deep(x) for x in obj)
+        elif hasattr(type(obj), "__slots__") and not isinstance(obj, (str, bytes, int, float)):
+            size += sum(deep(getattr(obj, slot, None)) for slot in type(obj).__slots__)
         return size
 
     for name, value in sorted(vars(index).items()):

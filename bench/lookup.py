@@ -5,7 +5,8 @@
 The stand-in relay runs in a child process on 127.0.0.1 (no latency) with N entries; the bot's map holds all
 of them (applied with ``NameMaps.replace``, no enumeration involved). Each round, in alternating order:
   * lookup: ``GMService.resolve_world`` + ``GMService.lookup(world, uuid)`` (the value autocomplete sends) +
-    ``to_embed`` of the player and GM replies — what ``/lookup`` does minus the Discord calls;
+    ``to_embed`` of the replies (a player's view; ``--gm``: a GM's, both views) — what ``/lookup`` does
+    minus the Discord calls;
   * bare:   ``session.get({relay}/get?uuid=...&clientId=...)`` + ``json.loads`` on the same aiohttp session.
 Entries carry Campaign Codex flags with a ~2 KB HTML description and links to other entries.
 Two configurations: FOUNDRY_PUBLIC_URL set (one relay request per lookup) and unset (the default: the image
@@ -41,7 +42,7 @@ from bench.refresh import RELAY_KEY, WORLD_ID, RelayProcess, bench_settings  # n
 
 
 async def run(calls: int, names: int, rich: int, gap: float, profile: bool, relay_ms: float,
-              keep_pacing: bool) -> list[dict]:
+              keep_pacing: bool, as_gm: bool = False) -> list[dict]:
     import gm.service
     from app import App
     from bench.refresh import SyncTimer, Timer
@@ -67,9 +68,10 @@ async def run(calls: int, names: int, rich: int, gap: float, profile: bool, rela
 
                     async def lookup(uuid: str) -> None:
                         world = await app.gm.resolve_world(None)
-                        found = await app.gm.lookup(world, uuid)
+                        found = await app.gm.lookup(world, uuid, gm=as_gm)
                         to_embed(found.player)
-                        to_embed(found.gm)
+                        if found.gm is not None:  # players get one view only (GMService.lookup)
+                            to_embed(found.gm)
 
                     async def bare(uuid: str) -> None:
                         async with session.get(relay.base_url + "/get", params={"uuid": uuid, "clientId": WORLD_ID},
@@ -107,6 +109,7 @@ async def run(calls: int, names: int, rich: int, gap: float, profile: bool, rela
                     gm.service.render_entry = render_t.fn
                     results.append(dict(label=label, lookup=t_lookup, bare=t_bare, get=get_t.seconds / calls * 1e3,
                                         worlds=worlds_t.seconds / calls * 1e3, render=render_t.seconds / calls * 1e3,
+                                        renders=render_t.calls / calls,
                                         paced=getattr(app.relay.pacer, "waited", 0.0) if keep_pacing else 0.0))
                     if prof is not None:
                         import pstats
@@ -125,13 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap-ms", type=float, default=5.0)
     parser.add_argument("--relay-ms", type=float, default=0.0, help="latency added to every relay route")
     parser.add_argument("--keep-pacing", action="store_true", help="keep the client's 300/min pacing")
+    parser.add_argument("--gm", action="store_true", help="look up as a GM (player and GM views rendered)")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)
     results = asyncio.run(run(args.calls, args.names, args.targets, args.gap_ms / 1000, args.profile, args.relay_ms,
-                              args.keep_pacing))
+                              args.keep_pacing, args.gm))
     print(f"/lookup end to end vs bare GET: {args.calls:,} calls each, interleaved, {args.names:,}-entry map, "
           f"{args.gap_ms:g} ms between rounds, relay latency {args.relay_ms:g} ms, client pacing "
-          f"{'kept' if args.keep_pacing else 'unlimited'}; python {sys.version.split()[0]}\n")
+          f"{'kept' if args.keep_pacing else 'unlimited'}, as a {'GM' if args.gm else 'player'}; python {sys.version.split()[0]}\n")
     print("| configuration | what | p50 ms | p95 ms | p99 ms | ratio of medians |")
     print("|---|---|---|---|---|---|")
     for r in results:
@@ -147,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = statistics.median(r["lookup"]) - statistics.median(r["bare"])
         print(f"{r['label']}: ratio {r['ratio']:.2f} (<= 1.1 {verdict}); /lookup adds {extra:.3f} ms per call at the median"
               f"; mean per lookup: RelayClient.get_entry {r['get']:.3f} ms, list_worlds {r['worlds']:.3f} ms, "
-              f"render_entry x2 {r['render']:.3f} ms" + (f", pacing waits {r['paced']:.1f} s in all" if r["paced"] else ""))
+              f"render_entry {r['render']:.3f} ms ({r['renders']:.1f} call(s))" + (f", pacing waits {r['paced']:.1f} s in all" if r["paced"] else ""))
     return 0
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 from typing import Any, Callable
 from urllib.parse import quote
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, NavigableString
 from markdownify import MarkdownConverter
 
+from codex.schema import TYPE_LABELS
 from replies import Reply, Tone
 
 __all__ = [
@@ -28,15 +30,6 @@ __all__ = [
 ]
 
 LIMITS = {"title": 256, "description": 4096, "field_name": 256, "field_value": 1024, "fields": 25, "total": 6000, "footer": 2048}
-TYPE_LABELS = {
-    "npc": "NPC",
-    "tag": "Faction",
-    "location": "Location",
-    "shop": "Entry",
-    "region": "Region",
-    "group": "Group",
-    "quest": "Quest",
-}
 # Linked fields in display order: (data key, field title, GM only).
 LINK_FIELDS: tuple[tuple[str, str, bool], ...] = (
     ("linkedActor", "Actor", False),
@@ -57,6 +50,13 @@ LINK_FIELDS: tuple[tuple[str, str, bool], ...] = (
 )
 UNKNOWN = "unknown entry"
 _HTML_INPUT_MAX = 400_000  # characters of HTML parsed; far more than 4096 characters of output need
+# markdownify recurses once per element level: deeper elements are unwrapped (their text kept) so a
+# description nested hundreds deep cannot exhaust the interpreter's stack.
+_MAX_NESTING = 40
+# Conversions remembered (key: the HTML after link names were filled in, and the view), for sources
+# up to _CACHE_SOURCE_MAX characters: at most 256 x 10 K characters held (a 2 KB description: ~1 MB).
+_CACHE_SIZE = 256
+_CACHE_SOURCE_MAX = 10_000
 
 _ENRICHER = re.compile(r"@(UUID|JournalEntry|Actor|Item|Scene|RollTable|Compendium)\[([^\]\n]{1,300})\](?:\{([^}\n]{0,300})\})?")
 _MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
@@ -144,6 +144,20 @@ def html_to_markdown(source: str, *, gm: bool, names: Callable[[str], str | None
     if not source:
         return ""
     source = _replace_enrichers(source[:_HTML_INPUT_MAX], names, escape=True)
+    if len(source) <= _CACHE_SOURCE_MAX:
+        return _convert_cached(source, gm)
+    return _convert(source, gm)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _convert_cached(source: str, gm: bool) -> str:
+    return _convert(source, gm)
+
+
+def _convert(source: str, gm: bool) -> str:
+    """HTML with links already resolved → Markdown. Depends on nothing but its arguments, so its
+    result can be cached: an entry looked up again with the same linked names skips BeautifulSoup
+    and markdownify (most of a /lookup's own CPU time, docs/performance.md)."""
     soup = BeautifulSoup(source, "html.parser")
     for section in soup.find_all(_is_secret):
         if not gm:
@@ -157,8 +171,27 @@ def html_to_markdown(source: str, *, gm: bool, names: Callable[[str], str | None
         section.insert(0, marker)
     for tag in soup.find_all(["script", "style"]):
         tag.decompose()
+    _flatten_deep(soup)  # after secrets are gone: unwrapping never moves a secret's text out of it
     text = _CONVERTER.convert_soup(soup)
     return _tidy(text)
+
+
+def _flatten_deep(soup) -> None:
+    """Replace every element at depth ``_MAX_NESTING`` by its plain text (iteratively, and each element
+    once: linear in the size of the document, however deep)."""
+    cut = []
+    stack = [(soup, 0)]
+    while stack:
+        node, depth = stack.pop()
+        for child in node.children:
+            if getattr(child, "name", None) is None:  # text, comments
+                continue
+            if depth + 1 >= _MAX_NESTING:
+                cut.append(child)
+            else:
+                stack.append((child, depth + 1))
+    for tag in cut:
+        tag.replace_with(NavigableString(" ".join(tag.get_text(" ").split())))
 
 
 def _is_secret(tag) -> bool:

@@ -12,6 +12,7 @@ from cogs.utils.checks import gm_only, guild_member, has_role
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.respond import edit_reply, send_reply
 from codex import check_push_size
+from errors import UserFacingError
 from replies import Reply, Tone
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,10 @@ class GMCommands(commands.Cog):
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         check_push_size(data.size)  # before downloading anything
-        raw = await data.read()
+        try:
+            raw = await data.read()
+        except discord.HTTPException:
+            raise UserFacingError("Could not download the push file from Discord; attach it again. Nothing was sent.") from None
         world = await self.service.resolve_world(interaction.guild_id)
         reply = await self.service.push(
             world, name, raw, rename=rename, confirm=confirm_in_discord(interaction, ephemeral=True)

@@ -3,15 +3,28 @@
 Autocomplete must answer inside Discord's 3 s without deferring, so it reads this index, never the
 relay. A refresh swaps the whole index at once after its transaction commits: readers never see a
 half-built map (zero downtime).
+
+Building the index for a large world takes about a second of CPU, so it runs in a worker thread
+(``asyncio.to_thread``): the event loop keeps acknowledging interactions meanwhile (the build holds
+the GIL, but the interpreter hands it back to the loop every switch interval), and readers keep
+getting the old map until the new one is complete. Per world, loads and changes run one at a time
+under a lock: concurrent first uses after a restart build the map once, and a /push landing during
+a refresh is applied on top of the refreshed map, never lost to it. A change, once its SQLite write
+has started, always finishes its swap even when the caller that asked for it is cancelled (the
+interaction timed out, the bot is closing): memory never drifts from SQLite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from names import NameEntry, NameIndex
 from storage import MapInfo, NameMapStore, RefreshCounts
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -29,25 +42,73 @@ def _build(entries: Iterable[NameEntry]) -> WorldMap:
     return WorldMap(NameIndex(entries), {e.uuid: e for e in entries})
 
 
+async def build_off_loop(entries: Iterable[NameEntry]) -> WorldMap:
+    """``_build`` in a worker thread (it only reads its own copy of the entries)."""
+    return await asyncio.to_thread(_build, list(entries))
+
+
 class NameMaps:
     def __init__(self, store: NameMapStore):
         self.store = store
         self._maps: dict[str, WorldMap] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._pending: set[asyncio.Task] = set()  # changes that outlive a cancelled caller
+
+    def _lock(self, world: str) -> asyncio.Lock:
+        lock = self._locks.get(world)
+        if lock is None:
+            lock = self._locks[world] = asyncio.Lock()
+        return lock
+
+    async def _serialised(self, world: str, change: Callable[[], Awaitable[T]]) -> T:
+        """Run ``change`` under the world's lock in a task of its own: cancelling the caller stops
+        its wait, not the change (the SQLite write and the swap that follows it stay together)."""
+
+        async def locked() -> T:
+            async with self._lock(world):
+                return await change()
+
+        task = asyncio.ensure_future(locked())
+        self._pending.add(task)
+        task.add_done_callback(self._settled)
+        return await asyncio.shield(task)
+
+    def _settled(self, task: asyncio.Task) -> None:
+        self._pending.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: an abandoned change's error was the caller's to see
+
+    async def _current(self, world: str) -> WorldMap:
+        """The world's map, loaded from SQLite (and built off the loop) when not in memory yet.
+        Call with the world's lock held."""
+        current = self._maps.get(world)
+        if current is None:
+            current = self._maps[world] = await build_off_loop(await self.store.entries(world))
+        return current
 
     async def get(self, world: str) -> WorldMap:
-        if world not in self._maps:
-            self._maps[world] = _build(await self.store.entries(world))
-        return self._maps[world]
+        current = self._maps.get(world)
+        if current is not None:  # the common case: no lock, no wait, never a half-built map
+            return current
+        return await self._serialised(world, lambda: self._current(world))
 
     async def replace(self, world: str, entries: list[NameEntry], *, complete: bool, note: str | None) -> RefreshCounts:
-        counts = await self.store.replace(world, entries, complete=complete, note=note)
-        self._maps[world] = _build(entries)
-        return counts
+        entries = list(entries)
+
+        async def change() -> RefreshCounts:
+            counts = await self.store.replace(world, entries, complete=complete, note=note)
+            self._maps[world] = await build_off_loop(entries)
+            return counts
+
+        return await self._serialised(world, change)
 
     async def put(self, world: str, entry: NameEntry) -> None:
-        await self.store.put(world, entry)
-        current = await self.get(world)
-        self._maps[world] = _build({**current.by_uuid, entry.uuid: entry}.values())
+        async def change() -> None:
+            await self.store.put(world, entry)
+            current = await self._current(world)
+            self._maps[world] = await build_off_loop({**current.by_uuid, entry.uuid: entry}.values())
+
+        await self._serialised(world, change)
 
     async def info(self, world: str) -> MapInfo | None:
         return await self.store.info(world)

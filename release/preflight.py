@@ -34,6 +34,8 @@ async def fetch_manifest(session: aiohttp.ClientSession, url: str, *, timeout: f
         manifest = json.loads(body)
     except ValueError:
         raise _unusable(url, f"is not JSON ({short_text(body)})") from None
+    except RecursionError:  # a hostile or broken document nested thousands deep
+        raise _unusable(url, "is not JSON a manifest can be (nested too deeply)") from None
     if not isinstance(manifest, dict):
         raise _unusable(url, "is JSON but not an object")
     return manifest

@@ -6,6 +6,7 @@ import json
 import time
 
 from storage.db import Database
+from textsafe import valid_unicode
 
 
 class ReleaseStore:
@@ -48,8 +49,10 @@ class ReleaseStore:
             await conn.execute(
                 "INSERT INTO release_log (at, actor, package_id, version, dry_run, options, status, http_status, answer) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (time.time(), actor, package_id, version, int(dry_run), json.dumps(options, sort_keys=True),
-                 status, http_status, answer),
+                # Text from Foundry may hold lone surrogates, which SQLite cannot store.
+                (time.time(), valid_unicode(actor), valid_unicode(package_id), version and valid_unicode(version),
+                 int(dry_run), json.dumps(options, sort_keys=True), status, http_status,
+                 answer and valid_unicode(answer)),
             )
 
     async def history(self, package_id: str | None = None, limit: int = 50) -> list[dict]:

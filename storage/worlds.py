@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from storage.db import Database
+from textsafe import valid_unicode
 
 
 @dataclass(frozen=True)
@@ -28,5 +29,5 @@ class WorldChoiceStore:
                 "INSERT INTO guild_worlds (guild_id, client_id, label, chosen_by, chosen_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (guild_id) DO UPDATE SET client_id = excluded.client_id, label = excluded.label, "
                 "chosen_by = excluded.chosen_by, chosen_at = excluded.chosen_at",
-                (guild_id, client_id, label, chosen_by, time.time()),
+                (guild_id, valid_unicode(client_id), label and valid_unicode(label), chosen_by, time.time()),
             )

@@ -502,3 +502,36 @@ def test_render_never_exceeds_discord_limits(name, description, notes, links, ta
     assert "@everyone" not in reply.as_text()
     if not gm:
         assert "🔒" not in reply.as_text() or "🔒" in name + description + "".join(links) + str(tags)
+
+
+# --- the conversion cache (codex.render._convert_cached) ----------------------------------------------
+
+
+def test_repeated_render_is_identical_and_served_from_the_cache():
+    from codex import render as render_module
+
+    render_module._convert_cached.cache_clear()
+    first_player, first_gm = render(codex_flags(description=DESC)), render(codex_flags(description=DESC), gm=True)
+    misses = render_module._convert_cached.cache_info().misses
+    again_player, again_gm = render(codex_flags(description=DESC)), render(codex_flags(description=DESC), gm=True)
+    info = render_module._convert_cached.cache_info()
+    assert info.misses == misses and info.hits >= 2
+    assert again_player.as_text() == first_player.as_text() and again_gm.as_text() == first_gm.as_text()
+    assert "vampire" not in again_player.as_text() and "vampire" in again_gm.description  # views never mixed
+
+
+def test_cached_conversion_follows_renamed_links():
+    flags = codex_flags(description="<p>Ally: @UUID[JournalEntry.ally]</p>")
+    before = render_entry("X", flags, [], gm=False, names={"JournalEntry.ally": "Old Name"}.get, image_base=None)
+    after = render_entry("X", flags, [], gm=False, names={"JournalEntry.ally": "New Name"}.get, image_base=None)
+    assert "Old Name" in before.description and "New Name" in after.description
+
+
+def test_huge_descriptions_are_converted_but_not_cached():
+    from codex import render as render_module
+
+    render_module._convert_cached.cache_clear()
+    big = "<p>" + "word " * 5_000 + "</p>"
+    reply = render(codex_flags(description=big))
+    assert reply.description.startswith("word word")
+    assert render_module._convert_cached.cache_info().currsize == 0

@@ -12,6 +12,7 @@ nothing reached the relay or Foundry.
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 from pathlib import Path
 
@@ -307,6 +308,37 @@ async def test_only_the_invoker_can_answer_the_buttons(world_with_baron, command
     assert h.fake.messages[preview_id].payload.get("components") in (None, [])
 
 
+async def start_world(env, who):
+    h = env.h
+    newest = max(h.fake.messages, default=0)
+    task = asyncio.create_task(h.slash(who, env.channel, "world"))
+    menu = await h.wait_for(lambda: next((m for m in h.fake.messages.values()
+                                          if m.id > newest and m.payload.get("components")), None),
+                            what="the /world menu")
+    return task, menu
+
+
+def select_of(menu) -> dict:
+    return menu.payload["components"][0]["components"][0]
+
+
+async def test_only_the_invoker_can_pick_in_the_world_menu(gm_env):
+    env = gm_env
+    h = env.h
+    env.relay.add_world("client-two", "Second Campaign", online=True)
+    task, menu = await start_world(env, env.gm)
+    menu.payload["flags"] = 0  # ephemeral: nobody else sees it; press as if it were public
+    co_gm = h.member(env.guild, "cogm", roles=["GM"])
+    for intruder in (env.player, co_gm):
+        refused = await h.click(intruder, menu.id, custom_id=select_of(menu)["custom_id"], values=["client-two"])
+        assert "Only the person who ran /world can choose." in refused.text and refused.ephemeral
+        assert not task.done()
+    assert await env.app.gm.world_choices.get(env.guild.id) is None
+    await h.click(env.gm, menu.id, custom_id=select_of(menu)["custom_id"], values=["client-two"])
+    assert "Second Campaign" in (await task).text
+    assert (await env.app.gm.world_choices.get(env.guild.id)).client_id == "client-two"
+
+
 # --- SQL is never built by string formatting ------------------------------------------------------
 
 SQL_METHODS = {"execute", "executemany", "executescript", "fetchall", "fetchone"}
@@ -472,6 +504,9 @@ async def test_no_secret_is_stored_in_sqlite_after_every_command(world_with_baro
     assert "Created" in (await task).text
     # /refresh, /world, /status.
     assert "Name map refreshed" in (await h.slash(env.gm, env.channel, "refresh")).text
+    task, menu = await start_world(env, env.gm)
+    await h.click(env.gm, menu.id, custom_id=select_of(menu)["custom_id"], values=[select_of(menu)["options"][0]["value"]])
+    assert "World chosen" in (await task).text
     await h.slash(env.gm, env.channel, "status")
     # /release: a dry run, a failing one whose answer echoes the token, a publish, a 429 cooldown.
     url = serve(env.foundry)
