@@ -45,22 +45,6 @@ _START_GAP = 0.002  # the relay ids requests by <type>_<unix ms>; two starts in 
 _TEXT_LIMIT = 200
 _SCOPE_RE = re.compile(r"lacks required scope:\s*(\S+)")
 _NOT_JSON = object()
-# Bodies larger than this (a big world's /structure) are parsed in a thread, so the event loop keeps
-# acknowledging interactions meanwhile.
-_THREAD_PARSE_BYTES = 256_000
-
-
-def _loads(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:  # includes UnicodeDecodeError and an empty body
-        return _NOT_JSON
-
-
-async def _parse_json(raw: bytes) -> Any:
-    if len(raw) > _THREAD_PARSE_BYTES:
-        return await asyncio.to_thread(_loads, raw)
-    return _loads(raw)
 
 
 class _StartSpacer:
@@ -241,7 +225,10 @@ class RelayClient:
             raise RelayUnavailable(f"Couldn't reach the relay at {self._shown_base}",
                                    details=[self._scrub(str(exc) or type(exc).__name__)]) from None
         log.debug("%s %s -> %s", method, route, status)
-        return status, await _parse_json(raw)
+        try:
+            return status, json.loads(raw)
+        except ValueError:  # includes UnicodeDecodeError and an empty body
+            return status, _NOT_JSON
 
     def _interpret(self, route: str, status: int, body: Any, parse: Callable[[dict], T], *,
                    uuid: str | None, client_id: str | None) -> T:
