@@ -21,7 +21,6 @@ def _age(seconds: float) -> str:
 
 async def status_report(app, guild_id: int | None) -> Reply:
     reply = Reply(title="Bot status", tone=Tone.SUCCESS)
-    settings = app.settings
     if app.relay is None:
         reply.add_field("Relay", "not configured (RELAY_URL, RELAY_API_KEY)")
     else:
