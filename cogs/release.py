@@ -46,9 +46,12 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
         found.sort(key=lambda p: (not p.casefold().startswith(typed), p))
         return [app_commands.Choice(name=p[:100], value=p[:100]) for p in found[:25]]
 
-    def _authorise(self, interaction: discord.Interaction, package: str) -> None:
-        role = self.bot.settings.maintainer_role_for(package)
-        require_role(interaction, role, f"release {package}")
+    async def _start(self, interaction: discord.Interaction, *options: str | None) -> ReleaseOptions:
+        """What both subcommands do first: check the package's role, defer privately, collect the options."""
+        package = options[0]
+        require_role(interaction, self.bot.settings.maintainer_role_for(package), f"release {package}")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        return ReleaseOptions(*options)
 
     @app_commands.command(name="dry-run", description="Check a release with Foundry without saving it")
     @app_commands.describe(**OPTION_HELP)
@@ -59,9 +62,7 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
         verified: app_commands.Range[str, 1, 50] | None = None, maximum: app_commands.Range[str, 1, 50] | None = None,
         notes: Text | None = None,
     ) -> None:
-        self._authorise(interaction, package)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        options = ReleaseOptions(package, manifest, version, minimum, verified, maximum, notes)
+        options = await self._start(interaction, package, manifest, version, minimum, verified, maximum, notes)
         reply = await self.service.dry_run(options, actor=_actor(interaction))
         await edit_reply(interaction, reply)
 
@@ -74,9 +75,7 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
         verified: app_commands.Range[str, 1, 50] | None = None, maximum: app_commands.Range[str, 1, 50] | None = None,
         notes: Text | None = None,
     ) -> None:
-        self._authorise(interaction, package)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        options = ReleaseOptions(package, manifest, version, minimum, verified, maximum, notes)
+        options = await self._start(interaction, package, manifest, version, minimum, verified, maximum, notes)
         published = await self.service.publish(
             options, actor=_actor(interaction), confirm=confirm_in_discord(interaction, ephemeral=True),
             released_by=_released_by(interaction),

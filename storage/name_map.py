@@ -66,10 +66,6 @@ class NameMapStore:
                 (world, entry.uuid, entry.name, entry.folder),
             )
 
-    async def remove(self, world: str, uuid: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute("DELETE FROM name_entries WHERE world = ? AND uuid = ?", (world, uuid))
-
     async def entries(self, world: str) -> list[NameEntry]:
         rows = await self.db.fetchall(
             "SELECT uuid, name, folder FROM name_entries WHERE world = ? ORDER BY name COLLATE NOCASE", (world,)
