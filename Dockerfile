@@ -19,6 +19,6 @@ VOLUME ["/app/data"]
 
 # bot.py closes the HTTP session and the database on SIGTERM and SIGINT alike.
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=60s --timeout=10s --start-period=90s --retries=3 CMD ["python", "healthcheck.py"]
+HEALTHCHECK --interval=60s --timeout=10s --start-period=90s --retries=3 CMD ["python", "-m", "core.health"]
 
 CMD ["python", "bot.py"]

@@ -15,11 +15,11 @@ import aiohttp
 import discord
 from discord.ext import commands, tasks
 
-from app import App
+from services.resources import App
 from cogs.utils.tree import BotTree, log_command
-from errors import ConfigurationError
-from healthcheck import HEARTBEAT_NAME
-from settings import Settings, load_settings
+from core.errors import ConfigurationError
+from core.health import HEARTBEAT_NAME
+from core.settings import Settings, load_settings
 
 log = logging.getLogger("bot")
 
@@ -130,7 +130,7 @@ async def _run(bot: FoundryBot, token: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and not argv[0].startswith("-"):
-        from cli import main as cli_main
+        from cli.main import main as cli_main
 
         return cli_main(argv)
     if any(arg in ("-h", "--help") for arg in argv):
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from logsafe import setup_logging
+    from core.logsafe import setup_logging
 
     setup_logging(settings)
     bot = create_bot(settings, sync_global="--sync-global" in argv)

@@ -44,7 +44,7 @@ KINDS = ("lookup", "lookup private", "refresh", "status", "world", "push", "auto
 async def run_phase(names: int, per_kind: int, interval: float, relay_s: float, kinds: tuple[str, ...],
                     refresh_at: float | None) -> dict:
     from bot import create_bot
-    from names import NameEntry
+    from services.gm.names import NameEntry
     from tests.harness import DiscordHarness
 
     out: dict = {"lat": {k: [] for k in kinds}, "resp": {k: [] for k in kinds}, "errors": 0, "unanswered": 0,

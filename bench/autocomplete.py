@@ -31,7 +31,7 @@ import string  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from names import NameEntry, NameIndex, normalise  # noqa: E402
+from services.gm.names import NameEntry, NameIndex, normalise  # noqa: E402
 
 # ------------------------------------------------------------------------------ realistic names
 
@@ -208,9 +208,9 @@ async def service_latencies(entries: list[NameEntry], queries: list[str]) -> tup
     """Autocomplete as the cog runs it (local_world_id + suggestions + Choice), map loaded from SQLite."""
     from discord import app_commands
 
-    from gm.maps import NameMaps
-    from gm.service import GMService
-    from settings import Settings
+    from services.gm.maps import NameMaps
+    from services.gm.service import GMService
+    from core.settings import Settings
     from storage import NameMapStore, WorldChoiceStore, open_database
 
     with tempfile.TemporaryDirectory(prefix="bench-ac-") as tmp:

@@ -95,7 +95,7 @@ def heap_of_map(names: int) -> list[tuple[str, float]]:
     import tracemalloc
 
     from bench.autocomplete import make_entries
-    from gm.maps import _build
+    from services.gm.maps import _build
 
     entries = make_entries(names)
     gc.collect()

@@ -43,11 +43,11 @@ from bench.refresh import RELAY_KEY, WORLD_ID, RelayProcess, bench_settings  # n
 
 async def run(calls: int, names: int, rich: int, gap: float, profile: bool, relay_ms: float,
               keep_pacing: bool, as_gm: bool = False) -> list[dict]:
-    import gm.service
-    from app import App
+    import services.gm.service
+    from services.resources import App
     from bench.refresh import SyncTimer, Timer
     from cogs.utils.embeds import to_embed
-    from names import NameEntry
+    from services.gm.names import NameEntry
 
     results = []
     async with RelayProcess(names, rich=rich, latency=relay_ms / 1000) as relay:
@@ -84,8 +84,8 @@ async def run(calls: int, names: int, rich: int, gap: float, profile: bool, rela
                     gc.collect()
                     get_t = Timer(app.relay.get_entry)
                     worlds_t = Timer(app.relay.list_worlds)
-                    render_t = SyncTimer(gm.service.render_entry)
-                    app.relay.get_entry, app.relay.list_worlds, gm.service.render_entry = get_t, worlds_t, render_t
+                    render_t = SyncTimer(services.gm.service.render_entry)
+                    app.relay.get_entry, app.relay.list_worlds, services.gm.service.render_entry = get_t, worlds_t, render_t
                     t_lookup: list[float] = []
                     t_bare: list[float] = []
                     prof = None
@@ -106,7 +106,7 @@ async def run(calls: int, names: int, rich: int, gap: float, profile: bool, rela
                             (t_lookup if kind == "lookup" else t_bare).append(ms)
                         if gap:
                             await asyncio.sleep(gap)
-                    gm.service.render_entry = render_t.fn
+                    services.gm.service.render_entry = render_t.fn
                     results.append(dict(label=label, lookup=t_lookup, bare=t_bare, get=get_t.seconds / calls * 1e3,
                                         worlds=worlds_t.seconds / calls * 1e3, render=render_t.seconds / calls * 1e3,
                                         renders=render_t.calls / calls,

@@ -182,7 +182,7 @@ class RelayProcess:
 
 
 def bench_settings(base_url: str, db_path: Path, **overrides):
-    from settings import Settings
+    from core.settings import Settings
 
     values = dict(relay_url=base_url, relay_api_key=RELAY_KEY, relay_client_id=WORLD_ID, relay_timeout=30.0,
                   database_path=db_path)
@@ -221,11 +221,11 @@ class SyncTimer(Timer):
 async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
     import aiohttp
 
-    import gm.maps
-    import gm.service
-    from app import App
-    from gm.service import ResolvedWorld
-    from names import NameEntry
+    import services.gm.maps
+    import services.gm.service
+    from services.resources import App
+    from services.gm.service import ResolvedWorld
+    from services.gm.names import NameEntry
 
     rows: list[dict] = []
     async with RelayProcess(names, rich=0) as relay:
@@ -235,10 +235,10 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                 world = ResolvedWorld(WORLD_ID, "Bench Campaign")
                 await app.relay.status()  # open the keep-alive connection first, as a running bot has
                 for run in range(1, runs + 1):
-                    enum_t = Timer(gm.service.enumerate_journal)
+                    enum_t = Timer(services.gm.service.enumerate_journal)
                     replace_t = Timer(app.gm.maps.store.replace)
-                    build_t = SyncTimer(gm.maps._build)
-                    gm.service.enumerate_journal, app.gm.maps.store.replace, gm.maps._build = enum_t, replace_t, build_t
+                    build_t = SyncTimer(services.gm.maps._build)
+                    services.gm.service.enumerate_journal, app.gm.maps.store.replace, services.gm.maps._build = enum_t, replace_t, build_t
                     try:
                         gc.collect()
                         before = proc_status()["VmRSS"]
@@ -257,9 +257,9 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                         gc.collect()
                         after = proc_status()["VmRSS"]
                     finally:
-                        gm.service.enumerate_journal = enum_t.fn
+                        services.gm.service.enumerate_journal = enum_t.fn
                         app.gm.maps.store.replace = replace_t.fn
-                        gm.maps._build = build_t.fn
+                        services.gm.maps._build = build_t.fn
                     rows.append(dict(
                         label=f"GMService.refresh #{run}", entries=reply.data["total"], complete=reply.data["complete"],
                         requests=reply.data["requests"], total=total, enumerate=enum_t.seconds,
@@ -291,8 +291,8 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                 for label, world_id in (("apply N entries to an empty map", "bench-direct"),
                                         ("apply N entries over the same map", "bench-direct")):
                     replace_t = Timer(app.gm.maps.store.replace)
-                    build_t = SyncTimer(gm.maps._build)
-                    app.gm.maps.store.replace, gm.maps._build = replace_t, build_t
+                    build_t = SyncTimer(services.gm.maps._build)
+                    app.gm.maps.store.replace, services.gm.maps._build = replace_t, build_t
                     try:
                         gc.collect()
                         before = proc_status()["VmRSS"]
@@ -305,7 +305,7 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                         after = proc_status()["VmRSS"]
                     finally:
                         app.gm.maps.store.replace = replace_t.fn
-                        gm.maps._build = build_t.fn
+                        services.gm.maps._build = build_t.fn
                     rows.append(dict(label=f"NameMaps.replace: {label}", entries=counts.total, total=total,
                                      replace=replace_t.seconds, build=build_t.seconds,
                                      peak_extra=mb(status["VmHWM"] - before) if peak_ok else float("nan"),

@@ -11,9 +11,9 @@ from discord.ext import commands
 from cogs.utils.checks import gm_only, guild_member, has_role
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.respond import edit_reply, send_reply
-from codex import check_push_size
-from errors import UserFacingError
-from replies import Reply, Tone
+from services.codex import check_push_size
+from core.errors import UserFacingError
+from core.replies import Reply, Tone
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from cogs.utils.checks import require_role
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.embeds import to_embed
 from cogs.utils.respond import NO_MENTIONS, edit_reply, send_reply
-from maintainers.service import ReleaseOptions
-from replies import Reply, Tone
-from textsafe import echo
+from services.maintainers.service import ReleaseOptions
+from core.replies import Reply, Tone
+from core.textsafe import echo
 
 log = logging.getLogger(__name__)
 

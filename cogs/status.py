@@ -8,8 +8,8 @@ from discord.ext import commands
 
 from cogs.utils.checks import NotAllowed, check_guild, has_role
 from cogs.utils.respond import send_reply
-from replies import Reply
-from status_report import status_report
+from core.replies import Reply
+from services.status import status_report
 
 HELP = [
     ("/lookup name [private]", "everyone in the server", "`/lookup name:Baron Vell` — shows the entry; GMs also get secrets and notes, privately."),

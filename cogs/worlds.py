@@ -9,8 +9,8 @@ from discord.ext import commands
 from cogs.utils.checks import gm_only
 from cogs.utils.respond import edit_reply, send_reply
 from relay import World
-from replies import Reply, Tone
-from textsafe import echo
+from core.replies import Reply, Tone
+from core.textsafe import echo
 
 PICK_TIMEOUT = 120.0
 

@@ -17,7 +17,7 @@ import aiohttp
 from pydantic import SecretStr
 from yarl import URL
 
-from errors import ConfigurationError
+from core.errors import ConfigurationError
 from relay.errors import (
     CrossedReply,
     EntryNotFound,

@@ -6,7 +6,7 @@ key: the client scrubs any relay text before it lands here.
 
 from __future__ import annotations
 
-from errors import UserFacingError
+from core.errors import UserFacingError
 
 
 class RelayError(UserFacingError):

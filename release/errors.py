@@ -10,7 +10,7 @@ import html
 import re
 from datetime import datetime
 
-from errors import UserFacingError
+from core.errors import UserFacingError
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")

@@ -10,7 +10,7 @@ import json
 
 from pydantic import SecretStr
 
-from errors import ConfigurationError
+from core.errors import ConfigurationError
 
 PREFIX = "fvttp_"
 _EXAMPLE = '{"my-module": "fvttp_..."}'

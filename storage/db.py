@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from errors import UserFacingError
+from core.errors import UserFacingError
 from storage.migrations import MIGRATIONS
 
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from names import NameEntry
+from services.gm.names import NameEntry
 from storage.db import Database
 
 

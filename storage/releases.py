@@ -6,7 +6,7 @@ import json
 import time
 
 from storage.db import Database
-from textsafe import valid_unicode
+from core.textsafe import valid_unicode
 
 
 class ReleaseStore:

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from storage.db import Database
-from textsafe import valid_unicode
+from core.textsafe import valid_unicode
 
 
 @dataclass(frozen=True)

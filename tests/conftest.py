@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot import create_bot
-from settings import Settings
+from core.settings import Settings
 from tests.harness import DiscordHarness
 from tests.stand_ins.foundry_api import StandInFoundryAPI
 from tests.stand_ins.relay_server import StandInRelay, StandInWorld

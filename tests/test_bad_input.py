@@ -32,12 +32,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from codex.render import html_to_markdown
+from services.codex.render import html_to_markdown
 from cogs.utils.embeds import safe_url, to_embed
 from cogs.utils.errors import is_expected
-from names import NameEntry
-from replies import Reply
-from textsafe import echo, valid_unicode
+from services.gm.names import NameEntry
+from core.replies import Reply
+from core.textsafe import echo, valid_unicode
 from tests.conftest import WORLD_ID
 from tests.harness.driver import SentMessage
 from tests.helpers import pending_with_button

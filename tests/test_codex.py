@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codex import PushFileError, codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
-from codex.render import LIMITS
+from services.codex import PushFileError, codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
+from services.codex.render import LIMITS
 
 PREFIX = "flags.campaign-codex"
 
@@ -508,7 +508,7 @@ def test_render_never_exceeds_discord_limits(name, description, notes, links, ta
 
 
 def test_repeated_render_is_identical_and_served_from_the_cache():
-    from codex import render as render_module
+    from services.codex import render as render_module
 
     render_module._convert_cached.cache_clear()
     first_player, first_gm = render(codex_flags(description=DESC)), render(codex_flags(description=DESC), gm=True)
@@ -528,7 +528,7 @@ def test_cached_conversion_follows_renamed_links():
 
 
 def test_huge_descriptions_are_converted_but_not_cached():
-    from codex import render as render_module
+    from services.codex import render as render_module
 
     render_module._convert_cached.cache_clear()
     big = "<p>" + "word " * 5_000 + "</p>"

@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from gm.enumerate import enumerate_journal
-from gm.structure import HIDDEN_NAME
-from names import NameIndex
+from services.gm.enumerate import enumerate_journal
+from services.gm.structure import HIDDEN_NAME
+from services.gm.names import NameIndex
 from relay import RelayClient, RelayModuleError, RelayRateLimited, RelayScopeError
 from relay.pacing import Pacer
 from tests.stand_ins.relay_server import ALL_SCOPES, StandInRelay, StandInWorld

@@ -183,7 +183,7 @@ SIGNAL_SCRIPT = textwrap.dedent("""
     import asyncio, sys
     sys.path.insert(0, {root!r})
     import bot
-    from app import App
+    from services.resources import App
 
     class Connected(bot.FoundryBot):
         async def start(self, token, *, reconnect=True):

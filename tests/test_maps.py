@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-import gm.maps
-from gm.maps import NameMaps
-from names import NameEntry
+import services.gm.maps
+from services.gm.maps import NameMaps
+from services.gm.names import NameEntry
 from storage import NameMapStore, open_database
 
 
@@ -27,15 +27,15 @@ async def maps(tmp_path):
 
 
 class GatedBuild:
-    """Wraps gm.maps._build: each build waits in its worker thread until released; counts builds."""
+    """Wraps services.gm.maps._build: each build waits in its worker thread until released; counts builds."""
 
     def __init__(self, monkeypatch):
-        self.real = gm.maps._build
+        self.real = services.gm.maps._build
         self.release = threading.Event()
         self.started = threading.Event()
         self.calls = 0
         self.threads: list[str] = []
-        monkeypatch.setattr(gm.maps, "_build", self)
+        monkeypatch.setattr(services.gm.maps, "_build", self)
 
     def __call__(self, items):
         self.calls += 1
@@ -146,7 +146,7 @@ async def test_the_loop_keeps_running_while_a_real_index_builds(maps, monkeypatc
     ticks = 0
     during: list[int] = []
     stop = asyncio.Event()
-    real = gm.maps._build
+    real = services.gm.maps._build
 
     def counted(items):
         before = ticks
@@ -155,7 +155,7 @@ async def test_the_loop_keeps_running_while_a_real_index_builds(maps, monkeypatc
         finally:
             during.append(ticks - before)
 
-    monkeypatch.setattr(gm.maps, "_build", counted)
+    monkeypatch.setattr(services.gm.maps, "_build", counted)
 
     async def ticker():
         nonlocal ticks

@@ -62,7 +62,7 @@ async def test_each_command_logs_one_line_with_who_what_outcome_and_duration(gm_
 
 
 def test_the_redacting_filter_removes_secrets_whatever_logged_them(tmp_path):
-    from logsafe import REDACTED, RedactSecrets
+    from core.logsafe import REDACTED, RedactSecrets
 
     record = logging.LogRecord("aiohttp", logging.INFO, __file__, 1, "header x-api-key=%s sent", (RELAY_KEY,), None)
     RedactSecrets([RELAY_KEY]).filter(record)

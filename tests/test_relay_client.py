@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from errors import ConfigurationError, UserFacingError
+from core.errors import ConfigurationError, UserFacingError
 from relay import (
     CrossedReply,
     EntryNotFound,

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from pydantic import SecretStr
 
-from errors import ConfigurationError
+from core.errors import ConfigurationError
 from release import (
     DEFAULT_RELEASE_API_URL,
     PreflightFailed,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from errors import ConfigurationError
-from settings import load_settings
+from core.errors import ConfigurationError
+from core.settings import load_settings
 from tests.cli_runner import run_bot
 
 GOOD = {"RELAY_URL": "http://127.0.0.1:9", "RELAY_API_KEY": "k-123456789"}
@@ -82,11 +82,12 @@ async def test_the_docker_healthcheck_fails_without_a_heartbeat_and_passes_with_
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parent.parent / "healthcheck.py"
+    root = Path(__file__).resolve().parent.parent
     env = {"DATABASE_PATH": str(tmp_path / "bot.sqlite3"), "PATH": "/usr/bin:/bin"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), env=env, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "core.health", cwd=root, env=env,
+                                                stderr=asyncio.subprocess.PIPE)
     _, err = await proc.communicate()
     assert proc.returncode != 0 and b"no heartbeat" in err
     (tmp_path / "heartbeat").touch()
-    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), env=env)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "core.health", cwd=root, env=env)
     assert await proc.wait() == 0

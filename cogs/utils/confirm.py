@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 
 from cogs.utils.respond import send_reply
-from replies import Confirm, Decision, Reply
+from core.replies import Confirm, Decision, Reply
 
 CONFIRM_TIMEOUT = 120.0
 

@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 import discord
 
-from replies import Reply, Tone
-from textsafe import valid_unicode
+from core.replies import Reply, Tone
+from core.textsafe import valid_unicode
 
 COLOURS = {
     Tone.INFO: discord.Colour.blurple(),

@@ -9,8 +9,8 @@ from discord import app_commands
 
 from cogs.utils.checks import NotAllowed
 from cogs.utils.respond import send_reply
-from errors import UserFacingError
-from replies import Reply, Tone
+from core.errors import UserFacingError
+from core.replies import Reply, Tone
 
 log = logging.getLogger("bot.errors")
 

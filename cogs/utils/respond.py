@@ -11,7 +11,7 @@ import logging
 import discord
 
 from cogs.utils.embeds import to_embed
-from replies import Reply
+from core.replies import Reply
 
 log = logging.getLogger(__name__)
 

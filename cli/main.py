@@ -20,12 +20,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from app import App
-from errors import ConfigurationError, UserFacingError
-from maintainers.service import NoToken, ReleaseOptions
-from replies import Decision, Reply
-from settings import Settings, load_settings
-from textsafe import echo
+from services.resources import App
+from core.errors import ConfigurationError, UserFacingError
+from services.maintainers.service import NoToken, ReleaseOptions
+from core.replies import Decision, Reply
+from core.settings import Settings, load_settings
+from core.textsafe import echo
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_TEMPORARY = 0, 1, 2, 75
 
@@ -212,7 +212,7 @@ async def _announce(settings: Settings, announcement: Reply) -> str | None:
     """
     if not (settings.discord_token and settings.announce_channel_id):
         return None
-    from discord_rest import post_embed
+    from cli.announce import post_embed
 
     problem = await post_embed(settings.discord_token, settings.announce_channel_id, announcement)
     if problem:

@@ -12,7 +12,7 @@ import copy
 import json
 from typing import Any
 
-from codex.render import html_to_text, neutralise_mentions
+from services.codex.render import html_to_text, neutralise_mentions
 
 __all__ = ["codex_diff", "describe_changes", "json_equal"]
 

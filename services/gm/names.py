@@ -23,7 +23,7 @@ from typing import Iterable
 
 from rapidfuzz import fuzz, process
 
-from textsafe import valid_unicode
+from core.textsafe import valid_unicode
 
 __all__ = ["NameEntry", "NameIndex", "choice_label", "normalise", "CHOICE_LABEL_MAX"]
 

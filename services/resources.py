@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import aiohttp
 
-from gm.maps import NameMaps
-from gm.service import GMService
-from maintainers.service import ReleaseService
+from services.gm.maps import NameMaps
+from services.gm.service import GMService
+from services.maintainers.service import ReleaseService
 from relay import RelayClient
 from release import ReleaseClient
-from settings import Settings
+from core.settings import Settings
 from storage import Database, NameMapStore, ReleaseStore, WorldChoiceStore, open_database
 
 USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import SecretStr
 
-from errors import UserFacingError
+from core.errors import UserFacingError
 from release import (
     PreflightFailed,
     ReleaseClient,
@@ -24,10 +24,10 @@ from release import (
     preflight,
     request_from_manifest,
 )
-from replies import Confirm, Decision, Reply, Tone
-from settings import Settings
+from core.replies import Confirm, Decision, Reply, Tone
+from core.settings import Settings
 from storage import ReleaseStore
-from textsafe import echo
+from core.textsafe import echo
 
 
 class CoolingDown(UserFacingError):

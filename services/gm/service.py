@@ -7,16 +7,16 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-from codex import codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
-from errors import ConfigurationError, UserFacingError
-from gm.enumerate import Progress, enumerate_journal
-from gm.maps import NameMaps, WorldMap
-from names import NameEntry, choice_label
+from services.codex import codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
+from core.errors import ConfigurationError, UserFacingError
+from services.gm.enumerate import Progress, enumerate_journal
+from services.gm.maps import NameMaps, WorldMap
+from services.gm.names import NameEntry, choice_label
 from relay import EntryNotFound, JournalEntry, NoWorldConnected, RelayClient, SeveralWorlds, World
-from replies import Confirm, Decision, Reply, Tone
-from settings import Settings
+from core.replies import Confirm, Decision, Reply, Tone
+from core.settings import Settings
 from storage import WorldChoiceStore
-from textsafe import echo
+from core.textsafe import echo
 
 # Discord shows at most 25 autocomplete choices.
 MAX_CHOICES = 25

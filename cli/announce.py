@@ -12,7 +12,7 @@ import discord.http
 from pydantic import SecretStr
 
 from cogs.utils.embeds import to_embed
-from replies import Reply
+from core.replies import Reply
 
 log = logging.getLogger(__name__)
 

@@ -32,10 +32,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gm.structure import Tree
-from names import NameEntry
+from services.gm.structure import Tree
+from services.gm.names import NameEntry
 from relay import RelayClient, RelayModuleError
-from textsafe import echo
+from core.textsafe import echo
 
 log = logging.getLogger(__name__)
 

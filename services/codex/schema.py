@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from errors import UserFacingError
+from core.errors import UserFacingError
 
 __all__ = [
     "PushFileError",

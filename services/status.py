@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from errors import UserFacingError
-from replies import Reply, Tone
-from textsafe import echo
+from core.errors import UserFacingError
+from core.replies import Reply, Tone
+from core.textsafe import echo
 
 
 def _age(seconds: float) -> str:

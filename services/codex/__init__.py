@@ -1,8 +1,8 @@
 """Campaign Codex entries: checking push files, diffing them against the live entry, rendering entries."""
 
-from codex.diff import codex_diff, describe_changes
-from codex.render import render_entry
-from codex.schema import PushFileError, check_push_size, parse_push_file, validate_against_type
+from services.codex.diff import codex_diff, describe_changes
+from services.codex.render import render_entry
+from services.codex.schema import PushFileError, check_push_size, parse_push_file, validate_against_type
 
 __all__ = [
     "PushFileError",

@@ -16,8 +16,8 @@ from urllib.parse import quote
 from bs4 import BeautifulSoup, NavigableString
 from markdownify import MarkdownConverter
 
-from codex.schema import TYPE_LABELS
-from replies import Reply, Tone
+from services.codex.schema import TYPE_LABELS
+from core.replies import Reply, Tone
 
 __all__ = [
     "render_entry",

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from names import NameEntry, NameIndex
+from services.gm.names import NameEntry, NameIndex
 from storage import MapInfo, NameMapStore, RefreshCounts
 
 T = TypeVar("T")

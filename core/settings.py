@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from errors import ConfigurationError
+from core.errors import ConfigurationError
 from release import DEFAULT_RELEASE_API_URL, check_token, parse_release_tokens
 
 

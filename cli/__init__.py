@@ -1,0 +1,1 @@
+"""The command-line twin: `python bot.py <command>` runs the same services without a gateway."""

@@ -1,0 +1,1 @@
+"""Shared core: settings, user-facing errors and replies, text and log safety, health."""
