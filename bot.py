@@ -15,11 +15,11 @@ import aiohttp
 import discord
 from discord.ext import commands, tasks
 
-from services.resources import App
 from cogs.utils.tree import BotTree, log_command
 from core.errors import ConfigurationError
 from core.health import HEARTBEAT_NAME
 from core.settings import Settings, load_settings
+from services.resources import App
 
 log = logging.getLogger("bot")
 
@@ -158,10 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(_run(bot, settings.discord_token.get_secret_value()))
     except discord.LoginFailure:
-        print("Discord rejected DISCORD_TOKEN: reset the token in the Developer Portal and update .env.", file=sys.stderr)
+        print(
+            "Discord rejected DISCORD_TOKEN: reset the token in the Developer Portal and update .env.", file=sys.stderr
+        )
         return 2
     except (aiohttp.ClientConnectionError, OSError) as error:
-        print(f"Cannot reach Discord ({type(error).__name__}); check this machine's network and try again.", file=sys.stderr)
+        print(
+            f"Cannot reach Discord ({type(error).__name__}); check this machine's network and try again.",
+            file=sys.stderr,
+        )
         return 75
     return 0
 

@@ -41,18 +41,23 @@ from bench.refresh import WORLD_ID, RelayProcess, bench_settings  # noqa: E402
 KINDS = ("lookup", "lookup private", "refresh", "status", "world", "push", "autocomplete")
 
 
-async def run_phase(names: int, per_kind: int, interval: float, relay_s: float, kinds: tuple[str, ...],
-                    refresh_at: float | None) -> dict:
+async def run_phase(
+    names: int, per_kind: int, interval: float, relay_s: float, kinds: tuple[str, ...], refresh_at: float | None
+) -> dict:
     from bot import create_bot
     from services.gm.names import NameEntry
     from tests.harness import DiscordHarness
 
-    out: dict = {"lat": {k: [] for k in kinds}, "resp": {k: [] for k in kinds}, "errors": 0, "unanswered": 0,
-                 "cut": 0}
+    out: dict = {"lat": {k: [] for k in kinds}, "resp": {k: [] for k in kinds}, "errors": 0, "unanswered": 0, "cut": 0}
     async with RelayProcess(names, rich=50, latency=relay_s) as relay:
         with tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp:
-            settings = bench_settings(relay.base_url, Path(tmp) / "bot.sqlite3", discord_token="bench-not-a-token",
-                                      relay_timeout=max(15.0, relay_s + 5), gm_role="GM")
+            settings = bench_settings(
+                relay.base_url,
+                Path(tmp) / "bot.sqlite3",
+                discord_token="bench-not-a-token",
+                relay_timeout=max(15.0, relay_s + 5),
+                gm_role="GM",
+            )
             bot = create_bot(settings)
             async with DiscordHarness(bot, timeout=600, strict=False) as h:
                 guild = h.guild("Campaign", roles=["GM", "Player"])
@@ -162,19 +167,28 @@ def table(title: str, out: dict) -> None:
         if kind != "autocomplete":
             commands += ms
         resp = out["resp"][kind]
-        print(f"| {kind} | {len(ms)} | {statistics.median(ms):.1f} | {pct(ms, 95):.1f} | {pct(ms, 99):.1f} | "
-              f"{max(ms):.1f} | {pct(resp, 99):.1f} |")
+        print(
+            f"| {kind} | {len(ms)} | {statistics.median(ms):.1f} | {pct(ms, 95):.1f} | {pct(ms, 99):.1f} | "
+            f"{max(ms):.1f} | {pct(resp, 99):.1f} |"
+        )
     if commands:
-        print(f"| **all commands (defer)** | {len(commands)} | {statistics.median(commands):.1f} | "
-              f"{pct(commands, 95):.1f} | {pct(commands, 99):.1f} | {max(commands):.1f} | |")
-    notes = [f"phase took {out['took']:.1f} s", f"{out['unanswered']} never acknowledged",
-             f"{out['errors']} harness errors",
-             f"{out['cut']} interactions still running at the cut-off (cancelled after acknowledging)"]
+        print(
+            f"| **all commands (defer)** | {len(commands)} | {statistics.median(commands):.1f} | "
+            f"{pct(commands, 95):.1f} | {pct(commands, 99):.1f} | {max(commands):.1f} | |"
+        )
+    notes = [
+        f"phase took {out['took']:.1f} s",
+        f"{out['unanswered']} never acknowledged",
+        f"{out['errors']} harness errors",
+        f"{out['cut']} interactions still running at the cut-off (cancelled after acknowledging)",
+    ]
     if "refresh_started" in out:
         notes.append(f"/refresh sent at {out['refresh_started']:.2f} s, it answered: {out.get('refresh_text')!r}")
     if out.get("not_deferred"):
-        notes.append("answered at once instead of deferring (callback type 4): "
-                     + ", ".join(sorted({k for k, _ in out["not_deferred"]})))
+        notes.append(
+            "answered at once instead of deferring (callback type 4): "
+            + ", ".join(sorted({k for k, _ in out["not_deferred"]}))
+        )
     print("; ".join(notes))
     if commands:
         p99 = pct(commands, 99)
@@ -193,16 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("discord").setLevel(logging.CRITICAL)  # the stream's expected errors are not news
     logging.getLogger("bot").setLevel(logging.CRITICAL)
     logging.getLogger("gm").setLevel(logging.CRITICAL)
-    print(f"Acknowledgement latency, {args.names:,}-entry map, one interaction every {args.interval_ms:g} ms; "
-          f"python {sys.version.split()[0]}")
+    print(
+        f"Acknowledgement latency, {args.names:,}-entry map, one interaction every {args.interval_ms:g} ms; "
+        f"python {sys.version.split()[0]}"
+    )
     if args.phase in ("A", "both"):
         out = asyncio.run(run_phase(args.names, args.per_kind, args.interval_ms / 1000, args.relay_s, KINDS, None))
         table(f"Phase A: every relay route answers after {args.relay_s:g} s", out)
     if args.phase in ("B", "both"):
         kinds = ("lookup", "help", "status", "autocomplete")
         per_kind = max(args.per_kind, 60)
-        out = asyncio.run(run_phase(args.names, per_kind, min(args.interval_ms, 25) / 1000, 0.0, kinds,
-                                    refresh_at=1.0))
+        out = asyncio.run(run_phase(args.names, per_kind, min(args.interval_ms, 25) / 1000, 0.0, kinds, refresh_at=1.0))
         table(f"Phase B: relay instant, while a GM's /refresh of {args.names:,} entries runs", out)
     return 0
 

@@ -35,21 +35,125 @@ from services.gm.names import NameEntry, NameIndex, normalise  # noqa: E402
 
 # ------------------------------------------------------------------------------ realistic names
 
-_ONSETS = ["b", "br", "c", "ch", "d", "dr", "f", "g", "gr", "h", "k", "kh", "l", "m", "n", "p", "r", "s", "sh",
-           "st", "t", "th", "tr", "v", "w", "z", ""]
+_ONSETS = [
+    "b",
+    "br",
+    "c",
+    "ch",
+    "d",
+    "dr",
+    "f",
+    "g",
+    "gr",
+    "h",
+    "k",
+    "kh",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "sh",
+    "st",
+    "t",
+    "th",
+    "tr",
+    "v",
+    "w",
+    "z",
+    "",
+]
 _VOWELS = ["a", "e", "i", "o", "u", "ae", "ai", "ei", "ou", "y", "é", "ö"]
 _CODAS = ["", "", "n", "r", "l", "th", "s", "nd", "rk", "x", "m", "ll", "sk"]
-_TITLES = ["Baron", "Lady", "Sir", "Captain", "Elder", "Brother", "Mother", "Lord", "Queen", "Old", "Doctor",
-           "Master", "High Priest", "Magistrate"]
-_PLACES = ["Castle", "Tower", "Keep", "Inn", "Tavern", "Harbor", "Village", "Forest", "Temple", "Mine", "Crypt",
-           "Bridge", "Market", "Road", "Manor", "Ruins", "Shrine", "Academy", "Docks", "Pass"]
-_ADJ = ["Old", "Black", "Silver", "Rusty", "Whispering", "Sunken", "Crimson", "Hollow", "Golden", "Broken",
-        "Grey", "Drowned", "Iron", "Little", "Red"]
-_THINGS = ["Anchor", "Crown", "Lantern", "Blade", "Raven", "Serpent", "Stag", "Wolf", "Rose", "Hammer", "Owl",
-           "Boar", "Candle", "Chalice"]
+_TITLES = [
+    "Baron",
+    "Lady",
+    "Sir",
+    "Captain",
+    "Elder",
+    "Brother",
+    "Mother",
+    "Lord",
+    "Queen",
+    "Old",
+    "Doctor",
+    "Master",
+    "High Priest",
+    "Magistrate",
+]
+_PLACES = [
+    "Castle",
+    "Tower",
+    "Keep",
+    "Inn",
+    "Tavern",
+    "Harbor",
+    "Village",
+    "Forest",
+    "Temple",
+    "Mine",
+    "Crypt",
+    "Bridge",
+    "Market",
+    "Road",
+    "Manor",
+    "Ruins",
+    "Shrine",
+    "Academy",
+    "Docks",
+    "Pass",
+]
+_ADJ = [
+    "Old",
+    "Black",
+    "Silver",
+    "Rusty",
+    "Whispering",
+    "Sunken",
+    "Crimson",
+    "Hollow",
+    "Golden",
+    "Broken",
+    "Grey",
+    "Drowned",
+    "Iron",
+    "Little",
+    "Red",
+]
+_THINGS = [
+    "Anchor",
+    "Crown",
+    "Lantern",
+    "Blade",
+    "Raven",
+    "Serpent",
+    "Stag",
+    "Wolf",
+    "Rose",
+    "Hammer",
+    "Owl",
+    "Boar",
+    "Candle",
+    "Chalice",
+]
 _FACTIONS = ["Order of", "Guild of", "House", "Cult of", "Brotherhood of", "Circle of", "Company of"]
-_FOLDERS = ["NPCs", "NPCs/Villains", "NPCs/Allies", "Locations", "Locations/Cities", "Locations/Dungeons", "Items",
-            "Factions", "Sessions", "Lore", "Quests", "Lore/Gods", "Regions/North", "Regions/South"]
+_FOLDERS = [
+    "NPCs",
+    "NPCs/Villains",
+    "NPCs/Allies",
+    "Locations",
+    "Locations/Cities",
+    "Locations/Dungeons",
+    "Items",
+    "Factions",
+    "Sessions",
+    "Lore",
+    "Quests",
+    "Lore/Gods",
+    "Regions/North",
+    "Regions/South",
+]
 
 
 def _word(rng: random.Random, syllables: int | None = None) -> str:
@@ -73,7 +177,8 @@ def make_name(rng: random.Random, i: int) -> str:
         return f"The {rng.choice(_ADJ)} {rng.choice(_THINGS)}" + (f" of {place}" if rng.random() < 0.8 else "")
     if kind < 0.70:
         return f"{rng.choice(_FACTIONS)} the {rng.choice(_ADJ)} {rng.choice(_THINGS)}" + (
-            f" ({_word(rng)})" if rng.random() < 0.5 else "")
+            f" ({_word(rng)})" if rng.random() < 0.5 else ""
+        )
     if kind < 0.80:
         return f"Session {i // 7 + 1} — {_word(rng)} {rng.choice(_PLACES).lower()}"
     if kind < 0.90:
@@ -133,6 +238,7 @@ def make_queries(entries: list[NameEntry], count: int, seed: int = 2) -> list[tu
 
 # ------------------------------------------------------------------------------ helpers
 
+
 def pct(values: list[float], p: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -143,12 +249,16 @@ def pct(values: list[float], p: float) -> float:
 
 
 def row(label: str, ms: list[float]) -> str:
-    return (f"| {label:<44} | {len(ms):>5} | {statistics.median(ms):>7.3f} | {pct(ms, 95):>7.3f} | "
-            f"{pct(ms, 99):>7.3f} | {max(ms):>7.3f} |")
+    return (
+        f"| {label:<44} | {len(ms):>5} | {statistics.median(ms):>7.3f} | {pct(ms, 95):>7.3f} | "
+        f"{pct(ms, 99):>7.3f} | {max(ms):>7.3f} |"
+    )
 
 
-HEADER = (f"| {'what (ms per call)':<44} | {'n':>5} | {'p50':>7} | {'p95':>7} | {'p99':>7} | {'max':>7} |\n"
-          f"|{'-' * 46}|{'-' * 7}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
+HEADER = (
+    f"| {'what (ms per call)':<44} | {'n':>5} | {'p50':>7} | {'p95':>7} | {'p99':>7} | {'max':>7} |\n"
+    f"|{'-' * 46}|{'-' * 7}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 9}|"
+)
 
 _NON_WORD = re.compile(r"[\W_]+")
 TIERS = ("exact", "prefix", "word-prefix", "substring", "fuzzy")
@@ -204,13 +314,14 @@ def print_sample(index: NameIndex, queries: list[str]) -> None:
 
 # ------------------------------------------------------------------------------ the bot's callback
 
+
 async def service_latencies(entries: list[NameEntry], queries: list[str]) -> tuple[list[float], float, float]:
     """Autocomplete as the cog runs it (local_world_id + suggestions + Choice), map loaded from SQLite."""
     from discord import app_commands
 
+    from core.settings import Settings
     from services.gm.maps import NameMaps
     from services.gm.service import GMService
-    from core.settings import Settings
     from storage import NameMapStore, WorldChoiceStore, open_database
 
     with tempfile.TemporaryDirectory(prefix="bench-ac-") as tmp:
@@ -273,8 +384,10 @@ def main(argv: list[str] | None = None) -> int:
 
     service_ms, load_s, build2_s = asyncio.run(service_latencies(entries, texts))
 
-    print(f"Autocomplete: {args.names:,} names, {args.queries:,} queries (half 1-5 char prefixes, half 1-5 char "
-          f"prefixes with one typo), top 25")
+    print(
+        f"Autocomplete: {args.names:,} names, {args.queries:,} queries (half 1-5 char prefixes, half 1-5 char "
+        f"prefixes with one typo), top 25"
+    )
     print(f"python {sys.version.split()[0]}, {sys.platform}\n")
     print(HEADER)
     print(row("NameIndex.suggest, all queries", all_ms))
@@ -283,17 +396,23 @@ def main(argv: list[str] | None = None) -> int:
     for length in sorted(by_len):
         print(row(f"NameIndex.suggest, {length} typed chars", by_len[length]))
     print(row("bot callback (world + suggestions + Choice)", service_ms))
-    print(f"\nIndex build for {args.names:,} names: {build_s:.2f} s (again inside the service run: {build2_s:.2f} s); "
-          f"first autocomplete after a restart loads the map from SQLite and builds it: {load_s:.2f} s")
+    print(
+        f"\nIndex build for {args.names:,} names: {build_s:.2f} s (again inside the service run: {build2_s:.2f} s); "
+        f"first autocomplete after a restart loads the map from SQLite and builds it: {load_s:.2f} s"
+    )
     target = pct(service_ms, 95)
     print(f"Target p95 <= 5 ms: bot callback p95 = {target:.3f} ms -> {'MET' if target <= 5 else 'MISSED'}")
 
     rel = relevance(index, entries, texts, args.check_sample)
-    print(f"\nRelevance over {len(texts)} queries: {rel['order_violations']} answers out of tier order "
-          f"(exact -> prefix -> word-prefix -> substring -> fuzzy); suggestions per tier: "
-          + ", ".join(f"{name} {n}" for name, n in zip(TIERS, rel["tier_hits"])))
-    print(f"Completeness on {rel['checked']} queries (every name of {args.names:,} ranked): {rel['missed']} answers "
-          "showed a worse tier while a better-tier name was left out")
+    print(
+        f"\nRelevance over {len(texts)} queries: {rel['order_violations']} answers out of tier order "
+        f"(exact -> prefix -> word-prefix -> substring -> fuzzy); suggestions per tier: "
+        + ", ".join(f"{name} {n}" for name, n in zip(TIERS, rel["tier_hits"]))
+    )
+    print(
+        f"Completeness on {rel['checked']} queries (every name of {args.names:,} ranked): {rel['missed']} answers "
+        "showed a worse tier while a better-tier name was left out"
+    )
     sample = ["ravenloft", "ravnlo", "raven", "loft"]
     sample += [q for k, q in queries if k == "typo" and len(q) >= 4][:2]
     print_sample(index, sample)

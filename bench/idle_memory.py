@@ -75,18 +75,27 @@ async def measure(db_path: Path, names: int, queries: int) -> list[tuple[str, fl
             choices = await h.autocomplete(player, channel, "lookup", "name", "bar")
             took = time.perf_counter() - started
             loaded = settle()
-            rows.append((f"after the first autocomplete (loads {names:,} entries, builds the index)",
-                         mb(loaded["VmRSS"]),
-                         f"+{mb(loaded['VmRSS'] - idle):.1f} MB over idle; took {took:.2f} s; "
-                         f"{len(choices)} choices; VmHWM {mb(loaded['VmHWM']):.1f} MB"))
+            rows.append(
+                (
+                    f"after the first autocomplete (loads {names:,} entries, builds the index)",
+                    mb(loaded["VmRSS"]),
+                    f"+{mb(loaded['VmRSS'] - idle):.1f} MB over idle; took {took:.2f} s; "
+                    f"{len(choices)} choices; VmHWM {mb(loaded['VmHWM']):.1f} MB",
+                )
+            )
             texts = [q for _, q in make_queries(make_entries(min(names, 5000)), queries, 3)]
             for q in texts:
                 await h.autocomplete(player, channel, "lookup", "name", q or "a")
             h.fake.requests.clear()  # the harness keeps every request it saw; a real Discord does not
             h.fake.interactions.clear()
             after = settle()
-            rows.append((f"after {queries:,} more autocompletes (harness logs cleared)", mb(after["VmRSS"]),
-                         f"+{mb(after['VmRSS'] - idle):.1f} MB over idle"))
+            rows.append(
+                (
+                    f"after {queries:,} more autocompletes (harness logs cleared)",
+                    mb(after["VmRSS"]),
+                    f"+{mb(after['VmRSS'] - idle):.1f} MB over idle",
+                )
+            )
     return rows
 
 
@@ -141,17 +150,24 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("bot").setLevel(logging.ERROR)  # "Commands not synced" before the harness guild exists
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
         db_path = Path(tmp) / "bot.sqlite3"
-        subprocess.run([sys.executable, "-m", "bench.idle_memory", "--names", str(args.names), "--fill", str(db_path)],
-                       cwd=ROOT, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "bench.idle_memory", "--names", str(args.names), "--fill", str(db_path)],
+            cwd=ROOT,
+            check=True,
+        )
         rows = asyncio.run(measure(db_path, args.names, args.queries))
     heap = heap_of_map(args.names)
-    print(f"Idle memory, {args.names:,}-entry map (bot on the offline Discord harness); python {sys.version.split()[0]}\n")
+    print(
+        f"Idle memory, {args.names:,}-entry map (bot on the offline Discord harness); python {sys.version.split()[0]}\n"
+    )
     print("| state | VmRSS MB | note |")
     print("|---|---|---|")
     for label, value, note in rows:
         print(f"| {label} | {value:.1f} | {note} |")
-    print("\nPython heap of one map (tracemalloc), and its parts (sys.getsizeof walk; shared strings counted once, "
-          "in the first part that holds them):")
+    print(
+        "\nPython heap of one map (tracemalloc), and its parts (sys.getsizeof walk; shared strings counted once, "
+        "in the first part that holds them):"
+    )
     print("| part | MB |")
     print("|---|---|")
     for label, value in heap:

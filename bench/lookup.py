@@ -41,41 +41,53 @@ from bench.autocomplete import pct  # noqa: E402
 from bench.refresh import RELAY_KEY, WORLD_ID, RelayProcess, bench_settings  # noqa: E402
 
 
-async def run(calls: int, names: int, rich: int, gap: float, profile: bool, relay_ms: float,
-              keep_pacing: bool, as_gm: bool = False) -> list[dict]:
+async def run(
+    calls: int,
+    names: int,
+    rich: int,
+    gap: float,
+    profile: bool,
+    relay_ms: float,
+    keep_pacing: bool,
+    as_gm: bool = False,
+) -> list[dict]:
     import services.gm.service
-    from services.resources import App
     from bench.refresh import SyncTimer, Timer
     from cogs.utils.embeds import to_embed
     from services.gm.names import NameEntry
+    from services.resources import App
 
     results = []
     async with RelayProcess(names, rich=rich, latency=relay_ms / 1000) as relay:
         targets = [uuid for uuid, _, _ in relay.entries[:rich]]
         entries = [NameEntry(uuid=u, name=n, folder=f) for u, n, f in relay.entries]
-        for label, overrides in (("FOUNDRY_PUBLIC_URL set", {"foundry_public_url": "https://foundry.example.org"}),
-                                 ("FOUNDRY_PUBLIC_URL unset (default)", {})):
+        for label, overrides in (
+            ("FOUNDRY_PUBLIC_URL set", {"foundry_public_url": "https://foundry.example.org"}),
+            ("FOUNDRY_PUBLIC_URL unset (default)", {}),
+        ):
             with tempfile.TemporaryDirectory(prefix="bench-lookup-") as tmp:
                 app = await App.open(bench_settings(relay.base_url, Path(tmp) / "bot.sqlite3", **overrides))
                 try:
                     pacer = getattr(app.relay, "pacer", None)
                     if pacer is not None and not keep_pacing:
                         from relay.pacing import Pacer
+
                         app.relay.pacer = Pacer(capacity=10**9, per_second=1e9)
                     await app.gm.maps.replace(WORLD_ID, entries, complete=True, note=None)
                     session = app.session
                     headers = {"x-api-key": RELAY_KEY}
 
-                    async def lookup(uuid: str) -> None:
+                    async def lookup(uuid: str, app=app) -> None:
                         world = await app.gm.resolve_world(None)
                         found = await app.gm.lookup(world, uuid, gm=as_gm)
                         to_embed(found.player)
                         if found.gm is not None:  # players get one view only (GMService.lookup)
                             to_embed(found.gm)
 
-                    async def bare(uuid: str) -> None:
-                        async with session.get(relay.base_url + "/get", params={"uuid": uuid, "clientId": WORLD_ID},
-                                               headers=headers) as resp:
+                    async def bare(uuid: str, session=session, headers=headers) -> None:
+                        async with session.get(
+                            relay.base_url + "/get", params={"uuid": uuid, "clientId": WORLD_ID}, headers=headers
+                        ) as resp:
                             json.loads(await resp.read())
 
                     for i in range(30):  # warm-up: connections, caches
@@ -85,16 +97,23 @@ async def run(calls: int, names: int, rich: int, gap: float, profile: bool, rela
                     get_t = Timer(app.relay.get_entry)
                     worlds_t = Timer(app.relay.list_worlds)
                     render_t = SyncTimer(services.gm.service.render_entry)
-                    app.relay.get_entry, app.relay.list_worlds, services.gm.service.render_entry = get_t, worlds_t, render_t
+                    app.relay.get_entry, app.relay.list_worlds, services.gm.service.render_entry = (
+                        get_t,
+                        worlds_t,
+                        render_t,
+                    )
                     t_lookup: list[float] = []
                     t_bare: list[float] = []
                     prof = None
                     if profile:
                         import cProfile
+
                         prof = cProfile.Profile()
                     for i in range(calls):
                         uuid = targets[i % len(targets)]
-                        order = (("lookup", lookup), ("bare", bare)) if i % 2 == 0 else (("bare", bare), ("lookup", lookup))
+                        order = (
+                            (("lookup", lookup), ("bare", bare)) if i % 2 == 0 else (("bare", bare), ("lookup", lookup))
+                        )
                         for kind, fn in order:
                             if prof is not None and kind == "lookup":
                                 prof.enable()
@@ -107,12 +126,21 @@ async def run(calls: int, names: int, rich: int, gap: float, profile: bool, rela
                         if gap:
                             await asyncio.sleep(gap)
                     services.gm.service.render_entry = render_t.fn
-                    results.append(dict(label=label, lookup=t_lookup, bare=t_bare, get=get_t.seconds / calls * 1e3,
-                                        worlds=worlds_t.seconds / calls * 1e3, render=render_t.seconds / calls * 1e3,
-                                        renders=render_t.calls / calls,
-                                        paced=getattr(app.relay.pacer, "waited", 0.0) if keep_pacing else 0.0))
+                    results.append(
+                        dict(
+                            label=label,
+                            lookup=t_lookup,
+                            bare=t_bare,
+                            get=get_t.seconds / calls * 1e3,
+                            worlds=worlds_t.seconds / calls * 1e3,
+                            render=render_t.seconds / calls * 1e3,
+                            renders=render_t.calls / calls,
+                            paced=getattr(app.relay.pacer, "waited", 0.0) if keep_pacing else 0.0,
+                        )
+                    )
                     if prof is not None:
                         import pstats
+
                         print(f"cProfile of {calls} lookups ({label}), top 20 by own time:")
                         pstats.Stats(prof).sort_stats("tottime").print_stats(20)
                 finally:
@@ -131,11 +159,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gm", action="store_true", help="look up as a GM (player and GM views rendered)")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)
-    results = asyncio.run(run(args.calls, args.names, args.targets, args.gap_ms / 1000, args.profile, args.relay_ms,
-                              args.keep_pacing, args.gm))
-    print(f"/lookup end to end vs bare GET: {args.calls:,} calls each, interleaved, {args.names:,}-entry map, "
-          f"{args.gap_ms:g} ms between rounds, relay latency {args.relay_ms:g} ms, client pacing "
-          f"{'kept' if args.keep_pacing else 'unlimited'}, as a {'GM' if args.gm else 'player'}; python {sys.version.split()[0]}\n")
+    results = asyncio.run(
+        run(
+            args.calls,
+            args.names,
+            args.targets,
+            args.gap_ms / 1000,
+            args.profile,
+            args.relay_ms,
+            args.keep_pacing,
+            args.gm,
+        )
+    )
+    print(
+        f"/lookup end to end vs bare GET: {args.calls:,} calls each, interleaved, {args.names:,}-entry map, "
+        f"{args.gap_ms:g} ms between rounds, relay latency {args.relay_ms:g} ms, client pacing "
+        f"{'kept' if args.keep_pacing else 'unlimited'}, as a {'GM' if args.gm else 'player'}; python {sys.version.split()[0]}\n"
+    )
     print("| configuration | what | p50 ms | p95 ms | p99 ms | ratio of medians |")
     print("|---|---|---|---|---|---|")
     for r in results:
@@ -143,15 +183,22 @@ def main(argv: list[str] | None = None) -> int:
         r["ratio"] = ratio
         for kind in ("lookup", "bare"):
             ms = r[kind]
-            what = "/lookup (resolve world, map, relay, render, embeds)" if kind == "lookup" else "bare aiohttp GET /get"
-            print(f"| {r['label']} | {what} | {statistics.median(ms):.3f} | {pct(ms, 95):.3f} | {pct(ms, 99):.3f} | "
-                  f"{f'{ratio:.2f}' if kind == 'lookup' else ''} |")
+            what = (
+                "/lookup (resolve world, map, relay, render, embeds)" if kind == "lookup" else "bare aiohttp GET /get"
+            )
+            print(
+                f"| {r['label']} | {what} | {statistics.median(ms):.3f} | {pct(ms, 95):.3f} | {pct(ms, 99):.3f} | "
+                f"{f'{ratio:.2f}' if kind == 'lookup' else ''} |"
+            )
     for r in results:
         verdict = "MET" if r["ratio"] <= 1.1 else f"MISSED by {r['ratio'] - 1.1:.2f}"
         extra = statistics.median(r["lookup"]) - statistics.median(r["bare"])
-        print(f"{r['label']}: ratio {r['ratio']:.2f} (<= 1.1 {verdict}); /lookup adds {extra:.3f} ms per call at the median"
-              f"; mean per lookup: RelayClient.get_entry {r['get']:.3f} ms, list_worlds {r['worlds']:.3f} ms, "
-              f"render_entry {r['render']:.3f} ms ({r['renders']:.1f} call(s))" + (f", pacing waits {r['paced']:.1f} s in all" if r["paced"] else ""))
+        print(
+            f"{r['label']}: ratio {r['ratio']:.2f} (<= 1.1 {verdict}); /lookup adds {extra:.3f} ms per call at the median"
+            f"; mean per lookup: RelayClient.get_entry {r['get']:.3f} ms, list_worlds {r['worlds']:.3f} ms, "
+            f"render_entry {r['render']:.3f} ms ({r['renders']:.1f} call(s))"
+            + (f", pacing waits {r['paced']:.1f} s in all" if r["paced"] else "")
+        )
     return 0
 
 

@@ -70,8 +70,10 @@ RICH_DESCRIPTION = (
     "<h2>{name}</h2><p>{name} rules the valley from <strong>Castle Vell</strong> and answers to no one. "
     "Allied with @UUID[{ally}]{{an old friend}}; feared in every village between the river and the pass.</p>"
     "<ul><li>Wants: the silver mine reopened</li><li>Fears: the drowned bell</li><li>Owes: the Guild of the "
-    "Iron Lantern</li></ul>" + "<p>" + ("Long lore paragraph with <em>emphasis</em> and a <a href=\"https://"
-                                         "example.org/x\">link</a>. " * 12) + "</p>"
+    "Iron Lantern</li></ul>"
+    + "<p>"
+    + ('Long lore paragraph with <em>emphasis</em> and a <a href="https://example.org/x">link</a>. ' * 12)
+    + "</p>"
     '<section class="secret"><p>Secretly a vampire; the GM knows.</p></section>'
 )
 
@@ -155,12 +157,29 @@ class RelayProcess:
         self._proc: subprocess.Popen | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="bench-relay-")
 
-    async def __aenter__(self) -> "RelayProcess":
+    async def __aenter__(self) -> RelayProcess:
         manifest = os.path.join(self._tmp.name, "manifest.json")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.refresh", "--serve", "--names", str(self.names), "--rich", str(self.rich),
-             "--seed", str(self.seed), "--latency", str(self.latency), "--manifest", manifest],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "bench.refresh",
+                "--serve",
+                "--names",
+                str(self.names),
+                "--rich",
+                str(self.rich),
+                "--seed",
+                str(self.seed),
+                "--latency",
+                str(self.latency),
+                "--manifest",
+                manifest,
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         line = await asyncio.get_running_loop().run_in_executor(None, self._proc.stdout.readline)
         if not line.startswith("READY "):
@@ -184,13 +203,15 @@ class RelayProcess:
 def bench_settings(base_url: str, db_path: Path, **overrides):
     from core.settings import Settings
 
-    values = dict(relay_url=base_url, relay_api_key=RELAY_KEY, relay_client_id=WORLD_ID, relay_timeout=30.0,
-                  database_path=db_path)
+    values = dict(
+        relay_url=base_url, relay_api_key=RELAY_KEY, relay_client_id=WORLD_ID, relay_timeout=30.0, database_path=db_path
+    )
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
 
 # ------------------------------------------------------------------------------ the benchmark
+
 
 class Timer:
     """Wraps an async callable to add up the time spent in it (and note VmHWM when it returns)."""
@@ -223,9 +244,9 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
 
     import services.gm.maps
     import services.gm.service
-    from services.resources import App
-    from services.gm.service import ResolvedWorld
     from services.gm.names import NameEntry
+    from services.gm.service import ResolvedWorld
+    from services.resources import App
 
     rows: list[dict] = []
     async with RelayProcess(names, rich=0) as relay:
@@ -238,7 +259,11 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                     enum_t = Timer(services.gm.service.enumerate_journal)
                     replace_t = Timer(app.gm.maps.store.replace)
                     build_t = SyncTimer(services.gm.maps._build)
-                    services.gm.service.enumerate_journal, app.gm.maps.store.replace, services.gm.maps._build = enum_t, replace_t, build_t
+                    services.gm.service.enumerate_journal, app.gm.maps.store.replace, services.gm.maps._build = (
+                        enum_t,
+                        replace_t,
+                        build_t,
+                    )
                     try:
                         gc.collect()
                         before = proc_status()["VmRSS"]
@@ -246,6 +271,7 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                         prof = None
                         if profile and run == runs:
                             import cProfile
+
                             prof = cProfile.Profile()
                             prof.enable()
                         started = time.perf_counter()
@@ -260,15 +286,24 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                         services.gm.service.enumerate_journal = enum_t.fn
                         app.gm.maps.store.replace = replace_t.fn
                         services.gm.maps._build = build_t.fn
-                    rows.append(dict(
-                        label=f"GMService.refresh #{run}", entries=reply.data["total"], complete=reply.data["complete"],
-                        requests=reply.data["requests"], total=total, enumerate=enum_t.seconds,
-                        replace=replace_t.seconds, build=build_t.seconds,
-                        peak_extra=mb(status["VmHWM"] - before) if peak_ok else float("nan"),
-                        retained=mb(after - before), enum_peak=mb(enum_t.hwm - before) if peak_ok else float("nan"),
-                    ))
+                    rows.append(
+                        dict(
+                            label=f"GMService.refresh #{run}",
+                            entries=reply.data["total"],
+                            complete=reply.data["complete"],
+                            requests=reply.data["requests"],
+                            total=total,
+                            enumerate=enum_t.seconds,
+                            replace=replace_t.seconds,
+                            build=build_t.seconds,
+                            peak_extra=mb(status["VmHWM"] - before) if peak_ok else float("nan"),
+                            retained=mb(after - before),
+                            enum_peak=mb(enum_t.hwm - before) if peak_ok else float("nan"),
+                        )
+                    )
                     if prof is not None:
                         import pstats
+
                         print("cProfile of the last refresh (top 15 by cumulative time):")
                         pstats.Stats(prof).sort_stats("cumulative").print_stats(15)
 
@@ -277,19 +312,33 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                 async with aiohttp.ClientSession() as session:
                     for route, params in (
                         ("/structure", {"types": "JournalEntry", "recursive": "true", "clientId": WORLD_ID}),
-                        ("/search", {"filter": "documentType:JournalEntry", "excludeCompendiums": "true",
-                                     "limit": "500", "clientId": WORLD_ID}),
+                        (
+                            "/search",
+                            {
+                                "filter": "documentType:JournalEntry",
+                                "excludeCompendiums": "true",
+                                "limit": "500",
+                                "clientId": WORLD_ID,
+                            },
+                        ),
                     ):
                         started = time.perf_counter()
                         async with session.get(relay.base_url + route, params=params, headers=headers) as resp:
                             body = await resp.read()
-                        rows.append(dict(label=f"bare GET {route} (stand-in serves, no parsing)",
-                                         total=time.perf_counter() - started, size=len(body)))
+                        rows.append(
+                            dict(
+                                label=f"bare GET {route} (stand-in serves, no parsing)",
+                                total=time.perf_counter() - started,
+                                size=len(body),
+                            )
+                        )
 
                 # What a complete refresh applies once it has all N entries: replace + index, no relay.
                 entries = [NameEntry(uuid=u, name=n, folder=f) for u, n, f in relay.entries]
-                for label, world_id in (("apply N entries to an empty map", "bench-direct"),
-                                        ("apply N entries over the same map", "bench-direct")):
+                for label, world_id in (
+                    ("apply N entries to an empty map", "bench-direct"),
+                    ("apply N entries over the same map", "bench-direct"),
+                ):
                     replace_t = Timer(app.gm.maps.store.replace)
                     build_t = SyncTimer(services.gm.maps._build)
                     app.gm.maps.store.replace, services.gm.maps._build = replace_t, build_t
@@ -306,10 +355,17 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                     finally:
                         app.gm.maps.store.replace = replace_t.fn
                         services.gm.maps._build = build_t.fn
-                    rows.append(dict(label=f"NameMaps.replace: {label}", entries=counts.total, total=total,
-                                     replace=replace_t.seconds, build=build_t.seconds,
-                                     peak_extra=mb(status["VmHWM"] - before) if peak_ok else float("nan"),
-                                     retained=mb(after - before)))
+                    rows.append(
+                        dict(
+                            label=f"NameMaps.replace: {label}",
+                            entries=counts.total,
+                            total=total,
+                            replace=replace_t.seconds,
+                            build=build_t.seconds,
+                            peak_extra=mb(status["VmHWM"] - before) if peak_ok else float("nan"),
+                            retained=mb(after - before),
+                        )
+                    )
             finally:
                 await app.close()
     return rows
@@ -336,24 +392,32 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     rows = asyncio.run(measure_refresh(args.names, args.runs, args.profile))
-    print(f"/refresh: {args.names:,} journal entries in the stand-in relay (child process, no latency); "
-          f"python {sys.version.split()[0]}\n")
-    print("| what | entries | relay requests | total s | enumerate s | SQLite replace s | index build s | "
-          "peak extra RSS MB | of which by the end of enumerate | retained MB |")
+    print(
+        f"/refresh: {args.names:,} journal entries in the stand-in relay (child process, no latency); "
+        f"python {sys.version.split()[0]}\n"
+    )
+    print(
+        "| what | entries | relay requests | total s | enumerate s | SQLite replace s | index build s | "
+        "peak extra RSS MB | of which by the end of enumerate | retained MB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "size" in r:
             print(f"| {r['label']} | {r['size'] / 1e6:.1f} MB body | 1 | {r['total']:.3f} | | | | | | |")
             continue
         entries = f"{r['entries']:,}" + ("" if r.get("complete", True) else " (incomplete)")
-        print(f"| {r['label']} | {entries} | {_fmt(r.get('requests'), 'd')} | {r['total']:.3f} | "
-              f"{_fmt(r.get('enumerate'), '.3f')} | {r['replace']:.3f} | {r['build']:.3f} | "
-              f"{r['peak_extra']:.1f} | {_fmt(r.get('enum_peak'), '.1f')} | {r['retained']:.1f} |")
+        print(
+            f"| {r['label']} | {entries} | {_fmt(r.get('requests'), 'd')} | {r['total']:.3f} | "
+            f"{_fmt(r.get('enumerate'), '.3f')} | {r['replace']:.3f} | {r['build']:.3f} | "
+            f"{r['peak_extra']:.1f} | {_fmt(r.get('enum_peak'), '.1f')} | {r['retained']:.1f} |"
+        )
     refreshes = [r for r in rows if r["label"].startswith("GMService.refresh")]
     if refreshes and any(r["entries"] < args.names for r in refreshes):
         got = max(r["entries"] for r in refreshes)
-        print(f"\nNOTE: enumerate_journal returned {got:,} of {args.names:,} entries: the refresh total is not a "
-              "refresh of the whole world (see the NameMaps.replace rows for applying all of them).")
+        print(
+            f"\nNOTE: enumerate_journal returned {got:,} of {args.names:,} entries: the refresh total is not a "
+            "refresh of the whole world (see the NameMaps.replace rows for applying all of them)."
+        )
     for r in refreshes:
         verdict_t = "MET" if r["total"] <= 3 else f"MISSED by {r['total'] - 3:.2f} s"
         verdict_m = "MET" if r["peak_extra"] <= 50 else f"MISSED by {r['peak_extra'] - 50:.1f} MB"

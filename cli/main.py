@@ -17,15 +17,15 @@ import os
 import re
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from services.resources import App
 from core.errors import ConfigurationError, UserFacingError
-from services.maintainers.service import NoToken, ReleaseOptions
 from core.replies import Decision, Reply
 from core.settings import Settings, load_settings
 from core.textsafe import echo
+from services.maintainers.service import NoToken, ReleaseOptions
+from services.resources import App
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_TEMPORARY = 0, 1, 2, 75
 
@@ -66,7 +66,7 @@ def plain(text: str) -> str:
 
     def spell(match: re.Match) -> str:
         when = int(match.group(1))
-        at = datetime.fromtimestamp(when, timezone.utc).strftime("%H:%M:%S UTC")
+        at = datetime.fromtimestamp(when, UTC).strftime("%H:%M:%S UTC")
         return f"in {max(0, when - int(time.time()))} s (at {at})"
 
     return re.sub(r"<t:(\d+):R>", spell, text)
@@ -78,7 +78,11 @@ def _print_reply(reply: Reply, as_json: bool) -> None:
 
 def _print_error(error: UserFacingError, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"error": plain(error.message), "details": error.details, "temporary": error.temporary}, indent=2))
+        print(
+            json.dumps(
+                {"error": plain(error.message), "details": error.details, "temporary": error.temporary}, indent=2
+            )
+        )
     else:
         print(plain(str(error)), file=sys.stderr)
 
@@ -154,8 +158,13 @@ def _confirm(args: argparse.Namespace, what: str):
 
 async def _release(app: App, args: argparse.Namespace) -> int:
     options = ReleaseOptions(
-        package=args.package, manifest=args.manifest, version=args.version, minimum=args.minimum,
-        verified=args.verified, maximum=args.maximum, notes=args.notes,
+        package=args.package,
+        manifest=args.manifest,
+        version=args.version,
+        minimum=args.minimum,
+        verified=args.verified,
+        maximum=args.maximum,
+        notes=args.notes,
     )
     try:
         if args.action == "dry-run":
@@ -216,7 +225,9 @@ async def _announce(settings: Settings, announcement: Reply) -> str | None:
 
     problem = await post_embed(settings.discord_token, settings.announce_channel_id, announcement)
     if problem:
-        return f"Released, but the announcement could not be posted in channel {settings.announce_channel_id}: {problem}."
+        return (
+            f"Released, but the announcement could not be posted in channel {settings.announce_channel_id}: {problem}."
+        )
     return None
 
 

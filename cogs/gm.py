@@ -11,9 +11,9 @@ from discord.ext import commands
 from cogs.utils.checks import gm_only, guild_member, has_role
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.respond import edit_reply, send_reply
-from services.codex import check_push_size
 from core.errors import UserFacingError
 from core.replies import Reply, Tone
+from services.codex import check_push_size
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,9 @@ class GMCommands(commands.Cog):
         return [app_commands.Choice(name=label, value=value) for label, value in choices]
 
     @app_commands.command(name="lookup", description="Show a journal entry from the campaign's Foundry world")
-    @app_commands.describe(name="The entry's name (suggestions come from the bot's name map)", private="Show the answer only to you")
+    @app_commands.describe(
+        name="The entry's name (suggestions come from the bot's name map)", private="Show the answer only to you"
+    )
     @app_commands.autocomplete(name=name_autocomplete)
     @guild_member()
     async def lookup(
@@ -78,7 +80,9 @@ class GMCommands(commands.Cog):
         try:
             raw = await data.read()
         except discord.HTTPException:
-            raise UserFacingError("Could not download the push file from Discord; attach it again. Nothing was sent.") from None
+            raise UserFacingError(
+                "Could not download the push file from Discord; attach it again. Nothing was sent."
+            ) from None
         world = await self.service.resolve_world(interaction.guild_id)
         reply = await self.service.push(
             world, name, raw, rename=rename, confirm=confirm_in_discord(interaction, ephemeral=True)

@@ -12,9 +12,9 @@ from cogs.utils.checks import require_role
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.embeds import to_embed
 from cogs.utils.respond import NO_MENTIONS, edit_reply, send_reply
-from services.maintainers.service import ReleaseOptions
 from core.replies import Reply, Tone
 from core.textsafe import echo
+from services.maintainers.service import ReleaseOptions
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,9 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
     def service(self):
         return self.bot.app.releases
 
-    async def package_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    async def package_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         typed = current.casefold()
         found = [p for p in self.service.packages() if typed in p.casefold()]
         found.sort(key=lambda p: (not p.casefold().startswith(typed), p))
@@ -57,27 +59,41 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
     @app_commands.describe(**OPTION_HELP)
     @app_commands.autocomplete(package=package_autocomplete)
     async def dry_run(
-        self, interaction: discord.Interaction, package: app_commands.Range[str, 1, 100], manifest: Text,
-        version: app_commands.Range[str, 1, 50] | None = None, minimum: app_commands.Range[str, 1, 50] | None = None,
-        verified: app_commands.Range[str, 1, 50] | None = None, maximum: app_commands.Range[str, 1, 50] | None = None,
+        self,
+        interaction: discord.Interaction,
+        package: app_commands.Range[str, 1, 100],
+        manifest: Text,
+        version: app_commands.Range[str, 1, 50] | None = None,
+        minimum: app_commands.Range[str, 1, 50] | None = None,
+        verified: app_commands.Range[str, 1, 50] | None = None,
+        maximum: app_commands.Range[str, 1, 50] | None = None,
         notes: Text | None = None,
     ) -> None:
         options = await self._start(interaction, package, manifest, version, minimum, verified, maximum, notes)
         reply = await self.service.dry_run(options, actor=_actor(interaction))
         await edit_reply(interaction, reply)
 
-    @app_commands.command(name="publish", description="Release a new version: dry run, confirm, then publish and announce")
+    @app_commands.command(
+        name="publish", description="Release a new version: dry run, confirm, then publish and announce"
+    )
     @app_commands.describe(**OPTION_HELP)
     @app_commands.autocomplete(package=package_autocomplete)
     async def publish(
-        self, interaction: discord.Interaction, package: app_commands.Range[str, 1, 100], manifest: Text,
-        version: app_commands.Range[str, 1, 50] | None = None, minimum: app_commands.Range[str, 1, 50] | None = None,
-        verified: app_commands.Range[str, 1, 50] | None = None, maximum: app_commands.Range[str, 1, 50] | None = None,
+        self,
+        interaction: discord.Interaction,
+        package: app_commands.Range[str, 1, 100],
+        manifest: Text,
+        version: app_commands.Range[str, 1, 50] | None = None,
+        minimum: app_commands.Range[str, 1, 50] | None = None,
+        verified: app_commands.Range[str, 1, 50] | None = None,
+        maximum: app_commands.Range[str, 1, 50] | None = None,
         notes: Text | None = None,
     ) -> None:
         options = await self._start(interaction, package, manifest, version, minimum, verified, maximum, notes)
         published = await self.service.publish(
-            options, actor=_actor(interaction), confirm=confirm_in_discord(interaction, ephemeral=True),
+            options,
+            actor=_actor(interaction),
+            confirm=confirm_in_discord(interaction, ephemeral=True),
             released_by=_released_by(interaction),
         )
         await edit_reply(interaction, published.reply)

@@ -12,12 +12,27 @@ from core.replies import Reply
 from services.status import status_report
 
 HELP = [
-    ("/lookup name [private]", "everyone in the server", "`/lookup name:Baron Vell` — shows the entry; GMs also get secrets and notes, privately."),
-    ("/push name data [rename]", "GM role", "`/push name:Baron Vell data:vell.json` — previews the changes, then writes them on Confirm."),
-    ("/refresh", "GM role", "`/refresh` — rebuilds the name map from the live world and reports added/removed/renamed."),
+    (
+        "/lookup name [private]",
+        "everyone in the server",
+        "`/lookup name:Baron Vell` — shows the entry; GMs also get secrets and notes, privately.",
+    ),
+    (
+        "/push name data [rename]",
+        "GM role",
+        "`/push name:Baron Vell data:vell.json` — previews the changes, then writes them on Confirm.",
+    ),
+    (
+        "/refresh",
+        "GM role",
+        "`/refresh` — rebuilds the name map from the live world and reports added/removed/renamed.",
+    ),
     ("/world", "GM role", "`/world` — lists the online Foundry worlds and lets you pick this server's."),
-    ("/release dry-run package manifest [version minimum verified maximum notes]", "maintainer role",
-     "`/release dry-run package:my-module manifest:https://…/v1.2.0/module.json` — checks a release without saving it."),
+    (
+        "/release dry-run package manifest [version minimum verified maximum notes]",
+        "maintainer role",
+        "`/release dry-run package:my-module manifest:https://…/v1.2.0/module.json` — checks a release without saving it.",
+    ),
     ("/release publish …", "maintainer role", "Same options: dry run, Confirm, release, and an announcement."),
     ("/status", "GM or maintainer role", "Relay, world, name map, packages and cooldowns at a glance."),
     ("/help", "everyone", "This list."),

@@ -8,9 +8,9 @@ from discord.ext import commands
 
 from cogs.utils.checks import gm_only
 from cogs.utils.respond import edit_reply, send_reply
-from relay import World
 from core.replies import Reply, Tone
 from core.textsafe import echo
+from relay import World
 
 PICK_TIMEOUT = 120.0
 
@@ -48,7 +48,9 @@ class WorldCommands(commands.Cog):
     def __init__(self, bot):
         self.bot = bot
 
-    @app_commands.command(name="world", description="List the Foundry worlds online on the relay and choose this server's")
+    @app_commands.command(
+        name="world", description="List the Foundry worlds online on the relay and choose this server's"
+    )
     @gm_only()
     async def world(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -67,7 +69,9 @@ class WorldCommands(commands.Cog):
         if picker.chosen is None:
             await edit_reply(interaction, Reply(description="No world was chosen; nothing changed.", tone=Tone.INFO))
             return
-        await edit_reply(interaction, await service.choose_world(interaction.guild_id, picker.chosen, interaction.user.id))
+        await edit_reply(
+            interaction, await service.choose_world(interaction.guild_id, picker.chosen, interaction.user.id)
+        )
 
 
 async def setup(bot) -> None:

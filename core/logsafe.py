@@ -26,8 +26,12 @@ class RedactSecrets(logging.Filter):
 
 
 def secret_values(settings) -> list[str]:
-    values = [settings.discord_token, settings.relay_api_key, settings.foundry_release_token,
-              *settings.release_tokens.values()]
+    values = [
+        settings.discord_token,
+        settings.relay_api_key,
+        settings.foundry_release_token,
+        *settings.release_tokens.values(),
+    ]
     return [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
 
 

@@ -38,7 +38,7 @@ class Reply:
     # Extra data for --json output; never shown in Discord.
     data: dict = field(default_factory=dict)
 
-    def add_field(self, name: str, value: str, *, inline: bool = False) -> "Reply":
+    def add_field(self, name: str, value: str, *, inline: bool = False) -> Reply:
         self.fields.append(ReplyField(name, value, inline))
         return self
 

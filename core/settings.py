@@ -41,9 +41,7 @@ class Settings(BaseSettings):
     maintainer_role: Annotated[dict[str, str], NoDecode] = Field(default_factory=lambda: {"*": "Maintainer"})
     announce_channel_id: int | None = None
 
-    @field_validator(
-        "relay_url", "relay_client_id", "foundry_public_url", "gm_role", mode="before"
-    )
+    @field_validator("relay_url", "relay_client_id", "foundry_public_url", "gm_role", mode="before")
     @classmethod
     def _blank_is_unset(cls, value):
         if isinstance(value, str):

@@ -11,7 +11,8 @@ import json
 import logging
 import re
 from collections import defaultdict
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import SecretStr
@@ -65,8 +66,15 @@ class _StartSpacer:
 
 
 class RelayClient:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: SecretStr, *, timeout: float = 15.0,
-                 pacer: Pacer | None = None):
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        api_key: SecretStr,
+        *,
+        timeout: float = 15.0,
+        pacer: Pacer | None = None,
+    ):
         if not base_url.startswith(("http://", "https://")):
             raise ConfigurationError("RELAY_URL must start with http:// or https://; fix it in the settings.")
         self._session = session
@@ -99,12 +107,19 @@ class RelayClient:
             return JournalEntry.from_doc(uuid, entity[0])
 
         return await self._call(
-            "PUT", "/update", parse, params={"uuid": uuid}, payload={"data": diff},
-            client_id=client_id, uuid=uuid, read=False,
+            "PUT",
+            "/update",
+            parse,
+            params={"uuid": uuid},
+            payload={"data": diff},
+            client_id=client_id,
+            uuid=uuid,
+            read=False,
         )
 
-    async def create_entry(self, name: str, data: dict, *, client_id: str | None = None,
-                           folder: str | None = None) -> JournalEntry:
+    async def create_entry(
+        self, name: str, data: dict, *, client_id: str | None = None, folder: str | None = None
+    ) -> JournalEntry:
         payload: dict[str, Any] = {"entityType": "JournalEntry", "data": {"name": name, **data}}
         if folder is not None:
             payload["folder"] = folder
@@ -117,8 +132,9 @@ class RelayClient:
 
         return await self._call("POST", "/create", parse, payload=payload, client_id=client_id, read=False)
 
-    async def search_journal_entries(self, *, client_id: str | None = None, folder_id: str | None = None,
-                                     limit: int = SEARCH_CAP) -> SearchResult:
+    async def search_journal_entries(
+        self, *, client_id: str | None = None, folder_id: str | None = None, limit: int = SEARCH_CAP
+    ) -> SearchResult:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         limit = min(limit, SEARCH_CAP)
@@ -153,8 +169,9 @@ class RelayClient:
 
         return await self._call("GET", "/api/status", parse, read=True, auth=False)
 
-    async def structure(self, *, client_id: str | None = None, path: str | None = None,
-                        recursive_depth: int | None = None) -> dict:
+    async def structure(
+        self, *, client_id: str | None = None, path: str | None = None, recursive_depth: int | None = None
+    ) -> dict:
         params = {"types": "JournalEntry", "recursive": "true"}
         if path is not None:
             params["path"] = path
@@ -173,6 +190,7 @@ class RelayClient:
         """The **first** folder of any type named exactly ``name``, with its direct contents (raw ``data``).
 
         An unknown name is a module failure (RelayModuleError "Folder not found: ...")."""
+
         def parse(body: dict) -> dict:
             data = body.get("data")
             if not isinstance(data, dict):
@@ -183,9 +201,19 @@ class RelayClient:
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    async def _call(self, method: str, route: str, parse: Callable[[dict], T], *, params: dict | None = None,
-                    payload: dict | None = None, client_id: str | None = None, uuid: str | None = None,
-                    read: bool, auth: bool = True) -> T:
+    async def _call(
+        self,
+        method: str,
+        route: str,
+        parse: Callable[[dict], T],
+        *,
+        params: dict | None = None,
+        payload: dict | None = None,
+        client_id: str | None = None,
+        uuid: str | None = None,
+        read: bool,
+        auth: bool = True,
+    ) -> T:
         query = dict(params or {})
         if client_id:
             query["clientId"] = client_id
@@ -210,28 +238,30 @@ class RelayClient:
         except TimeoutError:
             raise RelayTimeout(seconds=self._timeout) from None
 
-    async def _send(self, method: str, route: str, query: dict, payload: dict | None,
-                    auth: bool) -> tuple[int, Any]:
+    async def _send(self, method: str, route: str, query: dict, payload: dict | None, auth: bool) -> tuple[int, Any]:
         headers = {"x-api-key": self._key.get_secret_value()} if auth else {}
         await self._spacer.wait(route)
         try:
-            async with self._session.request(method, self._base + route, params=query, json=payload,
-                                             headers=headers, raise_for_status=False) as resp:
+            async with self._session.request(
+                method, self._base + route, params=query, json=payload, headers=headers, raise_for_status=False
+            ) as resp:
                 raw = await resp.read()
                 status = resp.status
         except TimeoutError:  # the session's own timeout, if it has a shorter one than ours
             raise RelayTimeout(seconds=self._timeout) from None
         except aiohttp.ClientError as exc:
-            raise RelayUnavailable(f"Couldn't reach the relay at {self._shown_base}",
-                                   details=[self._scrub(str(exc) or type(exc).__name__)]) from None
+            raise RelayUnavailable(
+                f"Couldn't reach the relay at {self._shown_base}", details=[self._scrub(str(exc) or type(exc).__name__)]
+            ) from None
         log.debug("%s %s -> %s", method, route, status)
         try:
             return status, json.loads(raw)
         except ValueError:  # includes UnicodeDecodeError and an empty body
             return status, _NOT_JSON
 
-    def _interpret(self, route: str, status: int, body: Any, parse: Callable[[dict], T], *,
-                   uuid: str | None, client_id: str | None) -> T:
+    def _interpret(
+        self, route: str, status: int, body: Any, parse: Callable[[dict], T], *, uuid: str | None, client_id: str | None
+    ) -> T:
         # Status decides first for the faults whose body (often a proxy's HTML page) doesn't matter.
         if status in (408, 504):
             raise RelayTimeout(status=status)
@@ -251,8 +281,7 @@ class RelayClient:
                 raise RelayBadResponse(route, status, self._scrub(str(exc))) from None
         raise self._error_for(route, status, body, uuid=uuid, client_id=client_id)
 
-    def _error_for(self, route: str, status: int, body: dict, *, uuid: str | None,
-                   client_id: str | None) -> RelayError:
+    def _error_for(self, route: str, status: int, body: dict, *, uuid: str | None, client_id: str | None) -> RelayError:
         text = self._error_text(body)
         error = body.get("error") if isinstance(body.get("error"), str) else ""
         if not text:

@@ -12,8 +12,14 @@ from core.errors import UserFacingError
 class RelayError(UserFacingError):
     """Base of every relay failure; ``status`` is the HTTP status when the relay answered at all."""
 
-    def __init__(self, message: str, *, status: int | None = None, details: list[str] | None = None,
-                 temporary: bool | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        details: list[str] | None = None,
+        temporary: bool | None = None,
+    ):
         super().__init__(message, details=details, temporary=temporary)
         self.status = status
 

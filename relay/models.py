@@ -98,7 +98,8 @@ class World:
             client_id=_field(client, "clientId", str),
             world_id=_field(client, "worldId", str, optional=True) or "",
             # An untitled world is still a world: fall back to its id so the label is never blank.
-            title=_field(client, "worldTitle", str, optional=True) or _field(client, "worldId", str, optional=True)
+            title=_field(client, "worldTitle", str, optional=True)
+            or _field(client, "worldId", str, optional=True)
             or _field(client, "clientId", str),
             foundry_version=_field(client, "foundryVersion", str, optional=True) or "",
             system_title=_field(client, "systemTitle", str, optional=True) or "",

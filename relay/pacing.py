@@ -26,8 +26,13 @@ class Pacer:
     ``clock`` is monotonic seconds. ``granted`` counts the tokens handed out (one per HTTP request).
     """
 
-    def __init__(self, capacity: int = SAFE_CAPACITY, per_second: float = SAFE_REFILL, *,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        capacity: int = SAFE_CAPACITY,
+        per_second: float = SAFE_REFILL,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if capacity < 1 or per_second <= 0:
             raise ValueError("a pacer needs a capacity of at least 1 and a positive refill rate")
         self.capacity = capacity

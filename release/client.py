@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -58,12 +58,16 @@ class ReleaseClient:
         return _interpret(request, dry_run, status, retry_after, body)
 
 
-def _interpret(request: ReleaseRequest, dry_run: bool, status: int, retry_after: str | None, body: str) -> ReleaseResult:
+def _interpret(
+    request: ReleaseRequest, dry_run: bool, status: int, retry_after: str | None, body: str
+) -> ReleaseResult:
     data = _json(body)
     if status == 200:
         if isinstance(data, dict) and data.get("status") == "success" and isinstance(data.get("page"), str):
             message = data.get("message")
-            return ReleaseResult(page=data["page"], message=message if isinstance(message, str) else None, dry_run=dry_run)
+            return ReleaseResult(
+                page=data["page"], message=message if isinstance(message, str) else None, dry_run=dry_run
+            )
         raise ReleaseUnavailable(status, f"not a success report ({short_text(body)})")
     if status == 400 and isinstance(data, dict) and "errors" in data:
         raise ReleaseRejected(request.package_id, request.version, _field_errors(data["errors"]))
@@ -71,7 +75,7 @@ def _interpret(request: ReleaseRequest, dry_run: bool, status: int, retry_after:
         raise ReleaseForbidden(request.package_id)
     if status == 429:
         seconds = _retry_after_seconds(retry_after)
-        retry_at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        retry_at = datetime.now(UTC) + timedelta(seconds=seconds)
         raise ReleaseRateLimited(request.package_id, seconds, retry_at)
     raise ReleaseUnavailable(status, _cause(data, body))
 
@@ -111,8 +115,8 @@ def _retry_after_seconds(value: str | None) -> int:
     except (TypeError, ValueError):
         return DEFAULT_RETRY_AFTER
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(1, round((when - datetime.now(timezone.utc)).total_seconds()))
+        when = when.replace(tzinfo=UTC)
+    return max(1, round((when - datetime.now(UTC)).total_seconds()))
 
 
 def _cause(data, body: str) -> str:

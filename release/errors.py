@@ -36,9 +36,7 @@ class ReleaseRejected(ReleaseError):
 
     def __init__(self, package_id: str, version: str, field_errors: dict[str, list[dict]]):
         self.field_errors = field_errors
-        self.already_published = any(
-            e.get("code") == "unique_together" for e in field_errors.get("__all__", [])
-        )
+        self.already_published = any(e.get("code") == "unique_together" for e in field_errors.get("__all__", []))
         details: list[str] = []
         for field, errors in field_errors.items():
             for error in errors:
@@ -56,9 +54,7 @@ class ReleaseForbidden(ReleaseError):
 
     def __init__(self, package_id: str):
         self.package_id = package_id
-        super().__init__(
-            f"The release token used does not belong to {package_id}: check its entry in RELEASE_TOKENS."
-        )
+        super().__init__(f"The release token used does not belong to {package_id}: check its entry in RELEASE_TOKENS.")
 
 
 class ReleaseRateLimited(ReleaseError):
@@ -70,9 +66,7 @@ class ReleaseRateLimited(ReleaseError):
         self.package_id = package_id
         self.retry_after = retry_after
         self.retry_at = retry_at
-        super().__init__(
-            f"Foundry allows one release per package per minute; try again in {retry_after} s."
-        )
+        super().__init__(f"Foundry allows one release per package per minute; try again in {retry_after} s.")
 
 
 class ReleaseUnavailable(ReleaseError):
@@ -84,9 +78,7 @@ class ReleaseUnavailable(ReleaseError):
         if status is None:  # the connection broke mid-answer
             super().__init__(f"Foundry's release API sent a broken answer: {cause.rstrip('.')}.", temporary=True)
         else:
-            super().__init__(
-                f"Foundry's release API answered {status}: {cause.rstrip('.')}.", temporary=status >= 500
-            )
+            super().__init__(f"Foundry's release API answered {status}: {cause.rstrip('.')}.", temporary=status >= 500)
 
 
 class ReleaseTimeout(ReleaseError):

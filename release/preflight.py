@@ -27,7 +27,9 @@ async def fetch_manifest(session: aiohttp.ClientSession, url: str, *, timeout: f
     except TimeoutError:
         raise _unusable(url, f"did not answer within {timeout:g} s") from None
     except aiohttp.ClientError as error:
-        raise _unusable(url, f"could not be reached ({getattr(error, 'strerror', None) or type(error).__name__})") from None
+        raise _unusable(
+            url, f"could not be reached ({getattr(error, 'strerror', None) or type(error).__name__})"
+        ) from None
     if status != 200:
         raise _unusable(url, f"answered {status} ({short_text(body)})")
     try:
@@ -106,7 +108,9 @@ def request_from_manifest(
     version = version or _text(manifest.get("version"))
     minimum = minimum or _text(compatibility.get("minimum"))
     verified = verified or _text(compatibility.get("verified"))
-    missing = [name for name, value in (("version", version), ("minimum", minimum), ("verified", verified)) if not value]
+    missing = [
+        name for name, value in (("version", version), ("minimum", minimum), ("verified", verified)) if not value
+    ]
     if missing:
         raise PreflightFailed(
             f"The manifest of {package_id} lacks what the release needs.",

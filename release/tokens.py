@@ -54,7 +54,9 @@ def parse_release_tokens(raw: str | dict | None) -> dict[str, SecretStr]:
     if not isinstance(raw, dict):
         raise ConfigurationError(f"RELEASE_TOKENS must be a JSON object like {_EXAMPLE}.")
     if not raw:
-        raise ConfigurationError(f"RELEASE_TOKENS is an empty JSON object: add tokens like {_EXAMPLE} or leave it unset.")
+        raise ConfigurationError(
+            f"RELEASE_TOKENS is an empty JSON object: add tokens like {_EXAMPLE} or leave it unset."
+        )
     tokens: dict[str, SecretStr] = {}
     for package_id, token in raw.items():
         package_id = str(package_id).strip()

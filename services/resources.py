@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import aiohttp
 
+from core.settings import Settings
+from relay import RelayClient
+from release import ReleaseClient
 from services.gm.maps import NameMaps
 from services.gm.service import GMService
 from services.maintainers.service import ReleaseService
-from relay import RelayClient
-from release import ReleaseClient
-from core.settings import Settings
 from storage import Database, NameMapStore, ReleaseStore, WorldChoiceStore, open_database
 
 USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"
@@ -43,7 +43,7 @@ class App:
         )
 
     @classmethod
-    async def open(cls, settings: Settings) -> "App":
+    async def open(cls, settings: Settings) -> App:
         db = await open_database(settings.database_path)
         session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         return cls(settings, session, db)
@@ -52,7 +52,7 @@ class App:
         await self.session.close()
         await self.db.close()
 
-    async def __aenter__(self) -> "App":
+    async def __aenter__(self) -> App:
         return self
 
     async def __aexit__(self, *exc) -> None:

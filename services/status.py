@@ -38,7 +38,9 @@ async def status_report(app, guild_id: int | None) -> Reply:
                 reply.add_field("Name map", "empty: run /refresh")
             else:
                 state = "complete" if info.complete else "may be incomplete"
-                reply.add_field("Name map", f"{info.total} entries, refreshed {_age(time.time() - info.refreshed_at)}, {state}")
+                reply.add_field(
+                    "Name map", f"{info.total} entries, refreshed {_age(time.time() - info.refreshed_at)}, {state}"
+                )
         except UserFacingError as error:
             reply.tone = Tone.WARNING
             reply.add_field("World", error.message[:1000])
@@ -48,6 +50,8 @@ async def status_report(app, guild_id: int | None) -> Reply:
     if cooldowns:
         reply.add_field(
             "Release cooldowns",
-            "\n".join(f"{echo(p, 60)}: until <t:{int(until + 0.999)}:T>" for p, until in sorted(cooldowns.items()))[:1000],
+            "\n".join(f"{echo(p, 60)}: until <t:{int(until + 0.999)}:T>" for p, until in sorted(cooldowns.items()))[
+                :1000
+            ],
         )
     return reply

@@ -20,7 +20,9 @@ class StorageError(UserFacingError):
 def _storage_error(error: sqlite3.Error) -> StorageError:
     text = str(error).lower()
     if "locked" in text or "busy" in text:
-        return StorageError("The bot's database is busy right now; nothing was changed. Try again in a moment.", temporary=True)
+        return StorageError(
+            "The bot's database is busy right now; nothing was changed. Try again in a moment.", temporary=True
+        )
     if "readonly" in text or "read-only" in text:
         return StorageError(
             "The bot's database is read-only, so nothing was saved; check that DATABASE_PATH and its folder are writable."

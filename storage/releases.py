@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from storage.db import Database
 from core.textsafe import valid_unicode
+from storage.db import Database
 
 
 class ReleaseStore:
@@ -50,9 +50,17 @@ class ReleaseStore:
                 "INSERT INTO release_log (at, actor, package_id, version, dry_run, options, status, http_status, answer) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 # Text from Foundry may hold lone surrogates, which SQLite cannot store.
-                (time.time(), valid_unicode(actor), valid_unicode(package_id), version and valid_unicode(version),
-                 int(dry_run), json.dumps(options, sort_keys=True), status, http_status,
-                 answer and valid_unicode(answer)),
+                (
+                    time.time(),
+                    valid_unicode(actor),
+                    valid_unicode(package_id),
+                    version and valid_unicode(version),
+                    int(dry_run),
+                    json.dumps(options, sort_keys=True),
+                    status,
+                    http_status,
+                    answer and valid_unicode(answer),
+                ),
             )
 
     async def history(self, package_id: str | None = None, limit: int = 50) -> list[dict]:

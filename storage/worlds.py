@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from storage.db import Database
 from core.textsafe import valid_unicode
+from storage.db import Database
 
 
 @dataclass(frozen=True)

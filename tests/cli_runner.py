@@ -12,9 +12,21 @@ BOT = Path(__file__).resolve().parent.parent / "bot.py"
 
 # Settings a developer may have exported; a test decides every one it needs.
 _SETTINGS = (
-    "DISCORD_TOKEN", "DISCORD_GUILD_ID", "RELAY_URL", "RELAY_API_KEY", "RELAY_CLIENT_ID", "RELAY_TIMEOUT", "GM_ROLE",
-    "FOUNDRY_PUBLIC_URL", "DATABASE_PATH", "RELEASE_API_URL", "RELEASE_TOKENS", "FOUNDRY_RELEASE_TOKEN",
-    "MAINTAINER_ROLE", "ANNOUNCE_CHANNEL_ID", "DISCORD_API_BASE",
+    "DISCORD_TOKEN",
+    "DISCORD_GUILD_ID",
+    "RELAY_URL",
+    "RELAY_API_KEY",
+    "RELAY_CLIENT_ID",
+    "RELAY_TIMEOUT",
+    "GM_ROLE",
+    "FOUNDRY_PUBLIC_URL",
+    "DATABASE_PATH",
+    "RELEASE_API_URL",
+    "RELEASE_TOKENS",
+    "FOUNDRY_RELEASE_TOKEN",
+    "MAINTAINER_ROLE",
+    "ANNOUNCE_CHANNEL_ID",
+    "DISCORD_API_BASE",
 )
 
 
@@ -31,8 +43,14 @@ async def run_bot(*args: str, env: dict[str, str], cwd: Path, timeout: float = 6
     full_env = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
     full_env.update(env)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(BOT), *args, cwd=cwd, env=full_env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        str(BOT),
+        *args,
+        cwd=cwd,
+        env=full_env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)

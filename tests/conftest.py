@@ -96,7 +96,9 @@ def no_secret_in_logs():
 
 @pytest.fixture
 async def relay():
-    stand_in = StandInRelay(keys={RELAY_KEY: {"entity:read", "entity:write", "search", "clients:read", "structure:read"}})
+    stand_in = StandInRelay(
+        keys={RELAY_KEY: {"entity:read", "entity:write", "search", "clients:read", "structure:read"}}
+    )
     async with stand_in:
         yield stand_in
 
@@ -148,8 +150,19 @@ async def gm_env(tmp_path, relay, foundry, settings_overrides):
         if "announce_channel_id" not in settings_overrides:
             bot.settings.announce_channel_id = announce.id
         await bot.sync_commands()
-        env = Env(h=h, bot=bot, relay=relay, world=world, foundry=foundry, guild=guild, channel=channel,
-                  announce=announce, gm=gm, player=player, maintainer=maintainer)
+        env = Env(
+            h=h,
+            bot=bot,
+            relay=relay,
+            world=world,
+            foundry=foundry,
+            guild=guild,
+            channel=channel,
+            announce=announce,
+            gm=gm,
+            player=player,
+            maintainer=maintainer,
+        )
         yield env
         assert_nothing_secret_sent(env)
 

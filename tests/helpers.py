@@ -27,8 +27,10 @@ async def run_until_button(h: DiscordHarness, who, channel, command: str, *, lab
     newest = max(h.fake.messages, default=0)
     task = asyncio.create_task(h.slash(who, channel, command, **options))
     try:
-        message_id = await h.wait_for(lambda: pending_with_button(h, label, newest) or (task.done() and -1),
-                                      what=f"a {label} button from /{command}")
+        message_id = await h.wait_for(
+            lambda: pending_with_button(h, label, newest) or (task.done() and -1),
+            what=f"a {label} button from /{command}",
+        )
     except BaseException:
         task.cancel()
         raise

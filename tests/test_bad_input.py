@@ -32,12 +32,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from services.codex.render import html_to_markdown
 from cogs.utils.embeds import safe_url, to_embed
 from cogs.utils.errors import is_expected
-from services.gm.names import NameEntry
 from core.replies import Reply
 from core.textsafe import echo, valid_unicode
+from services.codex.render import html_to_markdown
+from services.gm.names import NameEntry
 from tests.conftest import WORLD_ID
 from tests.harness.driver import SentMessage
 from tests.helpers import pending_with_button
@@ -46,62 +46,62 @@ from tests.helpers import pending_with_button
 
 KINDS = [
     # Text, typed by people or stored in Foundry as names.
-    "markdown",                 # **bold**, `code`, [masked](links), > quotes, # headings, ||spoilers||
-    "mass-mention",             # @everyone, @here (and look-alikes)
-    "role-mention",             # <@&role id>
-    "user-channel-mention",     # <@id>, <@!id>, <#id>, </command:id>
-    "zero-width",               # U+200B/C/D, U+2060, U+FEFF, soft hyphen, names made only of them
-    "bidi-override",            # U+202E and friends, Arabic and Hebrew text
-    "long-6000",                # 4000-6000 characters
-    "control-chars",            # C0/C1 controls, NUL, DEL, newlines, tabs
-    "combining-marks",          # Zalgo: a letter under dozens of combining marks
-    "emoji-astral",             # ZWJ families, flags, tag characters, mathematical letters
-    "html-markup",              # <script>, <img onerror>, entities, comments
-    "foundry-enricher",         # @UUID[...]{...}, [[/roll]], @Check[...] in names
-    "discord-syntax",           # <t:0:R>, <:emoji:id>, :smile:, invite links
-    "blank-or-space",           # only spaces, NBSP, ideographic space, line/paragraph separators
-    "unicode-normalisation",    # ﬁ, fullwidth letters, ß/ẞ, dotted I, decomposed Å, Kelvin sign
-    "injection-text",           # SQL, format strings, ${jndi:…}, ../../, %s
-    "lone-surrogate",           # unpaired UTF-16 surrogates (JSON "\ud800" from Foundry)
-    "hostile-folder-names",     # same-named entries told apart by hostile folder names
-    "expired-token-late-reply", # the interaction token expires: the reply goes to the channel
+    "markdown",  # **bold**, `code`, [masked](links), > quotes, # headings, ||spoilers||
+    "mass-mention",  # @everyone, @here (and look-alikes)
+    "role-mention",  # <@&role id>
+    "user-channel-mention",  # <@id>, <@!id>, <#id>, </command:id>
+    "zero-width",  # U+200B/C/D, U+2060, U+FEFF, soft hyphen, names made only of them
+    "bidi-override",  # U+202E and friends, Arabic and Hebrew text
+    "long-6000",  # 4000-6000 characters
+    "control-chars",  # C0/C1 controls, NUL, DEL, newlines, tabs
+    "combining-marks",  # Zalgo: a letter under dozens of combining marks
+    "emoji-astral",  # ZWJ families, flags, tag characters, mathematical letters
+    "html-markup",  # <script>, <img onerror>, entities, comments
+    "foundry-enricher",  # @UUID[...]{...}, [[/roll]], @Check[...] in names
+    "discord-syntax",  # <t:0:R>, <:emoji:id>, :smile:, invite links
+    "blank-or-space",  # only spaces, NBSP, ideographic space, line/paragraph separators
+    "unicode-normalisation",  # ﬁ, fullwidth letters, ß/ẞ, dotted I, decomposed Å, Kelvin sign
+    "injection-text",  # SQL, format strings, ${jndi:…}, ../../, %s
+    "lone-surrogate",  # unpaired UTF-16 surrogates (JSON "\ud800" from Foundry)
+    "hostile-folder-names",  # same-named entries told apart by hostile folder names
+    "expired-token-late-reply",  # the interaction token expires: the reply goes to the channel
     # Entry descriptions and flags stored in the world.
-    "html-100kb",               # 100 KB of HTML
-    "malformed-html",           # unclosed, mis-nested, stray brackets, broken entities
-    "deep-html",                # 300-1000 nested elements
-    "uuid-odd-labels",          # @UUID links with odd labels and targets
-    "secret-sections",          # secrets in odd places: never shown to players
+    "html-100kb",  # 100 KB of HTML
+    "malformed-html",  # unclosed, mis-nested, stray brackets, broken entities
+    "deep-html",  # 300-1000 nested elements
+    "uuid-odd-labels",  # @UUID links with odd labels and targets
+    "secret-sections",  # secrets in odd places: never shown to players
     "entity-encoded-mentions",  # &#64;everyone, &lt;@&amp;1&gt; decoding into mentions
-    "wrong-type-flags",         # description a list, data a string, links numbers…
-    "many-links",               # hundreds of links, tags, quests, pages
-    "hostile-image-path",       # javascript:, data:, 8 KB, control characters
-    "hostile-page-names",       # a plain journal entry whose pages have hostile names
+    "wrong-type-flags",  # description a list, data a string, links numbers…
+    "many-links",  # hundreds of links, tags, quests, pages
+    "hostile-image-path",  # javascript:, data:, 8 KB, control characters
+    "hostile-page-names",  # a plain journal entry whose pages have hostile names
     # Push files and options.
     "push-not-json",
     "push-non-utf8",
-    "push-deep-nesting",        # 33 to 1000 levels
-    "push-oversize",            # 1 MB + 1 byte, 50 MB
-    "push-wrong-types",         # any JSON under the known keys
-    "push-json-constants",      # NaN, Infinity, 10**5000, 1e999
-    "push-foundry-syntax-keys", # "-=key", "==key", "a.b", ""
-    "push-empty",               # empty, whitespace, {}, [], null
-    "push-hostile-values",      # a valid file whose strings are hostile text: preview, write, look up
+    "push-deep-nesting",  # 33 to 1000 levels
+    "push-oversize",  # 1 MB + 1 byte, 50 MB
+    "push-wrong-types",  # any JSON under the known keys
+    "push-json-constants",  # NaN, Infinity, 10**5000, 1e999
+    "push-foundry-syntax-keys",  # "-=key", "==key", "a.b", ""
+    "push-empty",  # empty, whitespace, {}, [], null
+    "push-hostile-values",  # a valid file whose strings are hostile text: preview, write, look up
     "push-hostile-rename",
     "push-create-hostile-name",
-    "push-attachment-gone",     # the attachment's CDN link no longer answers
+    "push-attachment-gone",  # the attachment's CDN link no longer answers
     # /release options, manifests and Foundry's answers.
-    "release-version",          # versions of every wrong shape
-    "release-manifest-url",     # URLs of every wrong shape
+    "release-version",  # versions of every wrong shape
+    "release-manifest-url",  # URLs of every wrong shape
     "release-notes-url",
     "release-compat-versions",  # minimum / verified / maximum
     "release-package-id",
-    "manifest-document",        # manifests that are HTML, lists, wrong types, 1 MB
-    "manifest-deep-nesting",    # a manifest nested 100,000 deep
-    "foundry-hostile-answer",   # Foundry's errors with mentions, 100 KB messages, odd shapes
+    "manifest-document",  # manifests that are HTML, lists, wrong types, 1 MB
+    "manifest-deep-nesting",  # a manifest nested 100,000 deep
+    "foundry-hostile-answer",  # Foundry's errors with mentions, 100 KB messages, odd shapes
     "release-publish-announcement",  # hostile versions all the way into the announcement
     # Worlds.
-    "hostile-world-names",      # /refresh, /status, /world of worlds whose names are hostile
-    "many-worlds",              # 30 online worlds: the picker and "several worlds" list
+    "hostile-world-names",  # /refresh, /status, /world of worlds whose names are hostile
+    "many-worlds",  # 30 online worlds: the picker and "several worlds" list
 ]
 
 EXERCISED: Counter = Counter()
@@ -154,38 +154,137 @@ def _long(seed: str, n: int) -> str:
 
 
 TEXT = {
-    "markdown": mixed(["**", "__", "*", "_", "~~", "`", "```", "||", "> ", ">>> ", "# ", "-# ", "\n- ", "1. ",
-                       "[evil](https://evil.example/login)", "![x](https://evil.example/x.png)", "\\"]),
-    "mass-mention": mixed(["@everyone", "@here", "@EVERYONE", "@Here", "@@everyone", "＠everyone", "@\u200beveryone",
-                           "@everyone@here"]),
+    "markdown": mixed(
+        [
+            "**",
+            "__",
+            "*",
+            "_",
+            "~~",
+            "`",
+            "```",
+            "||",
+            "> ",
+            ">>> ",
+            "# ",
+            "-# ",
+            "\n- ",
+            "1. ",
+            "[evil](https://evil.example/login)",
+            "![x](https://evil.example/x.png)",
+            "\\",
+        ]
+    ),
+    "mass-mention": mixed(
+        ["@everyone", "@here", "@EVERYONE", "@Here", "@@everyone", "＠everyone", "@\u200beveryone", "@everyone@here"]
+    ),
     "role-mention": mixed(IDS.map(lambda n: f"<@&{n}>")),
-    "user-channel-mention": mixed(st.one_of(IDS.map(lambda n: f"<@{n}>"), IDS.map(lambda n: f"<@!{n}>"),
-                                            IDS.map(lambda n: f"<#{n}>"), IDS.map(lambda n: f"</push:{n}>"),
-                                            st.just("<id:customize>"))),
+    "user-channel-mention": mixed(
+        st.one_of(
+            IDS.map(lambda n: f"<@{n}>"),
+            IDS.map(lambda n: f"<@!{n}>"),
+            IDS.map(lambda n: f"<#{n}>"),
+            IDS.map(lambda n: f"</push:{n}>"),
+            st.just("<id:customize>"),
+        )
+    ),
     "zero-width": st.one_of(
         mixed(["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e", "\u00ad", "\u034f"]),
         st.text(alphabet="\u200b\u200c\u200d\u2060\ufeff", min_size=1, max_size=8),
     ),
-    "bidi-override": mixed(["\u202e", "\u202d", "\u202a", "\u202b", "\u202c", "\u2066", "\u2067", "\u2068", "\u2069",
-                            "\u200e", "\u200f", "\u061c", "مرحبا", "שלום", "\u202egnp.exe"]),
+    "bidi-override": mixed(
+        [
+            "\u202e",
+            "\u202d",
+            "\u202a",
+            "\u202b",
+            "\u202c",
+            "\u2066",
+            "\u2067",
+            "\u2068",
+            "\u2069",
+            "\u200e",
+            "\u200f",
+            "\u061c",
+            "مرحبا",
+            "שלום",
+            "\u202egnp.exe",
+        ]
+    ),
     "long-6000": st.builds(_long, st.text(min_size=1, max_size=12).filter(str.strip), st.integers(4000, 6000)),
     "control-chars": mixed(st.text(alphabet=st.characters(categories=("Cc",)), min_size=1, max_size=5)),
-    "combining-marks": mixed(st.builds(lambda base, marks: base + marks, st.sampled_from("aeoZ "),
-                                       st.text(alphabet=st.characters(min_codepoint=0x300, max_codepoint=0x36F),
-                                               min_size=5, max_size=60))),
+    "combining-marks": mixed(
+        st.builds(
+            lambda base, marks: base + marks,
+            st.sampled_from("aeoZ "),
+            st.text(alphabet=st.characters(min_codepoint=0x300, max_codepoint=0x36F), min_size=5, max_size=60),
+        )
+    ),
     "emoji-astral": mixed(["👨‍👩‍👧‍👦", "🏳️‍🌈", "𝔅𝔞𝔯𝔬𝔫", "🇺🇸", "😀", "\U000e0041\U000e007f", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "\U0010fffd"]),
-    "html-markup": mixed(["<script>alert(1)</script>", "<b>", "</p>", "&amp;", "&lt;@everyone&gt;", "&#64;here",
-                          "<img src=x onerror=alert(1)>", "<!--", "]]>", "<section class=\"secret\">"]),
-    "foundry-enricher": mixed(["@UUID[JournalEntry.abc]{x}", "@UUID[", "]{", "@Compendium[world.x.y]{@everyone}",
-                               "[[/roll 1d20]]", "@Check[dc:15]", "@UUID[Actor.x]{**bold**}", "{{", "}}"]),
-    "discord-syntax": mixed(["<t:0:R>", "<:e:1>", "<a:e:1>", ":smile:", "||spoiler||", "<https://x.example>",
-                             "https://discord.gg/invite", "</help:1>", "-# small"]),
-    "blank-or-space": st.text(alphabet=" \t\n\u00a0\u3000\u2028\u2029\u1680\u2000\u200a\u205f", min_size=1,
-                              max_size=30),
+    "html-markup": mixed(
+        [
+            "<script>alert(1)</script>",
+            "<b>",
+            "</p>",
+            "&amp;",
+            "&lt;@everyone&gt;",
+            "&#64;here",
+            "<img src=x onerror=alert(1)>",
+            "<!--",
+            "]]>",
+            '<section class="secret">',
+        ]
+    ),
+    "foundry-enricher": mixed(
+        [
+            "@UUID[JournalEntry.abc]{x}",
+            "@UUID[",
+            "]{",
+            "@Compendium[world.x.y]{@everyone}",
+            "[[/roll 1d20]]",
+            "@Check[dc:15]",
+            "@UUID[Actor.x]{**bold**}",
+            "{{",
+            "}}",
+        ]
+    ),
+    "discord-syntax": mixed(
+        [
+            "<t:0:R>",
+            "<:e:1>",
+            "<a:e:1>",
+            ":smile:",
+            "||spoiler||",
+            "<https://x.example>",
+            "https://discord.gg/invite",
+            "</help:1>",
+            "-# small",
+        ]
+    ),
+    "blank-or-space": st.text(
+        alphabet=" \t\n\u00a0\u3000\u2028\u2029\u1680\u2000\u200a\u205f", min_size=1, max_size=30
+    ),
     "unicode-normalisation": mixed(["ﬁ", "Ｂａｒｏｎ", "ß", "ẞ", "İ", "ı", "A\u030a", "Å", "Ⅻ", "①", "ǅ", "K", "ﷺ"]),
-    "injection-text": mixed(["'; DROP TABLE name_entries; --", "\" OR 1=1 --", "%", "_", "%s", "{0}", "{name}",
-                             "%(x)s", "{", "}", "${jndi:ldap://x}", "../../etc/passwd", "\\x00", "\\u0000", "NULL",
-                             "\\"]),
+    "injection-text": mixed(
+        [
+            "'; DROP TABLE name_entries; --",
+            '" OR 1=1 --',
+            "%",
+            "_",
+            "%s",
+            "{0}",
+            "{name}",
+            "%(x)s",
+            "{",
+            "}",
+            "${jndi:ldap://x}",
+            "../../etc/passwd",
+            "\\x00",
+            "\\u0000",
+            "NULL",
+            "\\",
+        ]
+    ),
     "lone-surrogate": mixed(["\ud800", "\udfff", "\udbff\udbff", "a\udc00b"]),
 }
 TYPED_KINDS = [k for k in TEXT if k != "lone-surrogate"]  # Discord clients send valid UTF-8 only
@@ -372,8 +471,10 @@ async def answering(env, who, command: str, *, answer: str | None = "Cancel", **
     newest = max(env.h.fake.messages, default=0)
     start = len(env.extra["log"].records)
     task = asyncio.create_task(env.h.slash(who, env.channel, command, **options))
-    found = await env.h.wait_for(lambda: pending_with_button(env.h, "Confirm", newest) or (task.done() and -1),
-                                 what=f"/{command} to answer or preview")
+    found = await env.h.wait_for(
+        lambda: pending_with_button(env.h, "Confirm", newest) or (task.done() and -1),
+        what=f"/{command} to answer or preview",
+    )
     preview = None
     if found != -1:
         preview = SentMessage(env.h.fake.messages[found])
@@ -450,8 +551,9 @@ async def test_hostile_entry_and_folder_names_from_foundry(env, kind, data):
     first = world.add_entry(name, flags=npc(f"<p>About {name}.</p>", linkedNPCs=[]))
     second = world.add_entry(name, folder=world.add_folder(folder_name), pages=[name])
     exercise("hostile-folder-names")
-    other = world.add_entry("Plain Entry", flags=npc("<p>Links.</p>", linkedNPCs=[first, second],
-                                                       associates=[first], tags=[name]))
+    other = world.add_entry(
+        "Plain Entry", flags=npc("<p>Links.</p>", linkedNPCs=[first, second], associates=[first], tags=[name])
+    )
     await refresh(env)
 
     typed = no_surrogates(name)
@@ -493,25 +595,95 @@ SECRET_SHAPES = [
     '<section class="secret"><img alt="{m}" src="x.png"></section>',
 ]
 
-MALFORMED = ["<p", "</p></p></div>", "<<>>", "<a href='", "&#xZZZZ;", "&#99999999;", "&", "<b><i>x</b></i>", "<!--",
-             "<![CDATA[x", "<table><td>", "<li>", "</section>", "<p>\x00</p>", "<ul><li>x<ul>", "<>", "< p >", "<=3",
-             "<h1><h2>", "<br/><br/>", '<a href="javascript:alert(1)">x</a>', "<style>p{}</style>", "\r\n\r\n\t"]
+MALFORMED = [
+    "<p",
+    "</p></p></div>",
+    "<<>>",
+    "<a href='",
+    "&#xZZZZ;",
+    "&#99999999;",
+    "&",
+    "<b><i>x</b></i>",
+    "<!--",
+    "<![CDATA[x",
+    "<table><td>",
+    "<li>",
+    "</section>",
+    "<p>\x00</p>",
+    "<ul><li>x<ul>",
+    "<>",
+    "< p >",
+    "<=3",
+    "<h1><h2>",
+    "<br/><br/>",
+    '<a href="javascript:alert(1)">x</a>',
+    "<style>p{}</style>",
+    "\r\n\r\n\t",
+]
 
-ODD_LABELS = st.sampled_from(["", "@everyone", "<@&1>", "**bold**", "[x](https://evil.example)", "}", "{", "]", "\\",
-                              "\u202e", "\u200b", "x" * 300, "<b>x</b>", "@UUID[JournalEntry.a]", "&lt;@1&gt;",
-                              "```", "@here"])
-ODD_TARGETS = st.sampled_from(["JournalEntry.unknown", "", "Compendium.world.lore.JournalEntry.x", "Actor.1",
-                               "JournalEntry." + "a" * 280, "JournalEntry.<@&1>", "JournalEntry.@everyone", "[", "."])
+ODD_LABELS = st.sampled_from(
+    [
+        "",
+        "@everyone",
+        "<@&1>",
+        "**bold**",
+        "[x](https://evil.example)",
+        "}",
+        "{",
+        "]",
+        "\\",
+        "\u202e",
+        "\u200b",
+        "x" * 300,
+        "<b>x</b>",
+        "@UUID[JournalEntry.a]",
+        "&lt;@1&gt;",
+        "```",
+        "@here",
+    ]
+)
+ODD_TARGETS = st.sampled_from(
+    [
+        "JournalEntry.unknown",
+        "",
+        "Compendium.world.lore.JournalEntry.x",
+        "Actor.1",
+        "JournalEntry." + "a" * 280,
+        "JournalEntry.<@&1>",
+        "JournalEntry.@everyone",
+        "[",
+        ".",
+    ]
+)
 LINK_KINDS = st.sampled_from(["UUID", "JournalEntry", "Actor", "Item", "Scene", "RollTable", "Compendium"])
 
 
 @st.composite
 def html_document(draw, kind: str) -> str:
-    words = draw(st.lists(st.sampled_from(["<p>", "</p>", "<strong>x</strong>", "<em>y</em>", "<ul><li>z</li></ul>",
-                                           "<h2>h</h2>", "<a href='https://example.org'>a</a>", "<br>", "text ",
-                                           "<table><tr><td>c</td></tr></table>", "&amp;", "<blockquote>q</blockquote>",
-                                           "@UUID[JournalEntry.x]{Link}", "<img src='a.png' alt='pic'>"]),
-                          min_size=5, max_size=40))
+    words = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "<p>",
+                    "</p>",
+                    "<strong>x</strong>",
+                    "<em>y</em>",
+                    "<ul><li>z</li></ul>",
+                    "<h2>h</h2>",
+                    "<a href='https://example.org'>a</a>",
+                    "<br>",
+                    "text ",
+                    "<table><tr><td>c</td></tr></table>",
+                    "&amp;",
+                    "<blockquote>q</blockquote>",
+                    "@UUID[JournalEntry.x]{Link}",
+                    "<img src='a.png' alt='pic'>",
+                ]
+            ),
+            min_size=5,
+            max_size=40,
+        )
+    )
     chunk = "".join(words)
     if kind == "html-100kb":
         size = draw(st.integers(100_000, 120_000))
@@ -521,32 +693,71 @@ def html_document(draw, kind: str) -> str:
         return "".join(p + w for p, w in zip(parts, words * 10))
     if kind == "deep-html":
         depth = draw(st.integers(300, 1000))
-        tag = draw(st.sampled_from(["div", "ul><li", "blockquote", "p", "span", "em", "table><tr><td", "section",
-                                    "ol><li", "strong"]))
+        tag = draw(
+            st.sampled_from(
+                ["div", "ul><li", "blockquote", "p", "span", "em", "table><tr><td", "section", "ol><li", "strong"]
+            )
+        )
         closing = "".join(f"</{t}>" for t in reversed(tag.split("><")))
         return f"<{tag}>" * depth + "deep" + closing * depth
     if kind == "uuid-odd-labels":
-        links = draw(st.lists(st.tuples(LINK_KINDS, ODD_TARGETS, st.one_of(st.none(), ODD_LABELS)),
-                              min_size=1, max_size=12))
+        links = draw(
+            st.lists(st.tuples(LINK_KINDS, ODD_TARGETS, st.one_of(st.none(), ODD_LABELS)), min_size=1, max_size=12)
+        )
         text = " ".join(f"@{k}[{t}]" + ("" if label is None else "{" + label + "}") for k, t, label in links)
         return f"<p>{text}</p>" + draw(st.sampled_from(["", "@UUID[JournalEntry.x", "@UUID[]{}", "@UUID[x]{"]))
     if kind == "entity-encoded-mentions":
-        pieces = draw(st.lists(st.sampled_from(["&#64;everyone", "&#x40;here", "&commat;everyone", "&lt;@&amp;123&gt;",
-                                                "&lt;@!456&gt;", "&lt;#789&gt;", "@<b></b>everyone", "@<!-- -->here",
-                                                "<p>@</p><p>everyone</p>", "@\u200beveryone", "@everyone"]),
-                               min_size=1, max_size=8))
+        pieces = draw(
+            st.lists(
+                st.sampled_from(
+                    [
+                        "&#64;everyone",
+                        "&#x40;here",
+                        "&commat;everyone",
+                        "&lt;@&amp;123&gt;",
+                        "&lt;@!456&gt;",
+                        "&lt;#789&gt;",
+                        "@<b></b>everyone",
+                        "@<!-- -->here",
+                        "<p>@</p><p>everyone</p>",
+                        "@\u200beveryone",
+                        "@everyone",
+                    ]
+                ),
+                min_size=1,
+                max_size=8,
+            )
+        )
         return "<p>" + " ".join(pieces) + "</p>"
     raise AssertionError(kind)
 
 
 DESCRIPTION_KINDS = ["html-100kb", "malformed-html", "deep-html", "uuid-odd-labels", "entity-encoded-mentions"]
 JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
-JSON_VALUES = st.recursive(JSON_SCALARS, lambda children: st.one_of(st.lists(children, max_size=4),
-                                                                    st.dictionaries(st.text(max_size=8), children,
-                                                                                    max_size=4)), max_leaves=12)
-LINK_KEYS = ["linkedActor", "parentRegion", "parentRegions", "linkedLocation", "linkedLocations", "linkedRegions",
-             "linkedScene", "linkedNPCs", "members", "associates", "hiddenAssociates", "linkedShops", "linkedGroups",
-             "linkedQuests", "linkedStandardJournals"]
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+LINK_KEYS = [
+    "linkedActor",
+    "parentRegion",
+    "parentRegions",
+    "linkedLocation",
+    "linkedLocations",
+    "linkedRegions",
+    "linkedScene",
+    "linkedNPCs",
+    "members",
+    "associates",
+    "hiddenAssociates",
+    "linkedShops",
+    "linkedGroups",
+    "linkedQuests",
+    "linkedStandardJournals",
+]
 DATA_KEYS = LINK_KEYS + ["description", "notes", "tags", "quests", "inventory", "hideInventory", "linkCardNotes"]
 
 
@@ -558,20 +769,33 @@ def stored_flags(draw, kind: str, linked: list[str]) -> tuple[dict, list, str | 
     if kind == "secret-sections":
         shapes = draw(st.lists(st.sampled_from(SECRET_SHAPES), min_size=1, max_size=4))
         description = "<p>Public.</p>" + "".join(s.format(m=SECRET) for s in shapes)
-        data = {"notes": f"<p>{SECRET}</p>", "hiddenAssociates": [linked[0]],
-                "quests": [{"id": "q", "title": SECRET, "visible": False}, {"id": "p", "title": "Open quest"}]}
+        data = {
+            "notes": f"<p>{SECRET}</p>",
+            "hiddenAssociates": [linked[0]],
+            "quests": [{"id": "q", "title": SECRET, "visible": False}, {"id": "p", "title": "Open quest"}],
+        }
         return npc(description, **data), [], None
     if kind == "wrong-type-flags":
-        codex = draw(st.one_of(
-            JSON_VALUES,
-            st.fixed_dictionaries({"type": JSON_VALUES, "data": JSON_VALUES}),
-            st.fixed_dictionaries({"type": st.sampled_from(["npc", "quest", "shop", "group", "region"]),
-                                   "image": JSON_VALUES,
-                                   "data": st.dictionaries(st.sampled_from(DATA_KEYS), JSON_VALUES, max_size=8)}),
-        ))
+        codex = draw(
+            st.one_of(
+                JSON_VALUES,
+                st.fixed_dictionaries({"type": JSON_VALUES, "data": JSON_VALUES}),
+                st.fixed_dictionaries(
+                    {
+                        "type": st.sampled_from(["npc", "quest", "shop", "group", "region"]),
+                        "image": JSON_VALUES,
+                        "data": st.dictionaries(st.sampled_from(DATA_KEYS), JSON_VALUES, max_size=8),
+                    }
+                ),
+            )
+        )
         flags = draw(st.sampled_from(["wrapped", "bare", "flags-not-dict"]))
         if flags == "flags-not-dict":
-            return draw(st.sampled_from([[], "flags", 3])), draw(JSON_VALUES.map(lambda v: v if isinstance(v, list) else [v])), None
+            return (
+                draw(st.sampled_from([[], "flags", 3])),
+                draw(JSON_VALUES.map(lambda v: v if isinstance(v, list) else [v])),
+                None,
+            )
         return ({"campaign-codex": codex} if flags == "wrapped" else codex), [], None
     if kind == "many-links":
         count = draw(st.integers(100, 600))
@@ -579,31 +803,68 @@ def stored_flags(draw, kind: str, linked: list[str]) -> tuple[dict, list, str | 
         uuids = [public[i % len(public)] for i in range(count)] + [f"JournalEntry.gone{i}" for i in range(count)]
         data = {key: uuids for key in LINK_KEYS}
         data["hiddenAssociates"] = [linked[0]] + uuids
-        data.update(linkedActor=uuids[0], linkedScene="Scene.x", tags=[f"tag {i} @everyone" for i in range(count)],
-                    quests=[{"id": str(i), "title": f"Quest {i} <@&{i}>", "completed": i % 3 == 0} for i in range(count)],
-                    inventory=[{"itemUuid": "Item.x", "quantity": 1}] * count,
-                    notes="<p>n</p>" * count, description="<p>d</p>" * count)
+        data.update(
+            linkedActor=uuids[0],
+            linkedScene="Scene.x",
+            tags=[f"tag {i} @everyone" for i in range(count)],
+            quests=[{"id": str(i), "title": f"Quest {i} <@&{i}>", "completed": i % 3 == 0} for i in range(count)],
+            inventory=[{"itemUuid": "Item.x", "quantity": 1}] * count,
+            notes="<p>n</p>" * count,
+            description="<p>d</p>" * count,
+        )
         return {"campaign-codex": {"type": "group", "data": data}}, [], None
     if kind == "hostile-image-path":
-        image = draw(st.sampled_from(["javascript:alert(1)", "data:image/png;base64," + "A" * 8000, "file:///etc/passwd",
-                                      "//evil.example/x.png", "worlds/x/a b\n.png", "https://x.example/" + "a" * 8000,
-                                      "worlds/<@&1>/@everyone.png", "  ", "\u202e.png", "http://", "https://[::1",
-                                      "worlds/x/%00.png", "../../../etc/passwd"]))
+        image = draw(
+            st.sampled_from(
+                [
+                    "javascript:alert(1)",
+                    "data:image/png;base64," + "A" * 8000,
+                    "file:///etc/passwd",
+                    "//evil.example/x.png",
+                    "worlds/x/a b\n.png",
+                    "https://x.example/" + "a" * 8000,
+                    "worlds/<@&1>/@everyone.png",
+                    "  ",
+                    "\u202e.png",
+                    "http://",
+                    "https://[::1",
+                    "worlds/x/%00.png",
+                    "../../../etc/passwd",
+                ]
+            )
+        )
         img = draw(st.sampled_from([None, image, "https://ok.example/i.png"]))
-        return {"campaign-codex": {"type": "location", "image": draw(st.sampled_from([image, 5, None, ["x"]])),
-                                   "data": {"description": "<p>x</p>"}}}, [], img
+        return (
+            {
+                "campaign-codex": {
+                    "type": "location",
+                    "image": draw(st.sampled_from([image, 5, None, ["x"]])),
+                    "data": {"description": "<p>x</p>"},
+                }
+            },
+            [],
+            img,
+        )
     if kind == "hostile-page-names":
-        names = draw(st.lists(st.one_of(ANY_HOSTILE, st.just(""), st.just(SECRET[:0] + "@everyone")), min_size=1,
-                              max_size=40))
-        pages = [{"_id": f"p{i}", "name": n, "type": "text", "text": {"content": "<p>x</p>"}} for i, n in enumerate(names)]
+        names = draw(
+            st.lists(st.one_of(ANY_HOSTILE, st.just(""), st.just(SECRET[:0] + "@everyone")), min_size=1, max_size=40)
+        )
+        pages = [
+            {"_id": f"p{i}", "name": n, "type": "text", "text": {"content": "<p>x</p>"}} for i, n in enumerate(names)
+        ]
         pages += [draw(st.sampled_from([{"name": None}, {"name": 5}, "page", None, {"name": ["x"]}]))]
         pages += [{"_id": f"q{i}", "name": f"Page {i} " + "x" * 300} for i in range(draw(st.integers(0, 500)))]
         return {}, pages, None
     raise AssertionError(kind)
 
 
-ENTRY_KINDS = DESCRIPTION_KINDS + ["secret-sections", "wrong-type-flags", "many-links", "hostile-image-path",
-                                   "hostile-page-names"]
+ENTRY_KINDS = DESCRIPTION_KINDS + [
+    "secret-sections",
+    "wrong-type-flags",
+    "many-links",
+    "hostile-image-path",
+    "hostile-page-names",
+]
 
 
 @pytest.mark.parametrize("kind", ENTRY_KINDS)
@@ -647,17 +908,42 @@ def codex_file(obj) -> tuple[str, bytes]:
 @st.composite
 def push_content(draw, kind: str) -> bytes:
     if kind == "push-not-json":
-        return draw(st.one_of(
-            st.binary(min_size=1, max_size=200).filter(lambda b: b.strip()),
-            st.sampled_from([b"{", b"}", b"{'type': 'npc'}", b"<html>", b"type: npc\n", b"{\"type\": \"npc\",}",
-                             b"[1, 2", b"\"\\ud800\"", b"{\"a\": 1} {\"b\": 2}", b"// comment\n{}", b"\x00\x00"]),
-            st.text(min_size=1, max_size=200).map(lambda s: s.encode("utf-8", "surrogatepass")),
-        ))
+        return draw(
+            st.one_of(
+                st.binary(min_size=1, max_size=200).filter(lambda b: b.strip()),
+                st.sampled_from(
+                    [
+                        b"{",
+                        b"}",
+                        b"{'type': 'npc'}",
+                        b"<html>",
+                        b"type: npc\n",
+                        b'{"type": "npc",}',
+                        b"[1, 2",
+                        b'"\\ud800"',
+                        b'{"a": 1} {"b": 2}',
+                        b"// comment\n{}",
+                        b"\x00\x00",
+                    ]
+                ),
+                st.text(min_size=1, max_size=200).map(lambda s: s.encode("utf-8", "surrogatepass")),
+            )
+        )
     if kind == "push-non-utf8":
         obj = json.dumps({"type": "npc", "data": {"description": "<p>é</p>"}})
-        return draw(st.sampled_from([obj.encode("utf-16"), obj.encode("utf-16-le"), obj.encode("latin-1"),
-                                     obj.encode("utf-32"), b"\xff\xfe\xfd" + obj.encode(), obj.encode("cp1252")[:-1] + b"\x81",
-                                     "\"\ud800\"".encode("utf-8", "surrogatepass")]))
+        return draw(
+            st.sampled_from(
+                [
+                    obj.encode("utf-16"),
+                    obj.encode("utf-16-le"),
+                    obj.encode("latin-1"),
+                    obj.encode("utf-32"),
+                    b"\xff\xfe\xfd" + obj.encode(),
+                    obj.encode("cp1252")[:-1] + b"\x81",
+                    '"\ud800"'.encode("utf-8", "surrogatepass"),
+                ]
+            )
+        )
     if kind == "push-deep-nesting":
         depth = draw(st.integers(33, 1000))
         shape = draw(st.sampled_from(["list", "object", "data", "mixed"]))
@@ -669,15 +955,24 @@ def push_content(draw, kind: str) -> bytes:
             return b'{"type":"npc","data":{"description":' + b"[" * depth + b"]" * depth + b"}}"
         return b'{"x":[' * depth + b"]}" * depth
     if kind == "push-wrong-types":
-        top = draw(st.one_of(
-            st.fixed_dictionaries({}, optional={"type": st.one_of(st.sampled_from(["npc", "quest", "dragon", ""]),
-                                                                  JSON_VALUES),
-                                                "image": JSON_VALUES,
-                                                "data": st.one_of(JSON_VALUES, st.dictionaries(
-                                                    st.sampled_from(DATA_KEYS + ["sheet-widgets", "bogus"]),
-                                                    JSON_VALUES, max_size=6))}),
-            JSON_VALUES,
-        ))
+        top = draw(
+            st.one_of(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "type": st.one_of(st.sampled_from(["npc", "quest", "dragon", ""]), JSON_VALUES),
+                        "image": JSON_VALUES,
+                        "data": st.one_of(
+                            JSON_VALUES,
+                            st.dictionaries(
+                                st.sampled_from(DATA_KEYS + ["sheet-widgets", "bogus"]), JSON_VALUES, max_size=6
+                            ),
+                        ),
+                    },
+                ),
+                JSON_VALUES,
+            )
+        )
         wrap = draw(st.sampled_from(["bare", "flags", "dotted", "flags-extra"]))
         if wrap == "flags":
             top = {"flags": {"campaign-codex": top}}
@@ -687,14 +982,53 @@ def push_content(draw, kind: str) -> bytes:
             top = {"flags": {"campaign-codex": top, "other": 1}, "name": "x"}
         return json.dumps(top).encode()
     if kind == "push-json-constants":
-        value = draw(st.sampled_from(["NaN", "Infinity", "-Infinity", "1" * 5000, "-" + "9" * 4400, "1e999", "-1e999",
-                                      "1" + "0" * 400 + ".5", "0x10", "+1", ".5", "01"]))
-        where = draw(st.sampled_from(['{"type":"shop","data":{"markup":%s}}', '{"type":"shop","data":{"inventoryCash":%s}}',
-                                      "[%s]", "%s", '{"data":{"quests":[{"rewardXP":%s}]}}']))
+        value = draw(
+            st.sampled_from(
+                [
+                    "NaN",
+                    "Infinity",
+                    "-Infinity",
+                    "1" * 5000,
+                    "-" + "9" * 4400,
+                    "1e999",
+                    "-1e999",
+                    "1" + "0" * 400 + ".5",
+                    "0x10",
+                    "+1",
+                    ".5",
+                    "01",
+                ]
+            )
+        )
+        where = draw(
+            st.sampled_from(
+                [
+                    '{"type":"shop","data":{"markup":%s}}',
+                    '{"type":"shop","data":{"inventoryCash":%s}}',
+                    "[%s]",
+                    "%s",
+                    '{"data":{"quests":[{"rewardXP":%s}]}}',
+                ]
+            )
+        )
         return (where % value).encode()
     if kind == "push-foundry-syntax-keys":
-        key = draw(st.sampled_from(["-=description", "==data", "a.b", "", "flags.campaign-codex.data", "-=", "..",
-                                    "__proto__", "constructor", "data.description"]))
+        key = draw(
+            st.sampled_from(
+                [
+                    "-=description",
+                    "==data",
+                    "a.b",
+                    "",
+                    "flags.campaign-codex.data",
+                    "-=",
+                    "..",
+                    "__proto__",
+                    "constructor",
+                    "data.description",
+                ]
+            )
+        )
         where = draw(st.sampled_from(["top", "data", "deep"]))
         if where == "top":
             obj = {key: {"description": "<p>x</p>"}, "type": "npc"}
@@ -704,13 +1038,36 @@ def push_content(draw, kind: str) -> bytes:
             obj = {"type": "shop", "data": {"inventory": [{"itemUuid": "Item.x", key: 1}]}}
         return json.dumps(obj).encode()
     if kind == "push-empty":
-        return draw(st.sampled_from([b"", b" ", b"\n\t ", b"{}", b"[]", b"null", b"\"\"", b"0", b"\xef\xbb\xbf",
-                                     b'{"flags":{}}', b'{"flags.campaign-codex":{}}', b'{"data":{}}']))
+        return draw(
+            st.sampled_from(
+                [
+                    b"",
+                    b" ",
+                    b"\n\t ",
+                    b"{}",
+                    b"[]",
+                    b"null",
+                    b'""',
+                    b"0",
+                    b"\xef\xbb\xbf",
+                    b'{"flags":{}}',
+                    b'{"flags.campaign-codex":{}}',
+                    b'{"data":{}}',
+                ]
+            )
+        )
     raise AssertionError(kind)
 
 
-PUSH_FILE_KINDS = ["push-not-json", "push-non-utf8", "push-deep-nesting", "push-wrong-types", "push-json-constants",
-                   "push-foundry-syntax-keys", "push-empty"]
+PUSH_FILE_KINDS = [
+    "push-not-json",
+    "push-non-utf8",
+    "push-deep-nesting",
+    "push-wrong-types",
+    "push-json-constants",
+    "push-foundry-syntax-keys",
+    "push-empty",
+]
 
 
 @pytest.fixture
@@ -728,8 +1085,21 @@ async def test_hostile_push_files_are_refused_or_previewed_never_written_unasked
     exercise(kind)
     content = data.draw(push_content(kind), label="file")
     # Discord keeps an upload's name but never a path: no "/" reaches an attachment's filename.
-    filename = data.draw(st.sampled_from(["codex.json", "codex.txt", "etc_passwd", "@everyone.json", "x" * 200 + ".json",
-                                          "\u202enosj.exe", "codex", ".json"]), label="filename")
+    filename = data.draw(
+        st.sampled_from(
+            [
+                "codex.json",
+                "codex.txt",
+                "etc_passwd",
+                "@everyone.json",
+                "x" * 200 + ".json",
+                "\u202enosj.exe",
+                "codex",
+                ".json",
+            ]
+        ),
+        label="filename",
+    )
     writes = len(env.relay.requests("/update")) + len(env.relay.requests("/create"))
     result, preview = await answering(env, env.gm, "push", name="Baron Vell", data=(filename, content))
     assert result.ephemeral
@@ -778,8 +1148,15 @@ async def test_hostile_text_pushed_previewed_written_and_looked_up(env, kind, da
     await refresh(env)
     # A file may carry "\ud800" escapes (valid JSON); options typed in Discord cannot.
     text = data.draw(st.one_of(ANY_HOSTILE, TEXT["long-6000"], TEXT["lone-surrogate"]), label="text")
-    pushed = {"type": "npc", "data": {"description": f"<p>{text}</p>", "notes": f"<p>{text}</p>",
-                                      "tags": [text, text[:50]], "linkedLocations": [text[:300]]}}
+    pushed = {
+        "type": "npc",
+        "data": {
+            "description": f"<p>{text}</p>",
+            "notes": f"<p>{text}</p>",
+            "tags": [text, text[:50]],
+            "linkedLocations": [text[:300]],
+        },
+    }
     options = {"name": "Baron Vell", "data": codex_file(pushed)}
     if kind == "push-hostile-rename":
         options["rename"] = as_option(text, 255)
@@ -804,10 +1181,38 @@ async def test_hostile_text_pushed_previewed_written_and_looked_up(env, kind, da
 # --- /release options -----------------------------------------------------------------------------
 
 VERSIONS = st.one_of(
-    st.sampled_from(["1.2.0", " 1.2.0 ", "v1.2.0", "1..2", "-1", "1e10", "NaN", "null", "undefined", "0", "١٢", "1.2.0\n2",
-                     "1.2.0-beta+build.5", "@everyone", "<@&1>", "../../etc", "1.2.0/../../", "1.2.0?x=1", "%00",
-                     "\u200b", "\u202e0.2.1", "9" * 50, "1.2.0 ", "**1**", "[1](https://evil.example)", "\x00", "latest",
-                     "1.0.0"]),
+    st.sampled_from(
+        [
+            "1.2.0",
+            " 1.2.0 ",
+            "v1.2.0",
+            "1..2",
+            "-1",
+            "1e10",
+            "NaN",
+            "null",
+            "undefined",
+            "0",
+            "١٢",
+            "1.2.0\n2",
+            "1.2.0-beta+build.5",
+            "@everyone",
+            "<@&1>",
+            "../../etc",
+            "1.2.0/../../",
+            "1.2.0?x=1",
+            "%00",
+            "\u200b",
+            "\u202e0.2.1",
+            "9" * 50,
+            "1.2.0 ",
+            "**1**",
+            "[1](https://evil.example)",
+            "\x00",
+            "latest",
+            "1.0.0",
+        ]
+    ),
     ANY_HOSTILE.map(lambda s: as_option(s, 50)),
 )
 
@@ -815,15 +1220,38 @@ VERSIONS = st.one_of(
 def url_shapes(base: str, closed: str) -> st.SearchStrategy[str]:
     """URLs of every wrong shape that never leave 127.0.0.1 (or never connect at all)."""
     fixed = [
-        "", " ", "module.json", "ftp://127.0.0.1/module.json", "file:///etc/passwd", "javascript:alert(1)",
-        "data:application/json,{}", "//127.0.0.1/module.json", "http://", "https://", "https:///module.json",
-        "http://:80/", f"{base}:99999/x", "http://[::1]:1/module.json", f"{closed}/module.json",
-        f"https://{base.split('//')[1]}/module.json", f"{base}/releases/latest/download/module.json",
-        f"{base}/a b/module.json", f"{base}/%00/module.json", f"{base}/module.json#@everyone",
-        f"{base}/module.json?x=<@&1>", f"http://user:pass@{base.split('//')[1]}/module.json",
-        f"{base}/../../etc/passwd", f"{base}/\u202emodule.json", f"{base}/module.json\r\nX-Injected: 1",
-        "@everyone", "<@&123>", "[manifest](https://evil.example)", f"HTTP://{base.split('//')[1]}/module.json",
-        f"{base}/" + "a" * 260, "see the changelog", "https://foundryvtt.com/packages/my-module",
+        "",
+        " ",
+        "module.json",
+        "ftp://127.0.0.1/module.json",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "data:application/json,{}",
+        "//127.0.0.1/module.json",
+        "http://",
+        "https://",
+        "https:///module.json",
+        "http://:80/",
+        f"{base}:99999/x",
+        "http://[::1]:1/module.json",
+        f"{closed}/module.json",
+        f"https://{base.split('//')[1]}/module.json",
+        f"{base}/releases/latest/download/module.json",
+        f"{base}/a b/module.json",
+        f"{base}/%00/module.json",
+        f"{base}/module.json#@everyone",
+        f"{base}/module.json?x=<@&1>",
+        f"http://user:pass@{base.split('//')[1]}/module.json",
+        f"{base}/../../etc/passwd",
+        f"{base}/\u202emodule.json",
+        f"{base}/module.json\r\nX-Injected: 1",
+        "@everyone",
+        "<@&123>",
+        "[manifest](https://evil.example)",
+        f"HTTP://{base.split('//')[1]}/module.json",
+        f"{base}/" + "a" * 260,
+        "see the changelog",
+        "https://foundryvtt.com/packages/my-module",
     ]
     return st.one_of(
         st.sampled_from(fixed).map(lambda s: s[:300] or "x"),
@@ -841,8 +1269,12 @@ def closed_port_base() -> str:
 
 
 def manifest_doc(package="my-module", version="1.2.0", **compat) -> dict:
-    return {"id": package, "title": "M", "version": version,
-            "compatibility": {"minimum": "12", "verified": "13", **compat}}
+    return {
+        "id": package,
+        "title": "M",
+        "version": version,
+        "compatibility": {"minimum": "12", "verified": "13", **compat},
+    }
 
 
 def reset_release(env) -> None:
@@ -856,8 +1288,13 @@ async def clear_cooldowns(env) -> None:
         await env.app.releases.store.set_cooldown(package, 0)
 
 
-RELEASE_OPTION_KINDS = ["release-version", "release-manifest-url", "release-notes-url", "release-compat-versions",
-                        "release-package-id"]
+RELEASE_OPTION_KINDS = [
+    "release-version",
+    "release-manifest-url",
+    "release-notes-url",
+    "release-compat-versions",
+    "release-package-id",
+]
 
 
 @pytest.mark.parametrize("kind", RELEASE_OPTION_KINDS)
@@ -874,8 +1311,9 @@ async def test_release_dry_run_options_of_every_wrong_shape(env, kind, data):
         version = data.draw(VERSIONS, label="version")
         options["version"] = version
         if data.draw(st.booleans(), label="manifest agrees"):
-            options["manifest"] = env.foundry.serve_manifest(f"agree/{abs(hash(version))}/module.json",
-                                                             manifest_doc(version=version))
+            options["manifest"] = env.foundry.serve_manifest(
+                f"agree/{abs(hash(version))}/module.json", manifest_doc(version=version)
+            )
     elif kind == "release-manifest-url":
         options["manifest"] = data.draw(url_shapes(base, closed_port_base()), label="manifest")
     elif kind == "release-notes-url":
@@ -884,8 +1322,12 @@ async def test_release_dry_run_options_of_every_wrong_shape(env, kind, data):
         for key in data.draw(st.lists(st.sampled_from(["minimum", "verified", "maximum"]), min_size=1, unique=True)):
             options[key] = data.draw(VERSIONS, label=key)
     elif kind == "release-package-id":
-        options["package"] = data.draw(st.one_of(ANY_HOSTILE, st.sampled_from(["my-module ", "MY-MODULE", "*", "my-module\n"]))
-                                       .map(lambda s: as_option(s, 100)), label="package")
+        options["package"] = data.draw(
+            st.one_of(ANY_HOSTILE, st.sampled_from(["my-module ", "MY-MODULE", "*", "my-module\n"])).map(
+                lambda s: as_option(s, 100)
+            ),
+            label="package",
+        )
     choices = await autocomplete(env, env.maintainer, "release dry-run", "package", no_surrogates(options["package"]))
     assert all(c["value"] in ("my-module", "other-module") for c in choices)
     result = await slash(env, env.maintainer, "release dry-run", **options)
@@ -897,13 +1339,29 @@ async def test_release_dry_run_options_of_every_wrong_shape(env, kind, data):
 MANIFEST_BODIES = st.one_of(
     JSON_VALUES.map(json.dumps),
     st.fixed_dictionaries({"id": JSON_VALUES, "version": JSON_VALUES, "compatibility": JSON_VALUES}).map(json.dumps),
-    st.fixed_dictionaries({"id": st.just("my-module"), "version": st.one_of(st.just("1.2.0"), JSON_VALUES),
-                           "compatibility": st.dictionaries(st.sampled_from(["minimum", "verified", "maximum"]),
-                                                            JSON_VALUES)}).map(json.dumps),
-    st.sampled_from(["<html><body>@everyone</body></html>", "", "\x00" * 10, "\ufeff{}", "[]", "null", "NaN",
-                     json.dumps(manifest_doc()) + "garbage", "x" * 1_000_000,
-                     json.dumps({**manifest_doc(), "title": "<@&1> " * 50_000}),
-                     json.dumps(manifest_doc(version="@everyone " * 30)), json.dumps(manifest_doc(package="<@&1>"))]),
+    st.fixed_dictionaries(
+        {
+            "id": st.just("my-module"),
+            "version": st.one_of(st.just("1.2.0"), JSON_VALUES),
+            "compatibility": st.dictionaries(st.sampled_from(["minimum", "verified", "maximum"]), JSON_VALUES),
+        }
+    ).map(json.dumps),
+    st.sampled_from(
+        [
+            "<html><body>@everyone</body></html>",
+            "",
+            "\x00" * 10,
+            "\ufeff{}",
+            "[]",
+            "null",
+            "NaN",
+            json.dumps(manifest_doc()) + "garbage",
+            "x" * 1_000_000,
+            json.dumps({**manifest_doc(), "title": "<@&1> " * 50_000}),
+            json.dumps(manifest_doc(version="@everyone " * 30)),
+            json.dumps(manifest_doc(package="<@&1>")),
+        ]
+    ),
 )
 
 
@@ -935,10 +1393,17 @@ async def test_a_manifest_nested_100000_deep_is_reported_not_crashed_on(env):
 
 
 SURROGATE_CASES = {
-    "foundry-400-message": (400, '{"status":"error","errors":{"__all__":[{"message":"bad \\ud800 thing","code":"x"}]}}', None),
+    "foundry-400-message": (
+        400,
+        '{"status":"error","errors":{"__all__":[{"message":"bad \\ud800 thing","code":"x"}]}}',
+        None,
+    ),
     "foundry-200-page": (200, '{"status":"success","page":"https://foundryvtt.com/\\ud800"}', None),
-    "manifest-version": (None, None, '{"id":"my-module","version":"1.2.0\\ud800","compatibility":{"minimum":"12",'
-                                     '"verified":"13"}}'),
+    "manifest-version": (
+        None,
+        None,
+        '{"id":"my-module","version":"1.2.0\\ud800","compatibility":{"minimum":"12","verified":"13"}}',
+    ),
 }
 
 
@@ -960,18 +1425,38 @@ async def test_json_escaped_surrogates_from_foundry_and_manifests(env, case):
 
 
 FOUNDRY_ANSWERS = st.one_of(
-    st.builds(lambda field, message: (400, json.dumps({"status": "error", "errors": {field: [{"message": message,
-                                                                                              "code": "x"}]}})),
-              st.one_of(st.sampled_from(["__all__", "manifest", "notes", "version"]), ANY_HOSTILE),
-              st.one_of(ANY_HOSTILE, TEXT["long-6000"], st.just("@everyone " * 12_000))),
+    st.builds(
+        lambda field, message: (
+            400,
+            json.dumps({"status": "error", "errors": {field: [{"message": message, "code": "x"}]}}),
+        ),
+        st.one_of(st.sampled_from(["__all__", "manifest", "notes", "version"]), ANY_HOSTILE),
+        st.one_of(ANY_HOSTILE, TEXT["long-6000"], st.just("@everyone " * 12_000)),
+    ),
     st.builds(lambda errors: (400, json.dumps({"status": "error", "errors": errors})), JSON_VALUES),
-    st.builds(lambda n: (400, json.dumps({"status": "error", "errors": {f"field{i} <@&{i}>": [{"message": "@here " * 50}]
-                                                                           for i in range(n)}})), st.integers(1, 300)),
-    st.tuples(st.sampled_from([401, 403, 404, 418, 500, 502, 503]),
-              st.one_of(ANY_HOSTILE, st.just("<html>" + "<p>@everyone</p>" * 10_000 + "</html>"),
-                        JSON_VALUES.map(json.dumps))),
-    st.tuples(st.just(200), st.one_of(JSON_VALUES.map(json.dumps), st.just('{"status":"success","page":"@everyone"}'),
-                                      st.just('{"status":"success","page":"' + "x" * 5000 + '"}'))),
+    st.builds(
+        lambda n: (
+            400,
+            json.dumps(
+                {"status": "error", "errors": {f"field{i} <@&{i}>": [{"message": "@here " * 50}] for i in range(n)}}
+            ),
+        ),
+        st.integers(1, 300),
+    ),
+    st.tuples(
+        st.sampled_from([401, 403, 404, 418, 500, 502, 503]),
+        st.one_of(
+            ANY_HOSTILE, st.just("<html>" + "<p>@everyone</p>" * 10_000 + "</html>"), JSON_VALUES.map(json.dumps)
+        ),
+    ),
+    st.tuples(
+        st.just(200),
+        st.one_of(
+            JSON_VALUES.map(json.dumps),
+            st.just('{"status":"success","page":"@everyone"}'),
+            st.just('{"status":"success","page":"' + "x" * 5000 + '"}'),
+        ),
+    ),
     st.tuples(st.just(429), st.sampled_from(["", "Too Many Requests", "@everyone"])),
 )
 
@@ -985,8 +1470,9 @@ async def test_foundrys_hostile_answers_become_short_replies(env, data):
     status, body = data.draw(FOUNDRY_ANSWERS, label="answer")
     retry = data.draw(st.sampled_from(["60", "-5", "abc", "1e9", "99999999999", ""]), label="retry-after")
     headers = {"Retry-After": retry} if status == 429 and retry else None
-    env.foundry.fail_next(status, body, content_type="application/json" if body[:1] in "{[" else "text/html",
-                          headers=headers)
+    env.foundry.fail_next(
+        status, body, content_type="application/json" if body[:1] in "{[" else "text/html", headers=headers
+    )
     url = env.foundry.serve_manifest("v1.2.0/module.json", manifest_doc())
     result = await slash(env, env.maintainer, "release dry-run", package="my-module", manifest=url)
     assert result.ephemeral and not result.text.startswith("Something went wrong"), result.text
@@ -1002,8 +1488,14 @@ async def test_hostile_versions_all_the_way_into_the_announcement(env, data):
     maximum = data.draw(st.one_of(st.none(), VERSIONS), label="maximum")
     doc = manifest_doc(version=version, **({"maximum": maximum} if maximum else {}))
     url = env.foundry.serve_manifest(f"pub/{abs(hash((version, maximum)))}/module.json", doc)
-    notes = data.draw(st.one_of(st.none(), st.just("https://example.org/notes"),
-                                ANY_HOSTILE.map(lambda s: as_option("https://example.org/" + s, 300))), label="notes")
+    notes = data.draw(
+        st.one_of(
+            st.none(),
+            st.just("https://example.org/notes"),
+            ANY_HOSTILE.map(lambda s: as_option("https://example.org/" + s, 300)),
+        ),
+        label="notes",
+    )
     options = {"package": "my-module", "manifest": url, **({"notes": notes} if notes else {})}
     nick = data.draw(ANY_HOSTILE.map(lambda s: s[:32]), label="nick")
     releaser = env.h.member(env.guild, "releaser", roles=["Maintainer"], nick=nick or None)
@@ -1030,7 +1522,9 @@ async def test_refresh_status_and_world_for_worlds_with_hostile_names(env, data)
     world.title = data.draw(st.one_of(ANY_HOSTILE, TEXT["long-6000"], st.just("")), label="title")
     world.custom_name = data.draw(st.one_of(st.none(), ANY_HOSTILE), label="custom name")
     world.system_title = data.draw(st.one_of(ANY_HOSTILE, st.just("")), label="system")
-    world.foundry_version = data.draw(st.one_of(st.sampled_from(["13.345", "", "@everyone"]), ANY_HOSTILE), label="version")
+    world.foundry_version = data.draw(
+        st.one_of(st.sampled_from(["13.345", "", "@everyone"]), ANY_HOSTILE), label="version"
+    )
     world.add_entry(data.draw(ANY_HOSTILE, label="entry"))
     await refresh(env)
     status = await slash(env, env.gm, "status")
@@ -1051,9 +1545,13 @@ async def pick_world(env):
     newest = max(h.fake.messages, default=0)
     start = len(env.extra["log"].records)
     task = asyncio.create_task(h.slash(env.gm, env.channel, "world"))
-    menu = await h.wait_for(lambda: next((m for m in h.fake.messages.values()
-                                          if m.id > newest and m.payload.get("components")), None) or (task.done() and -1),
-                            what="the /world menu")
+    menu = await h.wait_for(
+        lambda: (
+            next((m for m in h.fake.messages.values() if m.id > newest and m.payload.get("components")), None)
+            or (task.done() and -1)
+        ),
+        what="the /world menu",
+    )
     if menu != -1:
         check_message(SentMessage(menu), where="/world menu")
         select = menu.payload["components"][0]["components"][0]
@@ -1071,10 +1569,15 @@ async def test_thirty_online_worlds_with_hostile_names(env, data):
     reset_world(env)
     count = data.draw(st.integers(2, 30), label="worlds")
     for i in range(count):
-        client_id = data.draw(st.one_of(st.just(f"client-{i}"), ANY_HOSTILE.map(lambda s, i=i: f"c{i}-{s}"[:150])),
-                              label="client id")
-        env.relay.add_world(client_id, data.draw(st.one_of(ANY_HOSTILE, TEXT["long-6000"]), label="title"), online=True,
-                            custom_name=data.draw(st.one_of(st.none(), ANY_HOSTILE), label="custom"))
+        client_id = data.draw(
+            st.one_of(st.just(f"client-{i}"), ANY_HOSTILE.map(lambda s, i=i: f"c{i}-{s}"[:150])), label="client id"
+        )
+        env.relay.add_world(
+            client_id,
+            data.draw(st.one_of(ANY_HOSTILE, TEXT["long-6000"]), label="title"),
+            online=True,
+            custom_name=data.draw(st.one_of(st.none(), ANY_HOSTILE), label="custom"),
+        )
     async with env.app.db.transaction() as conn:  # no world chosen yet: "several worlds are online"
         await conn.execute("DELETE FROM guild_worlds")
     env.app.gm._last_world.pop(env.guild.id, None)
@@ -1102,9 +1605,22 @@ def test_echo_stays_within_its_limit_and_never_mentions(text, limit):
 
 
 @fast(200)
-@given(url=st.one_of(st.text(max_size=50), url_shapes("http://127.0.0.1:1", "http://127.0.0.1:2"),
-                     st.sampled_from(["https://" + "a" * 3000, "http://x y", "https://\ud800.example", "https://[::1",
-                                      "javascript:alert(1)", "https://ok.example/p?q=1#f"])))
+@given(
+    url=st.one_of(
+        st.text(max_size=50),
+        url_shapes("http://127.0.0.1:1", "http://127.0.0.1:2"),
+        st.sampled_from(
+            [
+                "https://" + "a" * 3000,
+                "http://x y",
+                "https://\ud800.example",
+                "https://[::1",
+                "javascript:alert(1)",
+                "https://ok.example/p?q=1#f",
+            ]
+        ),
+    )
+)
 def test_embed_urls_are_well_formed_or_dropped(url):
     kept = safe_url(url)
     if kept is not None:
@@ -1163,5 +1679,3 @@ def test_every_kind_of_hostile_input_was_exercised(request):
         pytest.skip("only part of this file was selected; the kinds are counted on a full run")
     assert missing_kinds(KINDS, EXERCISED) == [], f"kinds no test exercised: {missing_kinds(KINDS, EXERCISED)}"
     assert math.fsum(EXERCISED.values()) >= 2 * len(KINDS)
-
-

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.codex import PushFileError, codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
+from services.codex import (
+    PushFileError,
+    codex_diff,
+    describe_changes,
+    parse_push_file,
+    render_entry,
+    validate_against_type,
+)
 from services.codex.render import LIMITS
 
 PREFIX = "flags.campaign-codex"
@@ -127,7 +134,17 @@ def test_string_where_list_belongs():
 
 def test_every_bad_path_named():
     err = refused(
-        dumps({"data": {"linkedNPCs": ["ok", 3], "description": 5, "isLoot": "yes", "markup": True, "quests": [{"title": 1}]}})
+        dumps(
+            {
+                "data": {
+                    "linkedNPCs": ["ok", 3],
+                    "description": 5,
+                    "isLoot": "yes",
+                    "markup": True,
+                    "quests": [{"title": 1}],
+                }
+            }
+        )
     )
     text = "\n".join(err.details)
     assert "data.linkedNPCs[1] must be a uuid" in text
@@ -381,8 +398,12 @@ def test_uuid_labels_and_names():
 
 
 def test_linked_names_and_tags_fields():
-    flags = codex_flags(linkedNPCs=["JournalEntry.bob", "JournalEntry.nope", "JournalEntry.bob"], linkedShops=[],
-                        parentRegion="JournalEntry.inn", tags="market, river")
+    flags = codex_flags(
+        linkedNPCs=["JournalEntry.bob", "JournalEntry.nope", "JournalEntry.bob"],
+        linkedShops=[],
+        parentRegion="JournalEntry.inn",
+        tags="market, river",
+    )
     fields = {f.name: f.value for f in render(flags).fields}
     assert fields["NPCs"] == "Bob, unknown entry"
     assert fields["Region"] == "The Prancing Pony"
@@ -432,18 +453,30 @@ def test_quest_list():
 
 def test_image_urls():
     rel = {"campaign-codex": {"type": "npc", "image": "worlds/my world/map.webp", "data": {}}}
-    assert render(rel, image_base="https://vtt.example.com/").image_url == "https://vtt.example.com/worlds/my%20world/map.webp"
-    assert render(rel, image_base="https://vtt.example.com").image_url == "https://vtt.example.com/worlds/my%20world/map.webp"
+    assert (
+        render(rel, image_base="https://vtt.example.com/").image_url
+        == "https://vtt.example.com/worlds/my%20world/map.webp"
+    )
+    assert (
+        render(rel, image_base="https://vtt.example.com").image_url
+        == "https://vtt.example.com/worlds/my%20world/map.webp"
+    )
     assert render(rel).image_url is None  # no base: no broken link
     absolute = {"campaign-codex": {"type": "npc", "image": "https://cdn.example.com/a.png", "data": {}}}
     assert render(absolute).image_url == "https://cdn.example.com/a.png"
-    assert render({"campaign-codex": {"type": "npc", "image": "data:image/png;base64,xx"}}, image_base="https://h").image_url is None
+    assert (
+        render(
+            {"campaign-codex": {"type": "npc", "image": "data:image/png;base64,xx"}}, image_base="https://h"
+        ).image_url
+        is None
+    )
     assert render({}, img="icons/x.svg", image_base="https://h").image_url == "https://h/icons/x.svg"
 
 
 def test_mentions_neutralised():
-    flags = codex_flags(description="<p>@everyone and @here and &lt;@123&gt; and &lt;@&amp;456&gt;</p>",
-                        tags=["@everyone"])
+    flags = codex_flags(
+        description="<p>@everyone and @here and &lt;@123&gt; and &lt;@&amp;456&gt;</p>", tags=["@everyone"]
+    )
     reply = render(flags, name="@here")
     text = reply.as_text()
     assert "@everyone" not in text and "@here" not in text and "<@1" not in text and "<@&4" not in text
@@ -451,8 +484,10 @@ def test_mentions_neutralised():
 
 
 def test_100kb_description_fast_and_within_limits():
-    html = "".join(f"<p>Paragraph {i} with <b>bold</b> and <em>italics</em> and a link @UUID[JournalEntry.bob]{{Bob}}.</p>"
-                   for i in range(1200))
+    html = "".join(
+        f"<p>Paragraph {i} with <b>bold</b> and <em>italics</em> and a link @UUID[JournalEntry.bob]{{Bob}}.</p>"
+        for i in range(1200)
+    )
     assert len(html) >= 100_000
     start = time.perf_counter()
     reply = render(codex_flags(description=html, notes=html), gm=True)
@@ -463,19 +498,52 @@ def test_100kb_description_fast_and_within_limits():
 
 def test_many_fields_stay_within_total():
     long_names = {f"JournalEntry.{i}": "N" * 150 + str(i) for i in range(100)}
-    data = {key: list(long_names) for key in
-            ("linkedNPCs", "linkedLocations", "linkedShops", "associates", "members", "linkedRegions",
-             "parentRegions", "linkedGroups", "linkedStandardJournals", "linkedQuests", "hiddenAssociates")}
+    data = {
+        key: list(long_names)
+        for key in (
+            "linkedNPCs",
+            "linkedLocations",
+            "linkedShops",
+            "associates",
+            "members",
+            "linkedRegions",
+            "parentRegions",
+            "linkedGroups",
+            "linkedStandardJournals",
+            "linkedQuests",
+            "hiddenAssociates",
+        )
+    }
     data["description"] = "<p>" + "x " * 5000 + "</p>"
     data["notes"] = "<p>" + "y " * 5000 + "</p>"
-    reply = render_entry("T" * 300, {"type": "region", "data": data}, [], gm=True, names=long_names.get, image_base=None)
+    reply = render_entry(
+        "T" * 300, {"type": "region", "data": data}, [], gm=True, names=long_names.get, image_base=None
+    )
     assert_within_limits(reply)
     assert reply.title.endswith("…")
 
 
 text_or_html = st.text(max_size=3000) | st.lists(
-    st.sampled_from(["<p>", "</p>", "<section class=\"secret\">", "</section>", "@everyone ", "@UUID[JournalEntry.bob]",
-                     "{Bob}", "*", "_", "\n", "<h1>", "<li>", "&amp;", "x" * 50, "<br>", "é"]),
+    st.sampled_from(
+        [
+            "<p>",
+            "</p>",
+            '<section class="secret">',
+            "</section>",
+            "@everyone ",
+            "@UUID[JournalEntry.bob]",
+            "{Bob}",
+            "*",
+            "_",
+            "\n",
+            "<h1>",
+            "<li>",
+            "&amp;",
+            "x" * 50,
+            "<br>",
+            "é",
+        ]
+    ),
     max_size=400,
 ).map("".join)
 
@@ -493,9 +561,16 @@ text_or_html = st.text(max_size=3000) | st.lists(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_render_never_exceeds_discord_limits(name, description, notes, links, tags, pages, gm, ctype):
     names = {u: u * 3 for u in links}.get
-    data = {"description": description, "notes": notes, "linkedNPCs": links, "associates": links, "members": links,
-            "linkedShops": links, "tags": tags,
-            "quests": [{"title": t, "completed": i % 2 == 0} for i, t in enumerate(links)]}
+    data = {
+        "description": description,
+        "notes": notes,
+        "linkedNPCs": links,
+        "associates": links,
+        "members": links,
+        "linkedShops": links,
+        "tags": tags,
+        "quests": [{"title": t, "completed": i % 2 == 0} for i, t in enumerate(links)],
+    }
     flags = {"campaign-codex": {"type": ctype, "data": data}} if ctype else {}
     reply = render_entry(name, flags, pages, gm=gm, names=names, image_base=None)
     assert_within_limits(reply)

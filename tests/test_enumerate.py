@@ -15,11 +15,11 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from services.gm.enumerate import enumerate_journal
-from services.gm.structure import HIDDEN_NAME
-from services.gm.names import NameIndex
 from relay import RelayClient, RelayModuleError, RelayRateLimited, RelayScopeError
 from relay.pacing import Pacer
+from services.gm.enumerate import enumerate_journal
+from services.gm.names import NameIndex
+from services.gm.structure import HIDDEN_NAME
 from tests.stand_ins.relay_server import ALL_SCOPES, StandInRelay, StandInWorld
 
 KEY = "test-key"
@@ -67,8 +67,33 @@ async def refresh(session, relay, **kwargs):
     return result, progress
 
 
-WORDS = ["Ash", "Baron", "Cairn", "Dagger", "Ember", "Fen", "Gallows", "Hollow", "Iron", "Jade", "Keep", "Lantern",
-         "Mire", "North", "Oath", "Pike", "Quarry", "Raven", "Salt", "Thorn", "Umber", "Vale", "Wyrm", "Yew", "Zephyr"]
+WORDS = [
+    "Ash",
+    "Baron",
+    "Cairn",
+    "Dagger",
+    "Ember",
+    "Fen",
+    "Gallows",
+    "Hollow",
+    "Iron",
+    "Jade",
+    "Keep",
+    "Lantern",
+    "Mire",
+    "North",
+    "Oath",
+    "Pike",
+    "Quarry",
+    "Raven",
+    "Salt",
+    "Thorn",
+    "Umber",
+    "Vale",
+    "Wyrm",
+    "Yew",
+    "Zephyr",
+]
 
 
 def populate(world: StandInWorld, entries: int, folders: int, *, seed: int = 7) -> list:
@@ -91,8 +116,9 @@ def populate(world: StandInWorld, entries: int, folders: int, *, seed: int = 7) 
 # --- complete maps of every size ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("entries", "folders"), [(0, 0), (1, 0), (1, 3), (499, 25), (500, 25), (501, 25),
-                                                  (5_000, 80), (20_000, 150)])
+@pytest.mark.parametrize(
+    ("entries", "folders"), [(0, 0), (1, 0), (1, 3), (499, 25), (500, 25), (501, 25), (5_000, 80), (20_000, 150)]
+)
 async def test_the_map_equals_the_world(relay, session, world, entries, folders):
     populate(world, entries, folders)
     world.add_pack("world.lore", "Lore").add_entry("Compendium Only")
@@ -284,9 +310,13 @@ async def test_a_search_hit_in_a_hidden_folder_brings_in_the_whole_folder(relay,
     # Every entry is there; the middle folder's name and place no route gives, and the map says so.
     assert {t[:2] for t in got(result)} == {t[:2] for t in expected(world)}
     assert {e.uuid: e.folder for e in result.entries if e.uuid in (early, late)} == {
-        early: HIDDEN_NAME, late: HIDDEN_NAME}
-    assert got(result) - expected(world) == {(early, "Aaa early villain", HIDDEN_NAME),
-                                             (late, "Zz late villain", HIDDEN_NAME)}
+        early: HIDDEN_NAME,
+        late: HIDDEN_NAME,
+    }
+    assert got(result) - expected(world) == {
+        (early, "Aaa early villain", HIDDEN_NAME),
+        (late, "Zz late villain", HIDDEN_NAME),
+    }
     assert f"Folder.{middle.id}" in [r.query.get("path") for r in relay.requests("/structure")]
     assert result.complete is False
     assert sorted(u.path for u in result.unverified) == sorted([HIDDEN_NAME, "NPCs/Villains"])

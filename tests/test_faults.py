@@ -38,9 +38,15 @@ async def harbor(gm_env):
 
 
 async def test_a_reply_for_another_uuid_is_never_shown(gm_env, harbor):
-    lighthouse = next(u for u, e in ((f"JournalEntry.{k}", v) for k, v in gm_env.world.entries.items()) if e["name"] == "Lighthouse")
-    crossed = {"type": "entity-result", "requestId": "entity_1", "uuid": lighthouse,
-               "data": gm_env.world.entry(lighthouse)}
+    lighthouse = next(
+        u for u, e in ((f"JournalEntry.{k}", v) for k, v in gm_env.world.entries.items()) if e["name"] == "Lighthouse"
+    )
+    crossed = {
+        "type": "entity-result",
+        "requestId": "entity_1",
+        "uuid": lighthouse,
+        "data": gm_env.world.entry(lighthouse),
+    }
     gm_env.relay.force("/get", 200, crossed, times=2)
 
     result = await gm_env.h.slash(gm_env.player, gm_env.channel, "lookup", name="Harbor")
@@ -55,7 +61,11 @@ async def test_a_reply_for_another_uuid_is_never_shown(gm_env, harbor):
 async def test_a_confirmation_answered_after_the_token_expired_reports_in_the_channel(gm_env, harbor):
     h = gm_env.h
     task, preview = await run_until_button(
-        h, gm_env.gm, gm_env.channel, "push", name="Harbor",
+        h,
+        gm_env.gm,
+        gm_env.channel,
+        "push",
+        name="Harbor",
         data=("h.json", json.dumps({"data": {"description": "<p>Tar.</p>"}}).encode()),
     )
     h.expire_interactions()  # fifteen minutes pass before the GM presses Confirm
@@ -122,9 +132,9 @@ async def test_fifty_concurrent_lookups_each_get_their_own_entry(gm_env):
     await refresh(gm_env)
     players = [gm_env.h.member(gm_env.guild, f"player{n}") for n in range(50)]
 
-    results = await asyncio.gather(*(
-        gm_env.h.slash(who, gm_env.channel, "lookup", name=name, timeout=30) for who, name in zip(players, names)
-    ))
+    results = await asyncio.gather(
+        *(gm_env.h.slash(who, gm_env.channel, "lookup", name=name, timeout=30) for who, name in zip(players, names))
+    )
 
     for name, result in zip(names, results):
         assert result.response is not None, f"{name}: no answer"
@@ -139,12 +149,23 @@ async def test_two_pushes_to_one_entry_apply_one_after_the_other(gm_env, harbor)
     h = gm_env.h
     second_gm = h.member(gm_env.guild, "cogm", roles=["GM"])
     first, first_preview = await run_until_button(
-        h, gm_env.gm, gm_env.channel, "push", name="Harbor",
+        h,
+        gm_env.gm,
+        gm_env.channel,
+        "push",
+        name="Harbor",
         data=("a.json", json.dumps({"data": {"description": "<p>First.</p>"}}).encode()),
     )
     newest = max(h.fake.messages)
-    second = asyncio.create_task(h.slash(second_gm, gm_env.channel, "push", name="Harbor",
-                                         data=("b.json", json.dumps({"data": {"description": "<p>Second.</p>"}}).encode())))
+    second = asyncio.create_task(
+        h.slash(
+            second_gm,
+            gm_env.channel,
+            "push",
+            name="Harbor",
+            data=("b.json", json.dumps({"data": {"description": "<p>Second.</p>"}}).encode()),
+        )
+    )
     await asyncio.sleep(0.3)
     from tests.helpers import pending_with_button
 
@@ -205,8 +226,14 @@ async def test_sigterm_and_sigint_stop_the_bot_cleanly(tmp_path, sig):
     script = tmp_path / "run.py"
     script.write_text(SIGNAL_SCRIPT.format(root=root))
     env = {"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "bot.sqlite3"), "DISCORD_TOKEN": "x"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), cwd=tmp_path, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     assert (await asyncio.wait_for(proc.stdout.readline(), 20)).strip() == b"ready"
     proc.send_signal(sig)
     out, err = await asyncio.wait_for(proc.communicate(), 20)

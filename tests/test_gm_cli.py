@@ -13,8 +13,15 @@ from tests.conftest import RELAY_KEY, WORLD_ID
 @pytest.fixture
 async def cli(tmp_path, relay):
     world = relay.add_world(WORLD_ID, "Ashes of the Valley", online=True)
-    world.add_entry("Harbor", flags={"campaign-codex": {"type": "location", "data": {"description": "<p>Salt <em>air</em>.</p>",
-                                                                                       "notes": "<p>Smugglers.</p>"}}})
+    world.add_entry(
+        "Harbor",
+        flags={
+            "campaign-codex": {
+                "type": "location",
+                "data": {"description": "<p>Salt <em>air</em>.</p>", "notes": "<p>Smugglers.</p>"},
+            }
+        },
+    )
     env = {"RELAY_URL": relay.base_url, "RELAY_API_KEY": RELAY_KEY, "DATABASE_PATH": str(tmp_path / "bot.sqlite3")}
 
     async def run(*args: str, **extra: str):

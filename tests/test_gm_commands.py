@@ -17,8 +17,10 @@ DESCRIPTION = (
 
 
 def npc(description: str, **data) -> dict:
-    return {"campaign-codex": {"type": "npc", "image": None, "data": {"description": description, **data}},
-            "other-module": {"keep": True}}
+    return {
+        "campaign-codex": {"type": "npc", "image": None, "data": {"description": description, **data}},
+        "other-module": {"keep": True},
+    }
 
 
 async def refresh(env):
@@ -83,7 +85,9 @@ async def test_an_entry_without_campaign_codex_flags_shows_its_pages(gm_env):
 
 @pytest.mark.parametrize("settings_overrides", [{"foundry_public_url": "https://vtt.example.com"}])
 async def test_a_relative_image_is_made_absolute_with_foundry_public_url(gm_env):
-    gm_env.world.add_entry("Map Room", flags={"campaign-codex": {"type": "location", "image": "worlds/x/map room.webp", "data": {}}})
+    gm_env.world.add_entry(
+        "Map Room", flags={"campaign-codex": {"type": "location", "image": "worlds/x/map room.webp", "data": {}}}
+    )
     await refresh(gm_env)
     result = await gm_env.h.slash(gm_env.player, gm_env.channel, "lookup", name="Map Room")
     [embed] = result.response.embeds
@@ -91,7 +95,9 @@ async def test_a_relative_image_is_made_absolute_with_foundry_public_url(gm_env)
 
 
 async def test_the_worlds_public_url_is_used_and_without_any_base_there_is_no_image(gm_env):
-    gm_env.world.add_entry("Map Room", flags={"campaign-codex": {"type": "location", "image": "worlds/x/map.webp", "data": {}}})
+    gm_env.world.add_entry(
+        "Map Room", flags={"campaign-codex": {"type": "location", "image": "worlds/x/map.webp", "data": {}}}
+    )
     await refresh(gm_env)
     result = await gm_env.h.slash(gm_env.player, gm_env.channel, "lookup", name="Map Room")
     assert result.response.embeds[0].image.url is None  # never a broken relative link
@@ -217,7 +223,9 @@ def push_file(obj) -> tuple[str, bytes]:
 async def test_push_previews_then_writes_exactly_the_narrow_diff(gm_env, baron):
     h = gm_env.h
     new = {"type": "npc", "data": {"description": "<p>The baron is dead.</p>"}}
-    task, preview_id = await run_until_button(h, gm_env.gm, gm_env.channel, "push", name="Baron Vell", data=push_file(new))
+    task, preview_id = await run_until_button(
+        h, gm_env.gm, gm_env.channel, "push", name="Baron Vell", data=push_file(new)
+    )
 
     preview = h.fake.messages[preview_id]
     assert "data.description" in json.dumps(preview.payload["embeds"])
@@ -271,7 +279,10 @@ async def test_only_the_invoking_gm_can_press_confirm(gm_env, baron):
 async def test_pushing_what_is_already_there_sends_nothing(gm_env, baron):
     live = gm_env.world.entry(baron["baron"])["flags"]["campaign-codex"]
     result = await gm_env.h.slash(
-        gm_env.gm, gm_env.channel, "push", name="Baron Vell",
+        gm_env.gm,
+        gm_env.channel,
+        "push",
+        name="Baron Vell",
         data=push_file({"type": "npc", "data": {"description": live["data"]["description"]}}),
     )
     assert "already holds exactly this data; nothing was sent" in result.text
@@ -299,7 +310,12 @@ async def test_a_bad_push_file_is_refused_before_anything_is_sent(gm_env, baron,
 async def test_push_can_rename_and_the_map_follows(gm_env, baron):
     h = gm_env.h
     task, preview_id = await run_until_button(
-        h, gm_env.gm, gm_env.channel, "push", name="Baron Vell", rename="Baron Vell the Elder",
+        h,
+        gm_env.gm,
+        gm_env.channel,
+        "push",
+        name="Baron Vell",
+        rename="Baron Vell the Elder",
         data=push_file({"data": {"description": "<p>Older now.</p>"}}),
     )
     await h.click(gm_env.gm, preview_id, label="Confirm")
@@ -314,7 +330,11 @@ async def test_push_can_rename_and_the_map_follows(gm_env, baron):
 async def test_push_to_a_new_name_offers_to_create_it(gm_env, baron):
     h = gm_env.h
     task, preview_id = await run_until_button(
-        h, gm_env.gm, gm_env.channel, "push", name="Old Mill",
+        h,
+        gm_env.gm,
+        gm_env.channel,
+        "push",
+        name="Old Mill",
         data=push_file({"type": "location", "data": {"description": "<p>Creaky.</p>"}}),
     )
     assert "Create" in json.dumps(h.fake.messages[preview_id].payload["embeds"])
@@ -324,15 +344,18 @@ async def test_push_to_a_new_name_offers_to_create_it(gm_env, baron):
     [create] = gm_env.relay.requests("/create")
     assert create.json["entityType"] == "JournalEntry"
     assert create.json["data"]["name"] == "Old Mill"
-    assert create.json["data"]["flags"] == {"campaign-codex": {"type": "location", "data": {"description": "<p>Creaky.</p>"}}}
+    assert create.json["data"]["flags"] == {
+        "campaign-codex": {"type": "location", "data": {"description": "<p>Creaky.</p>"}}
+    }
     assert "Created Old Mill" in result.text
     lookup = await h.slash(gm_env.player, gm_env.channel, "lookup", name="Old Mill")
     assert "Creaky." in lookup.text
 
 
 async def test_push_needs_the_gm_role(gm_env, baron):
-    result = await gm_env.h.slash(gm_env.player, gm_env.channel, "push", name="Baron Vell",
-                                  data=push_file({"data": {"description": "<p>x</p>"}}))
+    result = await gm_env.h.slash(
+        gm_env.player, gm_env.channel, "push", name="Baron Vell", data=push_file({"data": {"description": "<p>x</p>"}})
+    )
     assert "Only members with the GM role" in result.text
     assert not gm_env.relay.requests("/get")
 
@@ -352,7 +375,9 @@ async def test_with_several_worlds_online_commands_point_to_world_and_world_pick
     h = gm_env.h
     newest = max(h.fake.messages, default=0)
     task = asyncio.create_task(h.slash(gm_env.gm, gm_env.channel, "world"))
-    menu = await h.wait_for(lambda: next((m for m in h.fake.messages.values() if m.id > newest and m.payload.get("components")), None))
+    menu = await h.wait_for(
+        lambda: next((m for m in h.fake.messages.values() if m.id > newest and m.payload.get("components")), None)
+    )
     assert "Old Campaign" not in json.dumps(menu.payload)  # offline worlds are not offered
     select = menu.payload["components"][0]["components"][0]
     await h.click(gm_env.gm, menu.id, custom_id=select["custom_id"], values=["client-two"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 
-
 from tests.conftest import RELAY_KEY
 
 
@@ -42,7 +41,16 @@ async def test_status_is_for_gms_and_maintainers_only(gm_env):
 async def test_help_lists_every_command_with_who_may_use_it_and_an_example(gm_env):
     result = await gm_env.h.slash(gm_env.player, gm_env.channel, "help")
     text = result.text
-    for command in ("/lookup", "/push", "/refresh", "/world", "/release dry-run", "/release publish", "/status", "/help"):
+    for command in (
+        "/lookup",
+        "/push",
+        "/refresh",
+        "/world",
+        "/release dry-run",
+        "/release publish",
+        "/status",
+        "/help",
+    ):
         assert command in text
     assert "GM role (GM)" in text and "maintainer role" in text
     synced = {c["name"] for c in gm_env.h.fake.guild_commands[gm_env.guild.id]}

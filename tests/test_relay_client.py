@@ -65,8 +65,12 @@ def assert_no_secret(exc: BaseException, client: RelayClient) -> None:
 
 async def test_get_entry_parses_the_entity_result(relay, session, world):
     folder = world.add_folder("Places")
-    uuid = world.add_entry("Harbor", folder=folder, pages=["Overview", "Secrets"],
-                           flags={"campaign-codex": {"type": "location"}, "core": {"sheetClass": "x"}})
+    uuid = world.add_entry(
+        "Harbor",
+        folder=folder,
+        pages=["Overview", "Secrets"],
+        flags={"campaign-codex": {"type": "location"}, "core": {"sheetClass": "x"}},
+    )
 
     entry = await client_for(session, relay).get_entry(uuid)
 
@@ -87,10 +91,13 @@ async def test_codex_flags_empty_when_absent(relay, session, world):
 
 
 async def test_update_sends_the_diff_verbatim_and_dot_paths_keep_sibling_flags(relay, session, world):
-    uuid = world.add_entry("Harbor", flags={
-        "campaign-codex": {"type": "location", "data": {"description": "old", "notes": "keep me"}},
-        "core": {"sheetClass": "codex.Location"},
-    })
+    uuid = world.add_entry(
+        "Harbor",
+        flags={
+            "campaign-codex": {"type": "location", "data": {"description": "old", "notes": "keep me"}},
+            "core": {"sheetClass": "codex.Location"},
+        },
+    )
     diff = {"name": "Harbour", "flags.campaign-codex.data.description": "new"}
 
     entry = await client_for(session, relay).update_entry(uuid, diff)
@@ -115,14 +122,18 @@ async def test_create_entry_posts_entity_type_and_parses_the_object_entity(relay
     folder = world.add_folder("NPCs")
 
     entry = await client_for(session, relay).create_entry(
-        "Sister Ilse", {"flags": {"campaign-codex": {"type": "npc"}}}, folder=folder.id)
+        "Sister Ilse", {"flags": {"campaign-codex": {"type": "npc"}}}, folder=folder.id
+    )
 
     assert entry.uuid.startswith("JournalEntry.") and world.entry(entry.uuid)["name"] == "Sister Ilse"
     assert entry.folder == folder.id and entry.codex_flags == {"type": "npc"}
     [req] = relay.requests("/create")
     assert req.method == "POST"
-    assert req.json == {"entityType": "JournalEntry", "folder": folder.id,
-                        "data": {"name": "Sister Ilse", "flags": {"campaign-codex": {"type": "npc"}}}}
+    assert req.json == {
+        "entityType": "JournalEntry",
+        "folder": folder.id,
+        "data": {"name": "Sister Ilse", "flags": {"campaign-codex": {"type": "npc"}}},
+    }
 
 
 async def test_create_without_folder_sends_no_folder_key(relay, session, world):
@@ -176,7 +187,9 @@ async def test_list_worlds_includes_offline_ones(relay, session):
     worlds = await client_for(session, relay).list_worlds()
 
     assert [(w.client_id, w.online, w.label) for w in worlds] == [
-        ("client-a", True, "Tuesday game"), ("client-b", False, "Old Campaign")]
+        ("client-a", True, "Tuesday game"),
+        ("client-b", False, "Old Campaign"),
+    ]
     assert worlds[0].public_url == "https://vtt.example/ashes" and worlds[1].public_url is None
     assert worlds[1].foundry_version == "12.331" and worlds[1].system_title == "Pathfinder"
     assert worlds[0].world_id == "client-a" and worlds[1].custom_name is None
@@ -197,10 +210,15 @@ async def test_structure_returns_the_raw_tree_and_sends_its_parameters(relay, se
 
     assert data["folders"]["Places"]["id"] == places.id
     assert data["folders"]["Places"]["entities"] == [
-        {"uuid": harbor, "name": "Harbor", "id": harbor.split(".")[1], "type": "JournalEntry"}]
+        {"uuid": harbor, "name": "Harbor", "id": harbor.split(".")[1], "type": "JournalEntry"}
+    ]
     assert [e["uuid"] for e in data["entities"]["journalentrys"]] == [root]
     assert relay.requests("/structure")[0].query == {
-        "types": "JournalEntry", "recursive": "true", "recursiveDepth": "8", "clientId": "client-a"}
+        "types": "JournalEntry",
+        "recursive": "true",
+        "recursiveDepth": "8",
+        "clientId": "client-a",
+    }
 
 
 async def test_structure_path_gives_one_subtree(relay, session, world):
@@ -289,8 +307,10 @@ async def test_several_worlds_lists_them(relay, session, world):
 
 async def test_missing_entry_on_get_and_on_update(relay, session, world):
     client = client_for(session, relay, key=SECRET)
-    for call in (client.get_entry("JournalEntry.nope00000000000"),
-                 client.update_entry("JournalEntry.nope00000000000", {"name": "x"})):
+    for call in (
+        client.get_entry("JournalEntry.nope00000000000"),
+        client.update_entry("JournalEntry.nope00000000000", {"name": "x"}),
+    ):
         with pytest.raises(EntryNotFound) as caught:
             await call
         assert caught.value.uuid == "JournalEntry.nope00000000000"
@@ -355,15 +375,18 @@ async def test_proxy_502_html_page_is_unavailable(relay, session, world):
     assert "502" in caught.value.message
 
 
-@pytest.mark.parametrize(("status", "body"), [
-    (200, "<!doctype html><html><body>Welcome to nginx</body></html>"),
-    (200, None),
-    (200, ["not", "an", "object"]),
-    (400, "<html>Bad Request</html>"),
-    (404, None),
-    (404, "404 page not found\n"),
-    (401, "<html>Unauthorized</html>"),
-])
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, "<!doctype html><html><body>Welcome to nginx</body></html>"),
+        (200, None),
+        (200, ["not", "an", "object"]),
+        (400, "<html>Bad Request</html>"),
+        (404, None),
+        (404, "404 page not found\n"),
+        (401, "<html>Unauthorized</html>"),
+    ],
+)
 async def test_non_relay_bodies_are_bad_responses(relay, session, world, status, body):
     relay.force("/get", status, body)
     client = client_for(session, relay, key=SECRET)
@@ -438,8 +461,12 @@ async def test_read_gives_up_after_second_408(relay, session, world):
 async def test_every_read_route_retries_a_504(relay, session, world, route):
     relay.force(route, 504, {"error": "Request timed out"})
     client = client_for(session, relay)
-    calls = {"/search": client.search_journal_entries, "/clients": client.list_worlds,
-             "/structure": client.structure, "/api/status": client.status}
+    calls = {
+        "/search": client.search_journal_entries,
+        "/clients": client.list_worlds,
+        "/structure": client.structure,
+        "/api/status": client.status,
+    }
     await calls[route]()
     assert len(relay.requests(route)) == 2
 
@@ -483,8 +510,12 @@ async def test_own_timeout_covers_the_retry_too(relay, session, world):
 
 async def test_crossed_get_reply_is_retried_then_reported(relay, session, world):
     mine, other = world.add_entry("Mine"), world.add_entry("Other")
-    crossed = {"type": "entity-result", "requestId": "entity_1", "uuid": other,
-               "data": {"_id": other.split(".")[1], "name": "Other"}}
+    crossed = {
+        "type": "entity-result",
+        "requestId": "entity_1",
+        "uuid": other,
+        "data": {"_id": other.split(".")[1], "name": "Other"},
+    }
     client = client_for(session, relay, key=SECRET)
 
     relay.force("/get", 200, crossed)
@@ -500,8 +531,11 @@ async def test_crossed_get_reply_is_retried_then_reported(relay, session, world)
 
 async def test_crossed_update_reply_is_not_retried(relay, session, world):
     mine, other = world.add_entry("Mine"), world.add_entry("Other")
-    relay.force("/update", 200, {"type": "update-result", "uuid": other,
-                                 "entity": [{"_id": other.split(".")[1], "name": "Other"}]})
+    relay.force(
+        "/update",
+        200,
+        {"type": "update-result", "uuid": other, "entity": [{"_id": other.split(".")[1], "name": "Other"}]},
+    )
     with pytest.raises(CrossedReply):
         await client_for(session, relay).update_entry(mine, {"name": "x"})
     assert len(relay.requests("/update")) == 1
@@ -513,10 +547,11 @@ async def test_stand_in_crossing_mode_really_crosses_same_millisecond_requests(s
     world = relay.add_world("client-a", "Ashes")
     a, b = world.add_entry("A"), world.add_entry("B")
     async with relay:
+
         async def raw_get(uuid):
-            async with session.get(f"{relay.base_url}/get", params={"uuid": uuid},
-                                   headers={"x-api-key": KEY}) as resp:
+            async with session.get(f"{relay.base_url}/get", params={"uuid": uuid}, headers={"x-api-key": KEY}) as resp:
                 return resp.status, await resp.json()
+
         replies = await asyncio.gather(raw_get(a), raw_get(b))
     statuses = sorted(status for status, _ in replies)
     assert statuses == [200, 408]

@@ -7,13 +7,14 @@ import socket
 import pytest
 
 from cogs.utils.errors import is_expected
-
 from tests.conftest import WORLD_ID
 
 
 @pytest.fixture
 async def mapped(gm_env):
-    gm_env.world.add_entry("Harbor", flags={"campaign-codex": {"type": "location", "data": {"description": "<p>Salt.</p>"}}})
+    gm_env.world.add_entry(
+        "Harbor", flags={"campaign-codex": {"type": "location", "data": {"description": "<p>Salt.</p>"}}}
+    )
     result = await gm_env.h.slash(gm_env.gm, gm_env.channel, "refresh")
     assert "Name map refreshed" in result.text
     return gm_env
@@ -25,11 +26,27 @@ CASES = [
     ("/get", 403, {"error": "API key lacks required scope: entity:read"}, ["entity:read"]),
     ("/get", 404, {"error": "No connected Foundry clients found"}, ["No Foundry world is connected"]),
     ("/get", 404, {"error": "Invalid client ID"}, ["/world"]),
-    ("/get", 400, {"error": "Multiple clients connected. Please specify clientId.",
-                   "connectedClients": [{"clientId": "a", "worldTitle": "A"}, {"clientId": "b", "worldTitle": "B"}]},
-     ["/world"]),
-    ("/get", 400, {"type": "entity-result", "requestId": "x", "error": "Entity not found", "data": None}, ["stale", "/refresh"]),
-    ("/get", 400, {"type": "entity-result", "requestId": "x", "error": "Journal sheet exploded"}, ["Journal sheet exploded"]),
+    (
+        "/get",
+        400,
+        {
+            "error": "Multiple clients connected. Please specify clientId.",
+            "connectedClients": [{"clientId": "a", "worldTitle": "A"}, {"clientId": "b", "worldTitle": "B"}],
+        },
+        ["/world"],
+    ),
+    (
+        "/get",
+        400,
+        {"type": "entity-result", "requestId": "x", "error": "Entity not found", "data": None},
+        ["stale", "/refresh"],
+    ),
+    (
+        "/get",
+        400,
+        {"type": "entity-result", "requestId": "x", "error": "Journal sheet exploded"},
+        ["Journal sheet exploded"],
+    ),
     ("/get", 429, {"error": "Too many API requests, please slow down"}, ["300 requests a minute"]),
     ("/get", 500, {"error": "Failed to send request to Foundry client"}, ["500"]),
     ("/get", 502, "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>", ["502"]),
@@ -38,8 +55,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("route", "status", "body", "expected"), CASES,
-                         ids=[f"{c[1]}-{str(c[2])[:30]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("route", "status", "body", "expected"), CASES, ids=[f"{c[1]}-{str(c[2])[:30]}" for c in CASES]
+)
 async def test_each_relay_failure_is_said_in_words_a_gm_can_act_on(mapped, route, status, body, expected):
     mapped.relay.force(route, status, body, times=2)
     result = await mapped.h.slash(mapped.player, mapped.channel, "lookup", name="Harbor")
@@ -75,7 +93,11 @@ async def test_a_write_that_times_out_is_not_retried(mapped):
 
     mapped.relay.force("/update", 408, {"error": "Request timed out"}, times=1)
     task, preview = await run_until_button(
-        mapped.h, mapped.gm, mapped.channel, "push", name="Harbor",
+        mapped.h,
+        mapped.gm,
+        mapped.channel,
+        "push",
+        name="Harbor",
         data=("x.json", json.dumps({"data": {"description": "<p>Tar.</p>"}}).encode()),
     )
     await mapped.h.click(mapped.gm, preview, label="Confirm")

@@ -68,8 +68,16 @@ async def cli(tmp_path, foundry):
 async def discord_api():
     fake = FakeDiscord()
     await fake.start()
-    fake.add_channel({"id": "555000111", "type": 0, "guild_id": "777", "name": "releases", "position": 0,
-                      "permission_overwrites": []})
+    fake.add_channel(
+        {
+            "id": "555000111",
+            "type": 0,
+            "guild_id": "777",
+            "name": "releases",
+            "position": 0,
+            "permission_overwrites": [],
+        }
+    )
     yield fake
     await fake.close()
 
@@ -108,23 +116,54 @@ async def test_dry_run_prints_what_the_bot_would_post_and_exits_0(cli, foundry):
 
 
 async def test_dry_run_json_is_machine_readable(cli):
-    run = await cli("release", "dry-run", "--package", "my-module", "--manifest", cli.url, "--version", "1.2.0",
-                    "--minimum", "12", "--verified", "13", "--maximum", "14",
-                    "--notes", "https://example.org/CHANGELOG.md", "--json")
+    run = await cli(
+        "release",
+        "dry-run",
+        "--package",
+        "my-module",
+        "--manifest",
+        cli.url,
+        "--version",
+        "1.2.0",
+        "--minimum",
+        "12",
+        "--verified",
+        "13",
+        "--maximum",
+        "14",
+        "--notes",
+        "https://example.org/CHANGELOG.md",
+        "--json",
+    )
 
     assert run.code == 0, run.err
     data = json.loads(run.out)
     assert data["title"] == "Dry run passed — my-module 1.2.0"
     assert data["url"] == PAGE and data["data"]["page"] == PAGE
-    assert data["data"]["request"] == {"id": "my-module", "dry-run": True, "release": {
-        "version": "1.2.0", "manifest": cli.url, "notes": "https://example.org/CHANGELOG.md",
-        "compatibility": {"minimum": "12", "verified": "13", "maximum": "14"}}}
+    assert data["data"]["request"] == {
+        "id": "my-module",
+        "dry-run": True,
+        "release": {
+            "version": "1.2.0",
+            "manifest": cli.url,
+            "notes": "https://example.org/CHANGELOG.md",
+            "compatibility": {"minimum": "12", "verified": "13", "maximum": "14"},
+        },
+    }
 
 
 async def test_a_single_foundry_release_token_is_enough(cli, foundry):
     # A CI secret pasted with a trailing newline is trimmed, as at start-up.
-    run = await cli("release", "dry-run", "--package", "my-module", "--manifest", cli.url,
-                    RELEASE_TOKENS=None, FOUNDRY_RELEASE_TOKEN=RELEASE_TOKEN + "\n")
+    run = await cli(
+        "release",
+        "dry-run",
+        "--package",
+        "my-module",
+        "--manifest",
+        cli.url,
+        RELEASE_TOKENS=None,
+        FOUNDRY_RELEASE_TOKEN=RELEASE_TOKEN + "\n",
+    )
     assert run.code == 0, run.err
     assert posts(foundry)[0].auth == "token-of:my-module"
 
@@ -136,31 +175,59 @@ async def test_a_version_already_published_exits_1_and_says_so(cli, foundry):
     url = foundry.serve_manifest("v1.0.0/module.json", manifest_doc(version="1.0.0"))
     run = await cli("release", "dry-run", "--package", "my-module", "--manifest", url)
     assert run.code == 1
-    assert run.err.splitlines() == ["Foundry rejected version 1.0.0 of my-module.",
-                                    "Version 1.0.0 of my-module is already published."]
+    assert run.err.splitlines() == [
+        "Foundry rejected version 1.0.0 of my-module.",
+        "Version 1.0.0 of my-module is already published.",
+    ]
     assert run.out == ""
 
 
 async def test_a_400_in_json_lists_each_field(cli, foundry):
-    foundry.fail_next(400, json.dumps({"status": "error", "errors": {
-        "manifest": [{"message": "Enter a valid URL.", "code": "invalid"}]}}), content_type="application/json")
+    foundry.fail_next(
+        400,
+        json.dumps({"status": "error", "errors": {"manifest": [{"message": "Enter a valid URL.", "code": "invalid"}]}}),
+        content_type="application/json",
+    )
     run = await cli("release", "dry-run", "--package", "my-module", "--manifest", cli.url, "--json")
     assert run.code == 1
-    assert json.loads(run.out) == {"error": "Foundry rejected version 1.2.0 of my-module.",
-                                   "details": ["manifest: Enter a valid URL."], "temporary": False}
+    assert json.loads(run.out) == {
+        "error": "Foundry rejected version 1.2.0 of my-module.",
+        "details": ["manifest: Enter a valid URL."],
+        "temporary": False,
+    }
 
 
 async def test_a_token_of_another_package_exits_1(cli):
-    run = await cli("release", "dry-run", "--package", "my-module", "--manifest", cli.url,
-                    RELEASE_TOKENS=None, FOUNDRY_RELEASE_TOKEN=OTHER_TOKEN)
+    run = await cli(
+        "release",
+        "dry-run",
+        "--package",
+        "my-module",
+        "--manifest",
+        cli.url,
+        RELEASE_TOKENS=None,
+        FOUNDRY_RELEASE_TOKEN=OTHER_TOKEN,
+    )
     assert run.code == 1
     assert "does not belong to my-module" in run.err
 
 
 async def test_a_failed_preflight_exits_1_and_sends_nothing(cli, foundry):
     url = foundry.serve_manifest("owner/repo/releases/latest/download/module.json", manifest_doc(version="1.1.0"))
-    run = await cli("release", "dry-run", "--package", "my-module", "--manifest", url, "--version", "1.2.0",
-                    "--minimum", "12", "--verified", "13")
+    run = await cli(
+        "release",
+        "dry-run",
+        "--package",
+        "my-module",
+        "--manifest",
+        url,
+        "--version",
+        "1.2.0",
+        "--minimum",
+        "12",
+        "--verified",
+        "13",
+    )
     assert run.code == 1
     problems = [line for line in run.err.splitlines()[1:]]
     assert len(problems) == 2
@@ -178,8 +245,11 @@ async def test_a_429_exits_75_with_the_wait_and_the_next_run_does_not_call_found
     first = await cli("release", "dry-run", "--package", "my-module", "--manifest", cli.url)
 
     assert first.code == 75
-    match = re.fullmatch(r"Foundry allows one release per package per minute; try again in (\d+) s "
-                         r"\(at \d\d:\d\d:\d\d UTC\)\.\n", first.err)
+    match = re.fullmatch(
+        r"Foundry allows one release per package per minute; try again in (\d+) s "
+        r"\(at \d\d:\d\d:\d\d UTC\)\.\n",
+        first.err,
+    )
     assert match, first.err
     assert 40 <= int(match.group(1)) <= 46
     calls = len(foundry.requests)
@@ -221,8 +291,15 @@ async def test_a_proxy_error_page_exits_75_with_a_short_cause(cli, foundry):
 
 
 async def test_an_unreachable_release_api_exits_75(cli):
-    run = await cli("release", "dry-run", "--package", "my-module", "--manifest", cli.url,
-                    RELEASE_API_URL=closed_port_url("/_api/packages/release_version/"))
+    run = await cli(
+        "release",
+        "dry-run",
+        "--package",
+        "my-module",
+        "--manifest",
+        cli.url,
+        RELEASE_API_URL=closed_port_url("/_api/packages/release_version/"),
+    )
     assert run.code == 75
     assert run.err.startswith("Could not reach Foundry's release API at 127.0.0.1:")
     assert "Traceback" not in run.err
@@ -241,8 +318,9 @@ async def test_a_missing_option_is_a_usage_error(cli, foundry):
 async def test_no_token_at_all_is_a_configuration_error(cli):
     run = await cli("release", "dry-run", "--package", "my-module", "--manifest", cli.url, RELEASE_TOKENS=None)
     assert run.code == 2
-    assert run.err == ("Configuration error: No release token: set RELEASE_TOKENS, or FOUNDRY_RELEASE_TOKEN "
-                       "for one package.\n")
+    assert run.err == (
+        "Configuration error: No release token: set RELEASE_TOKENS, or FOUNDRY_RELEASE_TOKEN for one package.\n"
+    )
 
 
 async def test_a_package_without_a_token_is_a_configuration_error(cli, foundry):
@@ -263,8 +341,16 @@ async def test_a_package_without_a_token_is_a_configuration_error(cli, foundry):
     ids=["quotes", "bearer", "doubled-prefix", "whitespace"],
 )
 async def test_a_malformed_foundry_release_token_is_named_never_printed(cli, foundry, token, problem):
-    run = await cli("release", "dry-run", "--package", "my-module", "--manifest", cli.url,
-                    RELEASE_TOKENS=None, FOUNDRY_RELEASE_TOKEN=token)
+    run = await cli(
+        "release",
+        "dry-run",
+        "--package",
+        "my-module",
+        "--manifest",
+        cli.url,
+        RELEASE_TOKENS=None,
+        FOUNDRY_RELEASE_TOKEN=token,
+    )
     assert run.code == 2
     assert run.err.startswith("Configuration error: The release token for FOUNDRY_RELEASE_TOKEN ")
     assert problem in run.err
@@ -273,8 +359,15 @@ async def test_a_malformed_foundry_release_token_is_named_never_printed(cli, fou
 
 
 async def test_a_malformed_token_in_release_tokens_names_the_package(cli, foundry):
-    run = await cli("release", "dry-run", "--package", "my-module", "--manifest", cli.url,
-                    RELEASE_TOKENS=json.dumps({"my-module": f"Bearer {RELEASE_TOKEN}"}))
+    run = await cli(
+        "release",
+        "dry-run",
+        "--package",
+        "my-module",
+        "--manifest",
+        cli.url,
+        RELEASE_TOKENS=json.dumps({"my-module": f"Bearer {RELEASE_TOKEN}"}),
+    )
     assert run.code == 2
     assert 'The release token for my-module starts with "Bearer"' in run.err
     assert not foundry.requests
@@ -300,8 +393,18 @@ async def test_publish_without_yes_shows_the_preview_and_releases_nothing(cli, f
 
 
 async def test_publish_with_yes_releases_and_announces_through_discord_rest(cli, foundry, discord_api):
-    run = await cli("release", "publish", "--package", "my-module", "--manifest", cli.url, "--yes",
-                    "--notes", "https://example.org/releases/v1.2.0", **discord_env(discord_api))
+    run = await cli(
+        "release",
+        "publish",
+        "--package",
+        "my-module",
+        "--manifest",
+        cli.url,
+        "--yes",
+        "--notes",
+        "https://example.org/releases/v1.2.0",
+        **discord_env(discord_api),
+    )
 
     assert run.code == 0, run.err
     assert run.out.startswith(f"Released my-module 1.2.0\n\n{PAGE}\n")
@@ -319,17 +422,31 @@ async def test_publish_with_yes_releases_and_announces_through_discord_rest(cli,
     [embed] = message.payload["embeds"]
     assert embed["title"] == "my-module 1.2.0 released" and embed["url"] == PAGE
     fields = {f["name"]: f["value"] for f in embed["fields"]}
-    assert fields == {"Package": "my-module", "Version": "1.2.0", "Compatibility": "minimum 12, verified 13",
-                      "Release notes": "https://example.org/releases/v1.2.0", "Package page": PAGE,
-                      "Released by": "octocat (GitHub Actions)"}
+    assert fields == {
+        "Package": "my-module",
+        "Version": "1.2.0",
+        "Compatibility": "minimum 12, verified 13",
+        "Release notes": "https://example.org/releases/v1.2.0",
+        "Package page": PAGE,
+        "Released by": "octocat (GitHub Actions)",
+    }
     rows = await history(cli.database)
     assert [(r["status"], r["dry_run"]) for r in rows] == [("success", 1), ("success", 0)]
     assert not discord_api.violations
 
 
 async def test_publish_json_reports_the_release_and_the_announcement(cli, discord_api):
-    run = await cli("release", "publish", "--package", "my-module", "--manifest", cli.url, "--yes", "--json",
-                    **discord_env(discord_api))
+    run = await cli(
+        "release",
+        "publish",
+        "--package",
+        "my-module",
+        "--manifest",
+        cli.url,
+        "--yes",
+        "--json",
+        **discord_env(discord_api),
+    )
     assert run.code == 0, run.err
     data = json.loads(run.out)
     assert data["released"] is True and data["announced"] is True
@@ -337,13 +454,22 @@ async def test_publish_json_reports_the_release_and_the_announcement(cli, discor
 
 
 async def test_an_announcement_that_cannot_be_posted_is_said_but_the_release_stands(cli, foundry, discord_api):
-    run = await cli("release", "publish", "--package", "my-module", "--manifest", cli.url, "--yes",
-                    **discord_env(discord_api, channel="999000999"))
+    run = await cli(
+        "release",
+        "publish",
+        "--package",
+        "my-module",
+        "--manifest",
+        cli.url,
+        "--yes",
+        **discord_env(discord_api, channel="999000999"),
+    )
     assert run.code == 0
     assert foundry.published["my-module"] == ["1.0.0", "1.2.0"]
     assert run.err.strip().splitlines()[-1] == (
         "Released, but the announcement could not be posted in channel 999000999: "
-        "Discord does not know that channel (check ANNOUNCE_CHANNEL_ID).")
+        "Discord does not know that channel (check ANNOUNCE_CHANNEL_ID)."
+    )
 
 
 async def test_an_unreachable_discord_is_said_but_the_release_stands(cli, foundry, discord_api):

@@ -6,12 +6,13 @@ import json
 import socket
 import string
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import aiohttp
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from core.errors import ConfigurationError
@@ -42,19 +43,29 @@ PACKAGE = "my-module"
 
 
 def manifest_doc(package_id=PACKAGE, version="1.2.0", minimum="11", verified="12", **extra) -> dict:
-    return {"id": package_id, "title": "My Module", "version": version,
-            "compatibility": {"minimum": minimum, "verified": verified}, **extra}
+    return {
+        "id": package_id,
+        "title": "My Module",
+        "version": version,
+        "compatibility": {"minimum": minimum, "verified": verified},
+        **extra,
+    }
 
 
 def make_request(**changes) -> ReleaseRequest:
-    fields = dict(package_id=PACKAGE, version="1.2.0",
-                  manifest="https://example.org/my-module/v1.2.0/module.json", minimum="11", verified="12")
+    fields = dict(
+        package_id=PACKAGE,
+        version="1.2.0",
+        manifest="https://example.org/my-module/v1.2.0/module.json",
+        minimum="11",
+        verified="12",
+    )
     return ReleaseRequest(**{**fields, **changes})
 
 
 def assert_no_fragment(text: str, secret: str = SECRET, size: int = 6) -> None:
     for start in range(len(secret) - size + 1):
-        assert secret[start:start + size] not in text, f"token fragment {secret[start:start + size]!r} leaked"
+        assert secret[start : start + size] not in text, f"token fragment {secret[start : start + size]!r} leaked"
 
 
 def all_text(error: BaseException) -> str:
@@ -89,6 +100,7 @@ def client(foundry, session):
 
 # --- The request ------------------------------------------------------------------------------
 
+
 def test_default_url_is_foundryvtt_com_with_trailing_slash():
     assert DEFAULT_RELEASE_API_URL == "https://foundryvtt.com/_api/packages/release_version/"
 
@@ -97,8 +109,11 @@ def test_payload_dry_run_uses_hyphenated_key_and_omits_blank_optionals():
     assert make_request().payload(dry_run=True) == {
         "id": PACKAGE,
         "dry-run": True,
-        "release": {"version": "1.2.0", "manifest": "https://example.org/my-module/v1.2.0/module.json",
-                    "compatibility": {"minimum": "11", "verified": "12"}},
+        "release": {
+            "version": "1.2.0",
+            "manifest": "https://example.org/my-module/v1.2.0/module.json",
+            "compatibility": {"minimum": "11", "verified": "12"},
+        },
     }
     real = make_request(maximum="13", notes="https://example.org/notes").payload(dry_run=False)
     assert "dry-run" not in real and "dryRun" not in real
@@ -140,6 +155,7 @@ async def test_stand_in_treats_dryRun_as_a_real_release(foundry, session):
 
 # --- 400 --------------------------------------------------------------------------------------
 
+
 async def test_missing_field_is_reported_as_field_line(client):
     with pytest.raises(ReleaseRejected) as caught:
         await client.release(make_request(manifest="", verified=""), SecretStr(TOKEN), dry_run=True)
@@ -153,21 +169,30 @@ async def test_missing_field_is_reported_as_field_line(client):
 
 async def test_invalid_urls_are_reported_per_field(client):
     with pytest.raises(ReleaseRejected) as caught:
-        await client.release(make_request(manifest="module.json", notes="see changelog"), SecretStr(TOKEN), dry_run=True)
+        await client.release(
+            make_request(manifest="module.json", notes="see changelog"), SecretStr(TOKEN), dry_run=True
+        )
 
     assert caught.value.details == ["manifest: Enter a valid URL.", "notes: Enter a valid URL."]
 
 
 async def test_general_errors_drop_the___all___prefix(foundry, client):
-    body = {"status": "error", "errors": {"__all__": [{"message": "Compatibility is inconsistent.", "code": "invalid"}],
-                                          "version": ["Ensure this value has at most 64 characters."]}}
+    body = {
+        "status": "error",
+        "errors": {
+            "__all__": [{"message": "Compatibility is inconsistent.", "code": "invalid"}],
+            "version": ["Ensure this value has at most 64 characters."],
+        },
+    }
     foundry.fail_next(400, json.dumps(body), content_type="application/json")
 
     with pytest.raises(ReleaseRejected) as caught:
         await client.release(make_request(), SecretStr(TOKEN), dry_run=True)
 
-    assert caught.value.details == ["Compatibility is inconsistent.",
-                                    "version: Ensure this value has at most 64 characters."]
+    assert caught.value.details == [
+        "Compatibility is inconsistent.",
+        "version: Ensure this value has at most 64 characters.",
+    ]
     assert "__all__" not in str(caught.value)
 
 
@@ -186,6 +211,7 @@ async def test_already_published_version_is_said_plainly(foundry, client):
 
 # --- Other documented answers ------------------------------------------------------------------
 
+
 async def test_token_of_another_package_is_forbidden(client):
     with pytest.raises(ReleaseForbidden) as caught:
         await client.release(make_request(package_id="other-module"), SecretStr(TOKEN), dry_run=True)
@@ -202,7 +228,7 @@ async def test_second_release_within_a_minute_is_rate_limited(foundry, client):
 
     error = caught.value
     assert 58 <= error.retry_after <= 60
-    expected_at = datetime.now(timezone.utc) + timedelta(seconds=error.retry_after)
+    expected_at = datetime.now(UTC) + timedelta(seconds=error.retry_after)
     assert error.retry_at.tzinfo is not None
     assert abs((error.retry_at - expected_at).total_seconds()) < 2
     assert error.message == f"Foundry allows one release per package per minute; try again in {error.retry_after} s."
@@ -212,8 +238,9 @@ async def test_second_release_within_a_minute_is_rate_limited(foundry, client):
 
 @pytest.mark.parametrize("header, expected", [(None, 60), ("soon", 60), ("", 60), ("17", 17)])
 async def test_retry_after_header_or_a_minute(foundry, client, header, expected):
-    foundry.fail_next(429, "Too Many Requests", content_type="text/plain",
-                      headers={} if header is None else {"Retry-After": header})
+    foundry.fail_next(
+        429, "Too Many Requests", content_type="text/plain", headers={} if header is None else {"Retry-After": header}
+    )
 
     with pytest.raises(ReleaseRateLimited) as caught:
         await client.release(make_request(), SecretStr(TOKEN), dry_run=False)
@@ -222,7 +249,7 @@ async def test_retry_after_header_or_a_minute(foundry, client, header, expected)
 
 
 async def test_retry_after_as_http_date(foundry, client):
-    when = datetime.now(timezone.utc) + timedelta(seconds=120)
+    when = datetime.now(UTC) + timedelta(seconds=120)
     foundry.fail_next(429, "", headers={"Retry-After": format_datetime(when, usegmt=True)})
 
     with pytest.raises(ReleaseRateLimited) as caught:
@@ -233,8 +260,10 @@ async def test_retry_after_as_http_date(foundry, client):
 
 # --- Undocumented answers ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("status, reason", [(500, "Internal Server Error"), (502, "Bad Gateway"),
-                                            (503, "Service Temporarily Unavailable")])
+
+@pytest.mark.parametrize(
+    "status, reason", [(500, "Internal Server Error"), (502, "Bad Gateway"), (503, "Service Temporarily Unavailable")]
+)
 async def test_proxy_pages_give_status_and_title_not_html(foundry, client, status, reason):
     foundry.fail_next_with_proxy_page(status, reason)
 
@@ -316,6 +345,7 @@ async def test_closed_port_is_unreachable(session):
 
 # --- The token never leaks ---------------------------------------------------------------------
 
+
 async def test_token_is_in_no_error_result_or_log(foundry, session, caplog):
     caplog.set_level("DEBUG")
     client = ReleaseClient(session, foundry.release_url, timeout=0.2)
@@ -329,8 +359,14 @@ async def test_token_is_in_no_error_result_or_log(foundry, session, caplog):
     foundry.fail_next_with_proxy_page(502, "Bad Gateway")
     foundry.fail_next(429, "")
     foundry.delay_next(2)
-    for request in (make_request(), make_request(), make_request(), make_request(), make_request(),
-                    make_request(package_id="other-module")):
+    for request in (
+        make_request(),
+        make_request(),
+        make_request(),
+        make_request(),
+        make_request(),
+        make_request(package_id="other-module"),
+    ):
         with pytest.raises(Exception) as caught:
             await client.release(request, token, dry_run=True)
         seen.append(all_text(caught.value))
@@ -344,6 +380,7 @@ async def test_token_is_in_no_error_result_or_log(foundry, session, caplog):
 
 
 # --- Preflight ---------------------------------------------------------------------------------
+
 
 async def test_preflight_passes_a_matching_manifest(foundry, session):
     url = foundry.serve_manifest("manifests/my-module/v1.2.0/module.json", manifest_doc())
@@ -362,12 +399,15 @@ async def test_preflight_refuses_latest_url_even_when_manifest_matches(foundry, 
     assert not caught.value.temporary
 
 
-@pytest.mark.parametrize("doc, expected", [
-    (manifest_doc(version="1.1.0"), "The manifest says version 1.1.0, but this release is 1.2.0"),
-    (manifest_doc(package_id="their-module"), "The manifest is for 'their-module', not my-module."),
-    ({**manifest_doc(), "id": None}, "The manifest has no id (expected my-module)."),
-    (manifest_doc(minimum=None), "The manifest has no compatibility.minimum."),
-])
+@pytest.mark.parametrize(
+    "doc, expected",
+    [
+        (manifest_doc(version="1.1.0"), "The manifest says version 1.1.0, but this release is 1.2.0"),
+        (manifest_doc(package_id="their-module"), "The manifest is for 'their-module', not my-module."),
+        ({**manifest_doc(), "id": None}, "The manifest has no id (expected my-module)."),
+        (manifest_doc(minimum=None), "The manifest has no compatibility.minimum."),
+    ],
+)
 async def test_preflight_reports_a_contradicting_manifest(foundry, session, doc, expected):
     url = foundry.serve_manifest("manifests/my-module/v1.2.0/module.json", doc)
 
@@ -390,9 +430,11 @@ async def test_preflight_collects_every_problem(foundry, session):
     assert "/releases/latest/" in details[0]
     assert "their-module" in details[1]
     assert "1.1.0" in details[2]
-    assert details[3:] == ["The manifest has no compatibility.minimum.",
-                           "The manifest has no compatibility.verified.",
-                           "compatibility.maximum is 14 for this release but 13 in the manifest."]
+    assert details[3:] == [
+        "The manifest has no compatibility.minimum.",
+        "The manifest has no compatibility.verified.",
+        "compatibility.maximum is 14 for this release but 13 in the manifest.",
+    ]
     assert caught.value.message == "Version 1.2.0 of my-module is not ready to release (6 problems)."
 
 
@@ -402,17 +444,25 @@ async def test_preflight_reports_explicit_compatibility_that_differs(foundry, se
     with pytest.raises(PreflightFailed) as caught:
         await preflight(session, make_request(manifest=url, minimum="10", verified="12.331"))
 
-    assert caught.value.details == ["compatibility.minimum is 10 for this release but 11 in the manifest.",
-                                    "compatibility.verified is 12.331 for this release but 12 in the manifest."]
+    assert caught.value.details == [
+        "compatibility.minimum is 10 for this release but 11 in the manifest.",
+        "compatibility.verified is 12.331 for this release but 12 in the manifest.",
+    ]
 
 
-@pytest.mark.parametrize("content, options, expected", [
-    ("<html><title>404 Not Found</title><body>" + "y" * 300 + "</body></html>", {"status": 404},
-     "answered 404 (404 Not Found)."),
-    ("not json at all {", {}, "is not JSON (not json at all {)."),
-    ("[1, 2]", {}, "is JSON but not an object."),
-    (manifest_doc(), {"delay": 3}, "did not answer within 0.2 s."),
-])
+@pytest.mark.parametrize(
+    "content, options, expected",
+    [
+        (
+            "<html><title>404 Not Found</title><body>" + "y" * 300 + "</body></html>",
+            {"status": 404},
+            "answered 404 (404 Not Found).",
+        ),
+        ("not json at all {", {}, "is not JSON (not json at all {)."),
+        ("[1, 2]", {}, "is JSON but not an object."),
+        (manifest_doc(), {"delay": 3}, "did not answer within 0.2 s."),
+    ],
+)
 async def test_preflight_reports_an_unusable_manifest(foundry, session, content, options, expected):
     url = foundry.serve_manifest("manifests/my-module/v1.2.0/module.json", content, **options)
 
@@ -469,26 +519,45 @@ def test_request_from_manifest_fills_version_and_compatibility():
     doc = manifest_doc(version="2.0.0", minimum=11, verified="12.331")
     doc["compatibility"]["maximum"] = "13"
 
-    request = request_from_manifest(PACKAGE, "https://example.org/v2.0.0/module.json", doc,
-                                    notes="https://example.org/notes")
+    request = request_from_manifest(
+        PACKAGE, "https://example.org/v2.0.0/module.json", doc, notes="https://example.org/notes"
+    )
 
-    assert request == ReleaseRequest(package_id=PACKAGE, version="2.0.0", manifest="https://example.org/v2.0.0/module.json",
-                                     minimum="11", verified="12.331", maximum="13", notes="https://example.org/notes")
+    assert request == ReleaseRequest(
+        package_id=PACKAGE,
+        version="2.0.0",
+        manifest="https://example.org/v2.0.0/module.json",
+        minimum="11",
+        verified="12.331",
+        maximum="13",
+        notes="https://example.org/notes",
+    )
 
 
 def test_request_from_manifest_keeps_explicit_values():
-    request = request_from_manifest(PACKAGE, "https://example.org/m.json", manifest_doc(),
-                                    version="1.2.1", minimum="10", verified="11", maximum="14")
+    request = request_from_manifest(
+        PACKAGE,
+        "https://example.org/m.json",
+        manifest_doc(),
+        version="1.2.1",
+        minimum="10",
+        verified="11",
+        maximum="14",
+    )
 
     assert (request.version, request.minimum, request.verified, request.maximum) == ("1.2.1", "10", "11", "14")
 
 
 def test_request_from_manifest_names_what_is_missing():
     with pytest.raises(PreflightFailed) as caught:
-        request_from_manifest(PACKAGE, "https://example.org/m.json", {"id": PACKAGE, "compatibility": {"minimum": "11"}})
+        request_from_manifest(
+            PACKAGE, "https://example.org/m.json", {"id": PACKAGE, "compatibility": {"minimum": "11"}}
+        )
 
-    assert caught.value.details == ["Give version explicitly: the manifest has none.",
-                                    "Give verified explicitly: the manifest has none."]
+    assert caught.value.details == [
+        "Give version explicitly: the manifest has none.",
+        "Give verified explicitly: the manifest has none.",
+    ]
 
 
 # --- Tokens ------------------------------------------------------------------------------------
@@ -523,8 +592,10 @@ def test_token_is_trimmed_and_kept_secret():
     assert SECRET[:6] not in repr(token) and SECRET[:6] not in str(token)
 
 
-@given(secret=st.text(alphabet=string.ascii_uppercase + string.digits, min_size=16, max_size=40),
-       shape=st.sampled_from(['"{}"', "Bearer {}", "fvttp_{}", "{} x", "{}"]))
+@given(
+    secret=st.text(alphabet=string.ascii_uppercase + string.digits, min_size=16, max_size=40),
+    shape=st.sampled_from(['"{}"', "Bearer {}", "fvttp_{}", "{} x", "{}"]),
+)
 @settings(max_examples=200, deadline=None)
 def test_no_malformed_token_leaks_into_its_message(secret, shape):
     # "{}" alone is the bare secret without the fvttp_ prefix.
@@ -547,14 +618,17 @@ def test_unset_release_tokens_means_none(raw):
     assert parse_release_tokens(raw) == {}
 
 
-@pytest.mark.parametrize("raw, problem", [
-    (TOKEN, "not valid JSON"),  # a bare token pasted instead of the JSON object
-    ("{my-module: " + TOKEN + "}", "not valid JSON"),
-    (json.dumps([TOKEN]), "must be a JSON object"),
-    ("{}", "empty JSON object"),
-    (json.dumps({PACKAGE: 12345}), "token for my-module must be a string"),
-    (json.dumps({"": TOKEN}), "empty package id"),
-])
+@pytest.mark.parametrize(
+    "raw, problem",
+    [
+        (TOKEN, "not valid JSON"),  # a bare token pasted instead of the JSON object
+        ("{my-module: " + TOKEN + "}", "not valid JSON"),
+        (json.dumps([TOKEN]), "must be a JSON object"),
+        ("{}", "empty JSON object"),
+        (json.dumps({PACKAGE: 12345}), "token for my-module must be a string"),
+        (json.dumps({"": TOKEN}), "empty package id"),
+    ],
+)
 def test_bad_release_tokens_name_the_variable_not_the_value(raw, problem):
     with pytest.raises(ConfigurationError) as caught:
         parse_release_tokens(raw)

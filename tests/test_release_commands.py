@@ -24,8 +24,12 @@ PAGE = "https://foundryvtt.com/packages/my-module/edit/"
 
 def manifest_doc(package="my-module", version="1.2.0", **compatibility) -> dict:
     compat = {"minimum": "12", "verified": "13", **compatibility}
-    return {"id": package, "title": "My Module", "version": version,
-            "compatibility": {k: v for k, v in compat.items() if v is not None}}
+    return {
+        "id": package,
+        "title": "My Module",
+        "version": version,
+        "compatibility": {k: v for k, v in compat.items() if v is not None},
+    }
 
 
 def serve(foundry, doc=None, path="manifests/my-module/v1.2.0/module.json") -> str:
@@ -84,8 +88,11 @@ async def test_dry_run_with_only_package_and_manifest_reads_the_rest_from_the_ma
     assert fields["Package page"] == PAGE
     [call] = posts(gm_env.foundry)
     assert call.auth == "token-of:my-module"
-    assert call.body == {"id": "my-module", "dry-run": True, "release": {
-        "version": "1.2.0", "manifest": url, "compatibility": {"minimum": "12", "verified": "13"}}}
+    assert call.body == {
+        "id": "my-module",
+        "dry-run": True,
+        "release": {"version": "1.2.0", "manifest": url, "compatibility": {"minimum": "12", "verified": "13"}},
+    }
     assert gm_env.foundry.published["my-module"] == ["1.0.0"]  # a dry run saves nothing
     # Read once to fill in the release, not again for the checks.
     assert len(manifest_gets(gm_env.foundry, url)) == 1
@@ -94,8 +101,16 @@ async def test_dry_run_with_only_package_and_manifest_reads_the_rest_from_the_ma
 async def test_dry_run_with_every_option_sends_them_all(gm_env):
     url = serve(gm_env.foundry, manifest_doc(maximum="14"))
 
-    result = await dry_run(gm_env, package="my-module", manifest=url, version="1.2.0", minimum="12", verified="13",
-                           maximum="14", notes="https://example.org/my-module/CHANGELOG.md")
+    result = await dry_run(
+        gm_env,
+        package="my-module",
+        manifest=url,
+        version="1.2.0",
+        minimum="12",
+        verified="13",
+        maximum="14",
+        notes="https://example.org/my-module/CHANGELOG.md",
+    )
 
     fields = field_map(result.response.embeds[0])
     assert fields["Compatibility"] == "minimum 12, verified 13, maximum 14"
@@ -103,8 +118,11 @@ async def test_dry_run_with_every_option_sends_them_all(gm_env):
     assert fields["Package page"] == PAGE
     [call] = posts(gm_env.foundry)
     assert call.body["release"] == {
-        "version": "1.2.0", "manifest": url, "notes": "https://example.org/my-module/CHANGELOG.md",
-        "compatibility": {"minimum": "12", "verified": "13", "maximum": "14"}}
+        "version": "1.2.0",
+        "manifest": url,
+        "notes": "https://example.org/my-module/CHANGELOG.md",
+        "compatibility": {"minimum": "12", "verified": "13", "maximum": "14"},
+    }
     assert call.body["dry-run"] is True
     assert len(manifest_gets(gm_env.foundry, url)) == 1
 
@@ -126,13 +144,30 @@ async def test_a_manifest_that_lacks_the_version_asks_for_it(gm_env):
 @pytest.mark.parametrize(
     ("path", "doc", "options", "expected"),
     [
-        ("owner/my-module/releases/latest/download/module.json", manifest_doc(), {},
-         "points at the latest release (/releases/latest/)"),
-        ("v1.2.0/module.json", manifest_doc(version="1.1.0"), {"version": "1.2.0", "minimum": "12", "verified": "13"},
-         "The manifest says version 1.1.0, but this release is 1.2.0"),
-        ("v1.2.0/module.json", manifest_doc(package="their-module"), {}, "The manifest is for 'their-module', not my-module."),
-        ("v1.2.0/module.json", manifest_doc(verified=None), {"version": "1.2.0", "minimum": "12", "verified": "13"},
-         "The manifest has no compatibility.verified."),
+        (
+            "owner/my-module/releases/latest/download/module.json",
+            manifest_doc(),
+            {},
+            "points at the latest release (/releases/latest/)",
+        ),
+        (
+            "v1.2.0/module.json",
+            manifest_doc(version="1.1.0"),
+            {"version": "1.2.0", "minimum": "12", "verified": "13"},
+            "The manifest says version 1.1.0, but this release is 1.2.0",
+        ),
+        (
+            "v1.2.0/module.json",
+            manifest_doc(package="their-module"),
+            {},
+            "The manifest is for 'their-module', not my-module.",
+        ),
+        (
+            "v1.2.0/module.json",
+            manifest_doc(verified=None),
+            {"version": "1.2.0", "minimum": "12", "verified": "13"},
+            "The manifest has no compatibility.verified.",
+        ),
         ("v1.2.0/module.json", "<html>not json</html>", {}, "is not JSON"),
     ],
     ids=["latest-url", "version-mismatch", "id-mismatch", "missing-compatibility", "not-json"],
@@ -166,7 +201,9 @@ async def test_a_missing_manifest_is_a_clear_error_without_the_proxy_page(gm_env
 
 
 async def test_every_failed_check_is_its_own_line(gm_env):
-    url = gm_env.foundry.serve_manifest("releases/latest/module.json", manifest_doc(package="their-module", version="0.9"))
+    url = gm_env.foundry.serve_manifest(
+        "releases/latest/module.json", manifest_doc(package="their-module", version="0.9")
+    )
 
     result = await dry_run(gm_env, package="my-module", manifest=url, version="1.2.0", minimum="11", verified="13")
 
@@ -198,13 +235,22 @@ def errors_body(errors: dict) -> str:
 @pytest.mark.parametrize(
     ("errors", "expected"),
     [
-        ({"minimum": [{"message": "This field is required.", "code": "required"}]}, ["minimum: This field is required."]),
+        (
+            {"minimum": [{"message": "This field is required.", "code": "required"}]},
+            ["minimum: This field is required."],
+        ),
         ({"manifest": [{"message": "Enter a valid URL.", "code": "invalid"}]}, ["manifest: Enter a valid URL."]),
-        ({"__all__": [{"message": "Releases of this package are frozen.", "code": "frozen"}]},
-         ["Releases of this package are frozen."]),
-        ({"manifest": [{"message": "Enter a valid URL.", "code": "invalid"}],
-          "notes": [{"message": "Enter a valid URL.", "code": "invalid"}]},
-         ["manifest: Enter a valid URL.", "notes: Enter a valid URL."]),
+        (
+            {"__all__": [{"message": "Releases of this package are frozen.", "code": "frozen"}]},
+            ["Releases of this package are frozen."],
+        ),
+        (
+            {
+                "manifest": [{"message": "Enter a valid URL.", "code": "invalid"}],
+                "notes": [{"message": "Enter a valid URL.", "code": "invalid"}],
+            },
+            ["manifest: Enter a valid URL.", "notes: Enter a valid URL."],
+        ),
     ],
     ids=["required", "invalid-url", "all", "two-fields"],
 )
@@ -288,8 +334,9 @@ async def test_the_cooldown_survives_a_restart(gm_env, tmp_path):
     assert not any(secret in text for text in sent for secret in SECRETS)
 
 
-@pytest.mark.parametrize(("status", "reason"), [(500, "Internal Server Error"), (502, "Bad Gateway"),
-                                                (503, "Service Unavailable")])
+@pytest.mark.parametrize(
+    ("status", "reason"), [(500, "Internal Server Error"), (502, "Bad Gateway"), (503, "Service Unavailable")]
+)
 async def test_a_proxy_error_page_becomes_status_and_a_short_cause(gm_env, status, reason):
     url = serve(gm_env.foundry)
     gm_env.foundry.fail_next_with_proxy_page(status, reason)
@@ -303,8 +350,11 @@ async def test_a_proxy_error_page_becomes_status_and_a_short_cause(gm_env, statu
 
 async def test_an_empty_or_unexpected_answer_is_reported_not_crashed_on(gm_env):
     url = serve(gm_env.foundry)
-    gm_env.foundry.fail_next(401, json.dumps({"status": "error", "message": "Invalid or missing package release token."}),
-                             content_type="application/json")
+    gm_env.foundry.fail_next(
+        401,
+        json.dumps({"status": "error", "message": "Invalid or missing package release token."}),
+        content_type="application/json",
+    )
     gm_env.foundry.fail_next(502, "")
     first = await dry_run(gm_env, package="my-module", manifest=url)
     second = await dry_run(gm_env, package="my-module", manifest=url)
@@ -433,7 +483,9 @@ async def test_only_the_invoking_maintainer_can_confirm(gm_env):
 async def test_an_expired_confirmation_releases_nothing(gm_env, monkeypatch):
     monkeypatch.setattr(confirm, "CONFIRM_TIMEOUT", 0.2)
     url = serve(gm_env.foundry)
-    result = await gm_env.h.slash(gm_env.maintainer, gm_env.channel, "release publish", package="my-module", manifest=url)
+    result = await gm_env.h.slash(
+        gm_env.maintainer, gm_env.channel, "release publish", package="my-module", manifest=url
+    )
     assert "The confirmation expired; nothing was released." in result.text
     assert len(posts(gm_env.foundry)) == 1
     assert gm_env.foundry.published["my-module"] == ["1.0.0"]
@@ -442,7 +494,9 @@ async def test_an_expired_confirmation_releases_nothing(gm_env, monkeypatch):
 
 async def test_a_failing_dry_run_shows_no_buttons_and_releases_nothing(gm_env):
     url = serve(gm_env.foundry, manifest_doc(version="1.0.0"), path="v1.0.0/module.json")
-    result = await gm_env.h.slash(gm_env.maintainer, gm_env.channel, "release publish", package="my-module", manifest=url)
+    result = await gm_env.h.slash(
+        gm_env.maintainer, gm_env.channel, "release publish", package="my-module", manifest=url
+    )
     assert "Version 1.0.0 of my-module is already published." in result.text
     assert not any(m.buttons for m in result.messages)
     assert len(posts(gm_env.foundry)) == 1
@@ -482,8 +536,10 @@ async def test_an_unknown_announce_channel_is_told_to_the_maintainer(gm_env):
     first, warning = result.messages
     assert "Released my-module 1.2.0" in first.text
     assert warning.ephemeral
-    assert warning.text == ("Released, but the announcement could not be posted in <#1234567890123>: "
-                            "Discord does not know that channel (check ANNOUNCE_CHANNEL_ID).")
+    assert warning.text == (
+        "Released, but the announcement could not be posted in <#1234567890123>: "
+        "Discord does not know that channel (check ANNOUNCE_CHANNEL_ID)."
+    )
 
 
 async def test_an_announce_channel_without_permission_is_told_to_the_maintainer(gm_env):
@@ -524,8 +580,9 @@ async def test_a_member_without_the_maintainer_role_is_refused(gm_env):
 async def test_in_a_dm_the_command_is_refused(gm_env):
     await gm_env.h.sync()  # also offer the commands globally, as --sync-global does (so in DMs too)
     url = serve(gm_env.foundry)
-    result = await gm_env.h.slash(gm_env.maintainer, gm_env.h.dm(gm_env.maintainer), "release dry-run",
-                                  package="my-module", manifest=url)
+    result = await gm_env.h.slash(
+        gm_env.maintainer, gm_env.h.dm(gm_env.maintainer), "release dry-run", package="my-module", manifest=url
+    )
     assert "only in the campaign's server" in result.text
     assert not gm_env.foundry.requests
 
@@ -538,15 +595,19 @@ async def test_the_maintainer_role_can_differ_per_package(gm_env):
     assert "Dry run passed" in (await dry_run(gm_env, package="my-module", manifest=mine)).text
     refused = await dry_run(gm_env, package="other-module", manifest=other)
     assert refused.text == "Only members with the GM role can release other-module."
-    assert "Dry run passed — other-module" in (await dry_run(gm_env, who=gm_env.gm, package="other-module",
-                                                            manifest=other)).text
+    assert (
+        "Dry run passed — other-module"
+        in (await dry_run(gm_env, who=gm_env.gm, package="other-module", manifest=other)).text
+    )
     refused = await dry_run(gm_env, who=gm_env.gm, package="my-module", manifest=mine)
     assert refused.text == "Only members with the Maintainer role can release my-module."
     assert [r.body["id"] for r in posts(gm_env.foundry)] == ["my-module", "other-module"]
 
 
-@pytest.mark.parametrize("settings_overrides", [{"release_tokens": {"my-module": RELEASE_TOKEN, "other-module": OTHER_TOKEN,
-                                                                     "my-system": RELEASE_TOKEN}}])
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"release_tokens": {"my-module": RELEASE_TOKEN, "other-module": OTHER_TOKEN, "my-system": RELEASE_TOKEN}}],
+)
 async def test_package_autocomplete_lists_only_packages_with_tokens(gm_env):
     choices = await gm_env.h.autocomplete(gm_env.maintainer, gm_env.channel, "release dry-run", "package", "")
     assert [c["value"] for c in choices] == ["my-module", "my-system", "other-module"]
@@ -580,14 +641,21 @@ async def test_every_attempt_is_logged_with_who_options_status_and_answer_and_no
         ("success", 200, True),
         ("preflight-failed", None, True),
         ("failed", 502, True),
-        ("success", 200, True),   # publish: its dry run
+        ("success", 200, True),  # publish: its dry run
         ("success", 200, False),  # publish: the release
         ("rate-limited", 429, True),
         ("cooldown", None, True),
     ]
     first = json.loads(history[0]["options"])
-    assert first == {"package_id": "my-module", "version": "1.2.0", "manifest": url, "minimum": "12",
-                     "verified": "13", "maximum": None, "notes": None}
+    assert first == {
+        "package_id": "my-module",
+        "version": "1.2.0",
+        "manifest": url,
+        "minimum": "12",
+        "verified": "13",
+        "maximum": None,
+        "notes": None,
+    }
     assert history[0]["answer"].startswith("Dry run completed successfully")
     assert "/releases/latest/" in history[1]["answer"]
     assert history[2]["answer"] == "Foundry's release API answered 502: foundryvtt.com | 502: Bad Gateway."
@@ -604,8 +672,11 @@ async def test_no_token_reaches_discord_or_the_logs_even_when_foundry_echoes_it(
     url = serve(gm_env.foundry)
     # A debug page that echoes the request headers, token included.
     gm_env.foundry.fail_next(500, f"<html><body>Authorization: {RELEASE_TOKEN}</body></html>")
-    gm_env.foundry.fail_next(400, errors_body({"__all__": [{"message": f"bad token {RELEASE_TOKEN}", "code": "x"}]}),
-                             content_type="application/json")
+    gm_env.foundry.fail_next(
+        400,
+        errors_body({"__all__": [{"message": f"bad token {RELEASE_TOKEN}", "code": "x"}]}),
+        content_type="application/json",
+    )
     echoed = await dry_run(gm_env, package="my-module", manifest=url)
     rejected = await dry_run(gm_env, package="my-module", manifest=url)
     task, preview_id = await start_publish(gm_env)

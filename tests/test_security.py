@@ -30,8 +30,12 @@ PAGE = "https://foundryvtt.com/packages/my-module/edit/"
 
 
 def manifest_doc(package="my-module", version="1.2.0") -> dict:
-    return {"id": package, "title": "My Module", "version": version,
-            "compatibility": {"minimum": "12", "verified": "13"}}
+    return {
+        "id": package,
+        "title": "My Module",
+        "version": version,
+        "compatibility": {"minimum": "12", "verified": "13"},
+    }
 
 
 def serve(foundry, package="my-module", version="1.2.0") -> str:
@@ -56,11 +60,11 @@ class Traffic:
 
     @property
     def relay(self) -> list:
-        return self.env.relay.requests()[self.relay_before:]
+        return self.env.relay.requests()[self.relay_before :]
 
     @property
     def foundry(self) -> list:
-        return self.env.foundry.requests[self.foundry_before:]
+        return self.env.foundry.requests[self.foundry_before :]
 
     def assert_nothing_sent(self, what: str) -> None:
         assert self.relay == [], f"{what}: reached the relay: {[(r.method, r.path) for r in self.relay]}"
@@ -89,7 +93,9 @@ def assert_refused(result, *, expect: str, what: str) -> None:
 
 @pytest.fixture
 async def world_with_baron(gm_env):
-    gm_env.world.add_entry("Baron Vell", flags={"campaign-codex": {"type": "npc", "data": {"description": "<p>Old</p>"}}})
+    gm_env.world.add_entry(
+        "Baron Vell", flags={"campaign-codex": {"type": "npc", "data": {"description": "<p>Old</p>"}}}
+    )
     result = await gm_env.h.slash(gm_env.gm, gm_env.channel, "refresh")
     assert "Name map refreshed" in result.text, result.text
     return gm_env
@@ -103,8 +109,11 @@ async def test_a_member_without_the_role_is_refused_and_nothing_is_sent(world_wi
     env = world_with_baron
     traffic = Traffic(env)
     result = await env.h.slash(env.player, env.channel, command, **options_for(env, command))
-    expect = {"status": "Only GMs and maintainers", "release dry-run": "Only members with the Maintainer role",
-              "release publish": "Only members with the Maintainer role"}.get(command, "Only members with the GM role")
+    expect = {
+        "status": "Only GMs and maintainers",
+        "release dry-run": "Only members with the Maintainer role",
+        "release publish": "Only members with the Maintainer role",
+    }.get(command, "Only members with the GM role")
     assert_refused(result, expect=expect, what=f"/{command} by a player")
     traffic.assert_nothing_sent(f"/{command} by a player")
     assert env.foundry.published["my-module"] == ["1.0.0"]
@@ -170,7 +179,9 @@ async def test_in_another_guild_discord_does_not_offer_the_guild_synced_command(
 
 
 @pytest.mark.parametrize("command", WRITE_COMMANDS + ["lookup"])
-async def test_in_another_guild_a_globally_synced_command_is_refused_even_with_the_role_names(world_with_baron, command):
+async def test_in_another_guild_a_globally_synced_command_is_refused_even_with_the_role_names(
+    world_with_baron, command
+):
     env = world_with_baron
     await env.h.sync()
     other = env.h.guild("Other", roles=["GM", "Maintainer"])
@@ -201,8 +212,9 @@ async def test_gm_role_given_as_a_role_id_works(world_with_baron):
     assert_refused(refused, expect=f"Only members with the {gm_role.id} role", what="/refresh by a player")
     traffic.assert_nothing_sent("/refresh by a player (GM_ROLE as id)")
 
-    task, preview_id = await run_until_button(env.h, env.gm, env.channel, "push", name="Baron Vell",
-                                              data=push_file({"data": {"description": "<p>New</p>"}}))
+    task, preview_id = await run_until_button(
+        env.h, env.gm, env.channel, "push", name="Baron Vell", data=push_file({"data": {"description": "<p>New</p>"}})
+    )
     await env.h.click(env.gm, preview_id, label="Confirm")
     assert "Pushed to Baron Vell" in (await task).text
     assert len(env.relay.requests("/update")) == 1
@@ -226,17 +238,23 @@ async def test_per_package_maintainer_roles_from_json(gm_env):
     h, ch = gm_env.h, gm_env.channel
 
     traffic = Traffic(gm_env)
-    for who, package, url, role in ((gm_env.maintainer, "other-module", theirs, "GM"),
-                                    (gm_env.gm, "my-module", mine, "Maintainer")):
+    for who, package, url, role in (
+        (gm_env.maintainer, "other-module", theirs, "GM"),
+        (gm_env.gm, "my-module", mine, "Maintainer"),
+    ):
         for command in ("release dry-run", "release publish"):
             refused = await h.slash(who, ch, command, package=package, manifest=url)
             assert_refused(refused, expect=f"Only members with the {role} role can release {package}", what=command)
     traffic.assert_nothing_sent("per-package refusals")
 
-    assert "Dry run passed — other-module" in (await h.slash(gm_env.gm, ch, "release dry-run", package="other-module",
-                                                            manifest=theirs)).text
-    assert "Dry run passed — my-module" in (await h.slash(gm_env.maintainer, ch, "release dry-run", package="my-module",
-                                                         manifest=mine)).text
+    assert (
+        "Dry run passed — other-module"
+        in (await h.slash(gm_env.gm, ch, "release dry-run", package="other-module", manifest=theirs)).text
+    )
+    assert (
+        "Dry run passed — my-module"
+        in (await h.slash(gm_env.maintainer, ch, "release dry-run", package="my-module", manifest=mine)).text
+    )
     assert [p.body["id"] for p in release_posts(gm_env.foundry)] == ["other-module", "my-module"]
 
 
@@ -263,11 +281,18 @@ def make_public(h, message_id: int) -> None:
 
 async def start(env, command: str):
     if command == "push":
-        return await run_until_button(env.h, env.gm, env.channel, "push", name="Baron Vell",
-                                      data=push_file({"data": {"description": "<p>New</p>"}})), env.gm
+        return await run_until_button(
+            env.h,
+            env.gm,
+            env.channel,
+            "push",
+            name="Baron Vell",
+            data=push_file({"data": {"description": "<p>New</p>"}}),
+        ), env.gm
     url = serve(env.foundry)
-    return await run_until_button(env.h, env.maintainer, env.channel, "release publish", package="my-module",
-                                  manifest=url), env.maintainer
+    return await run_until_button(
+        env.h, env.maintainer, env.channel, "release publish", package="my-module", manifest=url
+    ), env.maintainer
 
 
 def written(env, command: str) -> int:
@@ -304,7 +329,9 @@ async def test_only_the_invoker_can_answer_the_buttons(world_with_baron, command
         assert ("Pushed to Baron Vell" if command == "push" else "Released my-module 1.2.0") in result.text
     else:
         assert written(env, command) == 0
-        assert ("Cancelled; nothing was sent" if command == "push" else "Cancelled; nothing was released") in result.text
+        assert (
+            "Cancelled; nothing was sent" if command == "push" else "Cancelled; nothing was released"
+        ) in result.text
     assert h.fake.messages[preview_id].payload.get("components") in (None, [])
 
 
@@ -312,9 +339,10 @@ async def start_world(env, who):
     h = env.h
     newest = max(h.fake.messages, default=0)
     task = asyncio.create_task(h.slash(who, env.channel, "world"))
-    menu = await h.wait_for(lambda: next((m for m in h.fake.messages.values()
-                                          if m.id > newest and m.payload.get("components")), None),
-                            what="the /world menu")
+    menu = await h.wait_for(
+        lambda: next((m for m in h.fake.messages.values() if m.id > newest and m.payload.get("components")), None),
+        what="the /world menu",
+    )
     return task, menu
 
 
@@ -357,16 +385,25 @@ def _assignments(func: ast.AST, name: str) -> list[ast.AST] | None:
         if isinstance(node, ast.Assign):
             if any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
                 values.append(node.value)
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and isinstance(node.target, ast.Name) \
-                and node.target.id == name and node.value is not None:
+        elif (
+            isinstance(node, (ast.AugAssign, ast.AnnAssign))
+            and isinstance(node.target, ast.Name)
+            and node.target.id == name
+            and node.value is not None
+        ):
             values.append(node.value)
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and isinstance(node.target, ast.Name) \
-                and node.target.id == name:
+        elif (
+            isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension))
+            and isinstance(node.target, ast.Name)
+            and node.target.id == name
+        ):
             return None
     return values
 
 
-def _sql_problem(node: ast.AST, func: ast.AST, source: str, *, whole: bool, seen: frozenset = frozenset()) -> str | None:
+def _sql_problem(
+    node: ast.AST, func: ast.AST, source: str, *, whole: bool, seen: frozenset = frozenset()
+) -> str | None:
     """Why `node` (an SQL argument) is built unsafely, or None. `whole`: the node is the entire argument
     (an opaque parameter passed straight through is fine then, not when glued to other text)."""
     text = ast.get_source_segment(source, node) or ast.dump(node)
@@ -376,11 +413,16 @@ def _sql_problem(node: ast.AST, func: ast.AST, source: str, *, whole: bool, seen
         return None if text in ALLOWED_FORMATTED_SQL else f"f-string SQL {text}"
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
         return f"%-formatted SQL {text}"
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "format_map", "join", "replace"):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("format", "format_map", "join", "replace")
+    ):
         return f".{node.func.attr}() SQL {text}"
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return (_sql_problem(node.left, func, source, whole=False, seen=seen)
-                or _sql_problem(node.right, func, source, whole=False, seen=seen))
+        return _sql_problem(node.left, func, source, whole=False, seen=seen) or _sql_problem(
+            node.right, func, source, whole=False, seen=seen
+        )
     if isinstance(node, ast.Name):
         if node.id in seen:
             return None
@@ -423,8 +465,8 @@ def sql_problems(source: str, filename: str = "<src>") -> list[str]:
 
 def test_the_sql_check_catches_real_regressions():
     bad = {
-        "f-string": 'async def f(conn, world):\n    await conn.execute(f"DELETE FROM t WHERE world = \'{world}\'")',
-        "percent": 'async def f(conn, world):\n    await conn.execute("DELETE FROM t WHERE world = \'%s\'" % world)',
+        "f-string": "async def f(conn, world):\n    await conn.execute(f\"DELETE FROM t WHERE world = '{world}'\")",
+        "percent": "async def f(conn, world):\n    await conn.execute(\"DELETE FROM t WHERE world = '%s'\" % world)",
         "format": 'async def f(conn, w):\n    await conn.executemany("INSERT INTO t VALUES ({})".format(w), [])',
         "concat-param": 'async def f(db, column):\n    return await db.fetchall("SELECT " + column + " FROM t")',
         "via-variable": 'async def f(db, w):\n    sql = f"SELECT * FROM t WHERE w = {w}"\n    return await db.fetchone(sql)',
@@ -435,14 +477,14 @@ def test_the_sql_check_catches_real_regressions():
     for name, source in bad.items():
         assert sql_problems(source), f"the SQL check missed a {name} query"
     good = (
-        'async def f(db, package_id, limit):\n'
+        "async def f(db, package_id, limit):\n"
         '    sql = "SELECT * FROM t"\n'
-        '    params = ()\n'
-        '    if package_id:\n'
+        "    params = ()\n"
+        "    if package_id:\n"
         '        sql += " WHERE package_id = ?"\n'
-        '        params = (package_id,)\n'
+        "        params = (package_id,)\n"
         '    return await db.fetchall(sql + " LIMIT ?", (*params, limit))\n'
-        'async def g(conn, version):\n'
+        "async def g(conn, version):\n"
         '    await conn.execute(f"PRAGMA user_version = {int(version)}")\n'
     )
     assert sql_problems(good) == []
@@ -465,8 +507,12 @@ def test_migrations_are_constant_sql():
     """Migration statements reach `conn.execute(statement)` as a loop variable: they must be literals."""
     source = (ROOT / "storage" / "migrations.py").read_text(encoding="utf-8")
     tree = ast.parse(source)
-    [assign] = [n for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
-                and "MIGRATIONS" in ast.get_source_segment(source, n).split("=")[0]]
+    [assign] = [
+        n
+        for n in tree.body
+        if isinstance(n, (ast.Assign, ast.AnnAssign))
+        and "MIGRATIONS" in ast.get_source_segment(source, n).split("=")[0]
+    ]
     statements = [n for n in ast.walk(assign.value) if not isinstance(n, (ast.List, ast.Tuple, ast.Load))]
     assert statements
     for node in statements:
@@ -476,8 +522,11 @@ def test_migrations_are_constant_sql():
 def test_the_sql_check_sees_a_planted_regression_in_a_storage_file():
     """The same check, run over a real storage file with one query rewritten as an f-string."""
     source = (ROOT / "storage" / "name_map.py").read_text(encoding="utf-8")
-    planted = source.replace('"DELETE FROM name_entries WHERE world = ?", (world,)',
-                             'f"DELETE FROM name_entries WHERE world = \'{world}\'"', 1)
+    planted = source.replace(
+        '"DELETE FROM name_entries WHERE world = ?", (world,)',
+        "f\"DELETE FROM name_entries WHERE world = '{world}'\"",
+        1,
+    )
     assert planted != source
     assert sql_problems(source) == []
     assert any("f-string" in p for p in sql_problems(planted))
@@ -487,36 +536,54 @@ def test_the_sql_check_sees_a_planted_regression_in_a_storage_file():
 
 
 def fragments(secret: str, size: int = 12) -> set[str]:
-    return {secret[i:i + size] for i in range(len(secret) - size + 1)} | {secret}
+    return {secret[i : i + size] for i in range(len(secret) - size + 1)} | {secret}
 
 
 async def test_no_secret_is_stored_in_sqlite_after_every_command(world_with_baron):
     env = world_with_baron
     h = env.h
     # /push: an update and a create (with a rename).
-    task, preview_id = await run_until_button(h, env.gm, env.channel, "push", name="Baron Vell", rename="Baron Vell II",
-                                              data=push_file({"data": {"description": "<p>New</p>"}}))
+    task, preview_id = await run_until_button(
+        h,
+        env.gm,
+        env.channel,
+        "push",
+        name="Baron Vell",
+        rename="Baron Vell II",
+        data=push_file({"data": {"description": "<p>New</p>"}}),
+    )
     await h.click(env.gm, preview_id, label="Confirm")
     assert "Pushed" in (await task).text
-    task, preview_id = await run_until_button(h, env.gm, env.channel, "push", name="Old Mill",
-                                              data=push_file({"type": "location", "data": {}}))
+    task, preview_id = await run_until_button(
+        h, env.gm, env.channel, "push", name="Old Mill", data=push_file({"type": "location", "data": {}})
+    )
     await h.click(env.gm, preview_id, label="Confirm")
     assert "Created" in (await task).text
     # /refresh, /world, /status.
     assert "Name map refreshed" in (await h.slash(env.gm, env.channel, "refresh")).text
     task, menu = await start_world(env, env.gm)
-    await h.click(env.gm, menu.id, custom_id=select_of(menu)["custom_id"], values=[select_of(menu)["options"][0]["value"]])
+    await h.click(
+        env.gm, menu.id, custom_id=select_of(menu)["custom_id"], values=[select_of(menu)["options"][0]["value"]]
+    )
     assert "World chosen" in (await task).text
     await h.slash(env.gm, env.channel, "status")
     # /release: a dry run, a failing one whose answer echoes the token, a publish, a 429 cooldown.
     url = serve(env.foundry)
-    assert "Dry run passed" in (await h.slash(env.maintainer, env.channel, "release dry-run", package="my-module",
-                                              manifest=url)).text
-    env.foundry.fail_next(400, json.dumps({"status": "error", "errors": {"__all__": [
-        {"message": f"bad token {RELEASE_TOKEN}", "code": "x"}]}}), content_type="application/json")
+    assert (
+        "Dry run passed"
+        in (await h.slash(env.maintainer, env.channel, "release dry-run", package="my-module", manifest=url)).text
+    )
+    env.foundry.fail_next(
+        400,
+        json.dumps(
+            {"status": "error", "errors": {"__all__": [{"message": f"bad token {RELEASE_TOKEN}", "code": "x"}]}}
+        ),
+        content_type="application/json",
+    )
     await h.slash(env.maintainer, env.channel, "release dry-run", package="my-module", manifest=url)
-    task, preview_id = await run_until_button(h, env.maintainer, env.channel, "release publish", package="my-module",
-                                              manifest=url)
+    task, preview_id = await run_until_button(
+        h, env.maintainer, env.channel, "release publish", package="my-module", manifest=url
+    )
     await h.click(env.maintainer, preview_id, label="Confirm")
     assert "Released my-module 1.2.0" in (await task).text
     env.foundry.fail_next(429, "", content_type="text/plain", headers={"Retry-After": "60"})
@@ -529,12 +596,20 @@ async def test_no_secret_is_stored_in_sqlite_after_every_command(world_with_baro
     assert database in files
     stored = b"".join(p.read_bytes() for p in files)
     assert b"Baron Vell II" in stored or b"Old Mill" in stored  # the scan reads what was written
-    secrets = {*SECRETS, RELAY_KEY, RELEASE_TOKEN, OTHER_TOKEN, env.bot.settings.relay_api_key.get_secret_value(),
-               *(t.get_secret_value() for t in env.bot.settings.release_tokens.values())}
+    secrets = {
+        *SECRETS,
+        RELAY_KEY,
+        RELEASE_TOKEN,
+        OTHER_TOKEN,
+        env.bot.settings.relay_api_key.get_secret_value(),
+        *(t.get_secret_value() for t in env.bot.settings.release_tokens.values()),
+    }
     for secret in secrets:
         for piece in fragments(secret):
             for encoding in ("utf-8", "utf-16-le"):
-                assert piece.encode(encoding) not in stored, f"a fragment of a secret is stored in SQLite ({piece[:4]}…)"
+                assert piece.encode(encoding) not in stored, (
+                    f"a fragment of a secret is stored in SQLite ({piece[:4]}…)"
+                )
 
 
 def test_fragments_cover_every_12_character_window():

@@ -61,7 +61,9 @@ def test_settings_read_the_env_file_and_secrets_stay_hidden(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     for name in ("DISCORD_TOKEN", "RELAY_URL", "RELAY_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    (tmp_path / ".env").write_text("DISCORD_TOKEN=abc.def.ghi\nRELAY_URL=https://relay.example.com/\nRELAY_API_KEY=key-xyz\n")
+    (tmp_path / ".env").write_text(
+        "DISCORD_TOKEN=abc.def.ghi\nRELAY_URL=https://relay.example.com/\nRELAY_API_KEY=key-xyz\n"
+    )
     settings = load_settings()
     assert settings.relay_url == "https://relay.example.com"
     assert settings.discord_token.get_secret_value() == "abc.def.ghi"
@@ -84,8 +86,9 @@ async def test_the_docker_healthcheck_fails_without_a_heartbeat_and_passes_with_
 
     root = Path(__file__).resolve().parent.parent
     env = {"DATABASE_PATH": str(tmp_path / "bot.sqlite3"), "PATH": "/usr/bin:/bin"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "core.health", cwd=root, env=env,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "core.health", cwd=root, env=env, stderr=asyncio.subprocess.PIPE
+    )
     _, err = await proc.communicate()
     assert proc.returncode != 0 and b"no heartbeat" in err
     (tmp_path / "heartbeat").touch()

@@ -144,8 +144,16 @@ async def test_cooldowns_expire_and_the_log_keeps_every_attempt(tmp_path):
         await store.set_cooldown("pkg", 1000.0)
         assert await store.cooldown_until("pkg", now=999.0) == 1000.0
         assert await store.cooldown_until("pkg", now=1000.5) is None
-        await store.log(actor="a", package_id="pkg", version="1.0.0", dry_run=True, options={"version": "1.0.0"},
-                        status="success", http_status=200, answer="ok")
+        await store.log(
+            actor="a",
+            package_id="pkg",
+            version="1.0.0",
+            dry_run=True,
+            options={"version": "1.0.0"},
+            status="success",
+            http_status=200,
+            answer="ok",
+        )
         [row] = await store.history("pkg")
         assert row["actor"] == "a" and row["dry_run"] == 1 and row["status"] == "success"
     finally:

@@ -27,13 +27,17 @@ def describe(error: BaseException) -> Reply:
     if isinstance(error, NotAllowed):
         return Reply(description=error.message, tone=Tone.ERROR)
     if isinstance(error, app_commands.NoPrivateMessage):
-        return Reply(description="This command works only in the campaign's server, not in direct messages.", tone=Tone.ERROR)
+        return Reply(
+            description="This command works only in the campaign's server, not in direct messages.", tone=Tone.ERROR
+        )
     if isinstance(error, app_commands.TransformerError):
         return Reply(description=f"That value for this option isn't valid: {error.value!r:.80}.", tone=Tone.ERROR)
     if isinstance(error, app_commands.CheckFailure):
         return Reply(description="You can't use this command here.", tone=Tone.ERROR)
     if isinstance(error, discord.HTTPException):
-        return Reply(description=f"Discord refused the bot's reply ({error.status}); the error was logged.", tone=Tone.ERROR)
+        return Reply(
+            description=f"Discord refused the bot's reply ({error.status}); the error was logged.", tone=Tone.ERROR
+        )
     return Reply(
         description=f"Something went wrong inside the bot ({type(error).__name__}); the error was logged for its operator.",
         tone=Tone.ERROR,
@@ -49,7 +53,9 @@ def is_expected(error: BaseException) -> bool:
 async def report(interaction: discord.Interaction, error: BaseException) -> None:
     if not is_expected(error):
         original = getattr(error, "original", error)
-        log.error("Unhandled error in /%s", _name(interaction), exc_info=(type(original), original, original.__traceback__))
+        log.error(
+            "Unhandled error in /%s", _name(interaction), exc_info=(type(original), original, original.__traceback__)
+        )
     try:
         await send_reply(interaction, describe(error), ephemeral=True)
     except discord.HTTPException:

@@ -56,5 +56,10 @@ def log_command(interaction: discord.Interaction, outcome: str) -> None:
     command = interaction.command.qualified_name if interaction.command else "?"
     log.info(
         "/%s by %s (%s) in guild %s: %s in %s",
-        command, interaction.user, interaction.user.id, interaction.guild_id, outcome, took,
+        command,
+        interaction.user,
+        interaction.user.id,
+        interaction.guild_id,
+        outcome,
+        took,
     )

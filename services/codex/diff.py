@@ -91,9 +91,7 @@ def _shorten(value: Any, width: int) -> str:
     return neutralise_mentions(text)
 
 
-def describe_changes(
-    live: dict, diff: dict, *, width: int = 80, prefix: str = "flags.campaign-codex"
-) -> list[str]:
+def describe_changes(live: dict, diff: dict, *, width: int = 80, prefix: str = "flags.campaign-codex") -> list[str]:
     """One preview line per changed path: ``data.description: old → new``.
 
     ``live`` is the live campaign-codex object; paths are shown relative to ``prefix``. Values are
@@ -102,6 +100,10 @@ def describe_changes(
     lines: list[str] = []
     for path, new in diff.items():
         rel = path[len(prefix) + 1 :] if path.startswith(prefix + ".") else path
-        old = _lookup(live if isinstance(live, dict) else {}, rel.split(".")) if path.startswith(prefix + ".") else _MISSING
+        old = (
+            _lookup(live if isinstance(live, dict) else {}, rel.split("."))
+            if path.startswith(prefix + ".")
+            else _MISSING
+        )
         lines.append(f"{rel}: {_shorten(old, width)} → {_shorten(new, width)}")
     return lines

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 from bs4 import BeautifulSoup, NavigableString
 from markdownify import MarkdownConverter
 
-from services.codex.schema import TYPE_LABELS
 from core.replies import Reply, Tone
+from services.codex.schema import TYPE_LABELS
 
 __all__ = [
     "render_entry",
@@ -29,7 +30,15 @@ __all__ = [
     "TYPE_LABELS",
 ]
 
-LIMITS = {"title": 256, "description": 4096, "field_name": 256, "field_value": 1024, "fields": 25, "total": 6000, "footer": 2048}
+LIMITS = {
+    "title": 256,
+    "description": 4096,
+    "field_name": 256,
+    "field_value": 1024,
+    "fields": 25,
+    "total": 6000,
+    "footer": 2048,
+}
 # Linked fields in display order: (data key, field title, GM only).
 LINK_FIELDS: tuple[tuple[str, str, bool], ...] = (
     ("linkedActor", "Actor", False),
@@ -58,7 +67,9 @@ _MAX_NESTING = 40
 _CACHE_SIZE = 256
 _CACHE_SOURCE_MAX = 10_000
 
-_ENRICHER = re.compile(r"@(UUID|JournalEntry|Actor|Item|Scene|RollTable|Compendium)\[([^\]\n]{1,300})\](?:\{([^}\n]{0,300})\})?")
+_ENRICHER = re.compile(
+    r"@(UUID|JournalEntry|Actor|Item|Scene|RollTable|Compendium)\[([^\]\n]{1,300})\](?:\{([^}\n]{0,300})\})?"
+)
 _MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
 _DISCORD_MENTION = re.compile(r"<(@[!&]?|#)(?=\d)")
 _BLANKS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+\n")

@@ -42,7 +42,15 @@ TOP_KEYS = ("type", "image", "data")
 # Field kinds. Every field has the same kind whatever the type, so a file without "type" can still
 # be kind-checked before the live entry's type is known.
 UUID_LIST, UUID_OR_NULL, HTML, BOOL, NUMBER, TAGS, INVENTORY, QUESTS, CARD_NOTES = (
-    "uuid-list", "uuid-or-null", "html", "bool", "number", "tags", "inventory", "quests", "card-notes",
+    "uuid-list",
+    "uuid-or-null",
+    "html",
+    "bool",
+    "number",
+    "tags",
+    "inventory",
+    "quests",
+    "card-notes",
 )
 FIELD_KINDS: dict[str, str] = {
     "linkedActor": UUID_OR_NULL,
@@ -81,12 +89,26 @@ DATA_FIELDS: dict[str, tuple[str, ...]] = {
         "tag": _NPC + ("linkedGroups",),
         "location": ("description", "linkedNPCs", "linkedScene", "linkedShops", "notes", "parentRegion"),
         "shop": (
-            "description", "linkedNPCs", "linkedLocation", "inventory", "linkedScene", "markup", "notes",
-            "isLoot", "hideInventory", "inventoryCash",
+            "description",
+            "linkedNPCs",
+            "linkedLocation",
+            "inventory",
+            "linkedScene",
+            "markup",
+            "notes",
+            "isLoot",
+            "hideInventory",
+            "inventoryCash",
         ),
         "region": (
-            "description", "linkedLocations", "linkedRegions", "parentRegions", "linkedNPCs", "linkedShops",
-            "linkedScene", "notes",
+            "description",
+            "linkedLocations",
+            "linkedRegions",
+            "parentRegions",
+            "linkedNPCs",
+            "linkedShops",
+            "linkedScene",
+            "notes",
         ),
         "group": ("description", "members", "linkedNPCs", "notes", "hiddenAssociates"),
         "quest": ("description", "notes", "quests"),
@@ -96,8 +118,14 @@ DATA_FIELDS: dict[str, tuple[str, ...]] = {
 # Known keys inside list items; other keys are allowed (the module adds some across versions).
 _INVENTORY_ITEM = {"itemUuid": "uuid", "quantity": "number", "customPrice": "number-or-null", "infinite": "bool"}
 _QUEST_ITEM = {
-    "id": "string", "title": "string", "description": "string", "completed": "bool", "failed": "bool",
-    "visible": "bool", "objectives": "list", "rewardXP": "number-or-null",
+    "id": "string",
+    "title": "string",
+    "description": "string",
+    "completed": "bool",
+    "failed": "bool",
+    "visible": "bool",
+    "objectives": "list",
+    "rewardXP": "number-or-null",
 }
 
 _STRING_SKIP = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
@@ -179,7 +207,9 @@ def parse_push_file(raw: bytes, *, max_bytes: int = MAX_PUSH_BYTES) -> dict:
     except ValueError as exc:  # NaN / Infinity
         raise _fail(f"The push file is not valid JSON: {exc}.") from None
     except RecursionError:  # belt and braces: the depth check above should have caught it
-        raise _fail(f"The push file is nested too deeply (more than {MAX_DEPTH} levels of objects and lists).") from None
+        raise _fail(
+            f"The push file is nested too deeply (more than {MAX_DEPTH} levels of objects and lists)."
+        ) from None
 
     obj = _unwrap(top)
     _check_object(obj)
@@ -341,10 +371,16 @@ def _check_kind(path: str, kind: str, value: Any) -> list[str]:
         if not isinstance(value, list):
             return [f"{path} must be a list of uuids, not {_kind_name(value)}"]
         return [
-            f"{path}[{i}] must be a uuid (text), not {_kind_name(v)}" for i, v in enumerate(value) if not isinstance(v, str)
+            f"{path}[{i}] must be a uuid (text), not {_kind_name(v)}"
+            for i, v in enumerate(value)
+            if not isinstance(v, str)
         ]
     if kind == UUID_OR_NULL:
-        return [] if value is None or isinstance(value, str) else [f"{path} must be a uuid (text) or null, not {_kind_name(value)}"]
+        return (
+            []
+            if value is None or isinstance(value, str)
+            else [f"{path} must be a uuid (text) or null, not {_kind_name(value)}"]
+        )
     if kind == HTML:
         return [] if isinstance(value, str) else [f"{path} must be text (HTML), not {_kind_name(value)}"]
     if kind == BOOL:
@@ -366,7 +402,9 @@ def _check_kind(path: str, kind: str, value: Any) -> list[str]:
             return [f"{path} must be an object of link-card notes, not {_kind_name(value)}"]
         problems: list[str] = []
         for field, notes in value.items():
-            problems.extend(_check_items(f"{path}.{field}", notes, {"uuid": "uuid", "note": "string"}, "notes ({uuid, note})"))
+            problems.extend(
+                _check_items(f"{path}.{field}", notes, {"uuid": "uuid", "note": "string"}, "notes ({uuid, note})")
+            )
         return problems
     raise AssertionError(f"unhandled kind {kind}")  # pragma: no cover
 

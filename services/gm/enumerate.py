@@ -32,10 +32,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from services.gm.structure import Tree
-from services.gm.names import NameEntry
-from relay import RelayClient, RelayModuleError
 from core.textsafe import echo
+from relay import RelayClient, RelayModuleError
+from services.gm.names import NameEntry
+from services.gm.structure import Tree
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,9 @@ class Enumeration:
     searched_all: bool = False  # the global search listed every entry (world under 500 entries)
 
 
-async def enumerate_journal(relay: RelayClient, client_id: str, progress: Progress | None = None, *,
-                            depth: int = DEPTH) -> Enumeration:
+async def enumerate_journal(
+    relay: RelayClient, client_id: str, progress: Progress | None = None, *, depth: int = DEPTH
+) -> Enumeration:
     """Every journal entry of the world with its folder path. Relay errors propagate (a key without
     ``structure:read`` raises RelayScopeError naming it); an unproven map says so in ``note``."""
     return await _Run(relay, client_id, progress, depth).run()
@@ -121,11 +122,15 @@ class _Run:
                 continue  # already read, or fully shown by the read of a folder above it
             self.read_done.add(folder_id)
             done += 1
-            await self._report(f"Reading folders the tree didn't show in full ({done} read, {len(queue)} to go)…",
-                               step=True)
+            await self._report(
+                f"Reading folders the tree didn't show in full ({done} read, {len(queue)} to go)…", step=True
+            )
             try:
-                data = await self._ask(self.relay.structure(client_id=self.client_id, path=f"Folder.{folder_id}",
-                                                            recursive_depth=self.depth))
+                data = await self._ask(
+                    self.relay.structure(
+                        client_id=self.client_id, path=f"Folder.{folder_id}", recursive_depth=self.depth
+                    )
+                )
             except RelayModuleError as exc:
                 if "not found" not in exc.message.casefold():
                     raise
@@ -182,8 +187,9 @@ class _Run:
                 break
             name = names.popleft()
             checked += 1
-            await self._report(f"Checking folder names for hidden folders ({checked} of {checked + len(names)})…",
-                               step=True)
+            await self._report(
+                f"Checking folder names for hidden folders ({checked} of {checked + len(names)})…", step=True
+            )
             try:
                 data = await self._ask(self.relay.get_folder(name, client_id=self.client_id))
             except RelayModuleError as exc:
@@ -225,17 +231,23 @@ class _Run:
 
         for key in self._unplaced():
             n = sum(c for f, c in by_folder.items() if tree.resolve(f) == key or _under(tree, f, key))
-            listed = (f"{n} entr{'y sits' if n == 1 else 'ies sit'} in a folder the relay showed only by its id, "
-                      f"so the map can't give {'its' if n == 1 else 'their'} real folder")
+            listed = (
+                f"{n} entr{'y sits' if n == 1 else 'ies sit'} in a folder the relay showed only by its id, "
+                f"so the map can't give {'its' if n == 1 else 'their'} real folder"
+            )
             if capped:
-                self.unverified.append(Unverified(
-                    tree.path(key), f"{listed}; the folder hiding it may hold more entries", None, boundary))
+                self.unverified.append(
+                    Unverified(tree.path(key), f"{listed}; the folder hiding it may hold more entries", None, boundary)
+                )
             else:
                 self.unverified.append(Unverified(tree.path(key), listed, 0))
         for folder_id in sorted(self.vanished):
             if capped and tree.folders[folder_id].placed:  # an unplaced one is reported above
-                self.unverified.append(Unverified(
-                    tree.path(folder_id), "the folder changed while it was being read; run /refresh again", None))
+                self.unverified.append(
+                    Unverified(
+                        tree.path(folder_id), "the folder changed while it was being read; run /refresh again", None
+                    )
+                )
         if not capped:
             return  # the search listed every entry: only folder paths can be wrong, reported above
 
@@ -243,14 +255,18 @@ class _Run:
             if not rec.placed:
                 continue
             if rec.id is None and not (rec.expanded and rec.entries_known):
-                self.unverified.append(Unverified(tree.path(key), "the relay hid this folder's id, so what it "
-                                                  "didn't show of the folder can't be read", None))
+                self.unverified.append(
+                    Unverified(
+                        tree.path(key),
+                        "the relay hid this folder's id, so what it didn't show of the folder can't be read",
+                        None,
+                    )
+                )
             if not rec.visible:
                 continue
             reason = self._place_unproven(key, rec)
             if reason:
-                self.unverified.append(Unverified(
-                    tree.path(key), reason, None, boundary))
+                self.unverified.append(Unverified(tree.path(key), reason, None, boundary))
 
     def _place_unproven(self, key: str, rec: Any) -> str | None:
         first = self.first_of.get(rec.name)
@@ -278,8 +294,9 @@ class _Run:
                 paths[folder] = tree.path(folder)
             return paths[folder]
 
-        entries = [NameEntry(uuid=uuid, name=name, folder=path(folder))
-                   for uuid, (name, folder) in tree.entries.items()]
+        entries = [
+            NameEntry(uuid=uuid, name=name, folder=path(folder)) for uuid, (name, folder) in tree.entries.items()
+        ]
         entries.sort(key=lambda e: (e.name.casefold(), e.folder or "", e.uuid))
         return entries
 
@@ -289,10 +306,18 @@ class _Run:
         entries = await asyncio.to_thread(self._entries)
         complete = not self.unverified
         note = None if complete else _note(self.unverified)
-        await self._report(f"Done: {len(entries)} entries, {self.requests} relay request(s)"
-                           + ("." if complete else "; some parts could not be verified."))
-        return Enumeration(entries=entries, complete=complete, note=note, requests=self.requests,
-                           unverified=list(self.unverified), searched_all=searched_all)
+        await self._report(
+            f"Done: {len(entries)} entries, {self.requests} relay request(s)"
+            + ("." if complete else "; some parts could not be verified.")
+        )
+        return Enumeration(
+            entries=entries,
+            complete=complete,
+            note=note,
+            requests=self.requests,
+            unverified=list(self.unverified),
+            searched_all=searched_all,
+        )
 
 
 def _under(tree: Tree, key: str | None, ancestor: str) -> bool:

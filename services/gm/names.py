@@ -17,9 +17,9 @@ import re
 import unicodedata
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import count
-from typing import Iterable
 
 from rapidfuzz import fuzz, process
 
@@ -104,7 +104,7 @@ class _Table:
         self.heads, self.ranks, self.offsets = heads, ranks, offsets  # ranks None: head i is rank i
 
     @classmethod
-    def grouped(cls, heads: list[str], owners: array | None) -> "_Table":
+    def grouped(cls, heads: list[str], owners: array | None) -> _Table:
         """``heads[i]`` is held by rank ``owners[i]`` (by rank ``i`` when None); owners ascend.
         Distinct heads keep their first-seen order; each lists its ranks once, best first."""
         ids = dict(zip(dict.fromkeys(heads), count()))
@@ -137,7 +137,12 @@ class _Table:
         if self.ranks is None:
             return (idx,)
         lo = self.offsets[idx]
-        return self.ranks[lo:min(self.offsets[idx + 1], lo + cap)]
+        return self.ranks[lo : min(self.offsets[idx + 1], lo + cap)]
+
+
+def _ranking_key(raw: list[str], items: list[NameEntry]):
+    """Shorter names first, then by text; a function of its own so the lists can be freed after sorting."""
+    return lambda i: (len(raw[i]), raw[i], items[i].name, items[i].uuid)
 
 
 class NameIndex:
@@ -153,7 +158,7 @@ class NameIndex:
     def __init__(self, entries: Iterable[NameEntry]):
         items = list(entries)
         raw = [normalise(e.name) for e in items]
-        order = sorted(range(len(items)), key=lambda i: (len(raw[i]), raw[i], items[i].name, items[i].uuid))
+        order = sorted(range(len(items)), key=_ranking_key(raw, items))
         # Everything below is indexed by *rank* (position in ranking order).
         self._entries: list[NameEntry] = [items[i] for i in order]
         norms = self._norms = [raw[i] for i in order]
@@ -179,7 +184,7 @@ class NameIndex:
             while pos >= 0:
                 positions.append(base + pos + 1)
                 pos = wform.find(" ", pos + 1)
-        positions.sort(key=lambda p: wjoined[p:wjoined.index("\n", p)])
+        positions.sort(key=lambda p: wjoined[p : wjoined.index("\n", p)])
         self._suffix_pos = array("i", positions)
         self._suffix_ranks = array("i", (bisect_right(wstarts, p) - 1 for p in positions))
         del positions
@@ -294,7 +299,7 @@ class NameIndex:
         wjoined, size = self._wjoined, len(prefix)
 
         def head(p: int) -> str:
-            return wjoined[p:p + size].partition("\n")[0]
+            return wjoined[p : p + size].partition("\n")[0]
 
         lo = bisect_left(self._suffix_pos, prefix, key=head)
         return lo, bisect_right(self._suffix_pos, prefix, lo, key=head)

@@ -7,16 +7,16 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-from services.codex import codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
 from core.errors import ConfigurationError, UserFacingError
+from core.replies import Confirm, Decision, Reply, Tone
+from core.settings import Settings
+from core.textsafe import echo
+from relay import EntryNotFound, JournalEntry, NoWorldConnected, RelayClient, SeveralWorlds, World
+from services.codex import codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
 from services.gm.enumerate import Progress, enumerate_journal
 from services.gm.maps import NameMaps, WorldMap
 from services.gm.names import NameEntry, choice_label
-from relay import EntryNotFound, JournalEntry, NoWorldConnected, RelayClient, SeveralWorlds, World
-from core.replies import Confirm, Decision, Reply, Tone
-from core.settings import Settings
 from storage import WorldChoiceStore
-from core.textsafe import echo
 
 # Discord shows at most 25 autocomplete choices.
 MAX_CHOICES = 25
@@ -51,7 +51,9 @@ class Lookup:
 
 
 class GMService:
-    def __init__(self, *, settings: Settings, relay: RelayClient | None, maps: NameMaps, world_choices: WorldChoiceStore):
+    def __init__(
+        self, *, settings: Settings, relay: RelayClient | None, maps: NameMaps, world_choices: WorldChoiceStore
+    ):
         self.settings = settings
         self._relay = relay
         self.maps = maps
@@ -270,7 +272,9 @@ class GMService:
                 return _not_sent(decision)
             updated = await self.relay.update_entry(live.uuid, diff, client_id=world.client_id)
             if "name" in diff:
-                await self.maps.put(world.client_id, NameEntry(uuid=updated.uuid, name=updated.name, folder=entry.folder))
+                await self.maps.put(
+                    world.client_id, NameEntry(uuid=updated.uuid, name=updated.name, folder=entry.folder)
+                )
         return Reply(
             title=f"Pushed to {echo(updated.name)}",
             description=_bullets(lines),

@@ -127,8 +127,14 @@ class Tree:
         if rec is None:
             rec = self.folders[key] = FolderRec(key, name, parent, placed=True)
             return rec
-        if rec.placed and rec.parent is not None and rec.parent.startswith("?") and parent is not None \
-                and not parent.startswith("?") and parent != rec.parent:
+        if (
+            rec.placed
+            and rec.parent is not None
+            and rec.parent.startswith("?")
+            and parent is not None
+            and not parent.startswith("?")
+            and parent != rec.parent
+        ):
             # We knew this folder under a parent whose id the relay hid; now a read of `parent` shows
             # it: that is the hidden id. Its name and place carry over.
             self._merge_hidden(rec.parent, parent)

@@ -10,6 +10,9 @@ import aiohttp
 from pydantic import SecretStr
 
 from core.errors import UserFacingError
+from core.replies import Confirm, Decision, Reply, Tone
+from core.settings import Settings
+from core.textsafe import echo
 from release import (
     PreflightFailed,
     ReleaseClient,
@@ -24,10 +27,7 @@ from release import (
     preflight,
     request_from_manifest,
 )
-from core.replies import Confirm, Decision, Reply, Tone
-from core.settings import Settings
 from storage import ReleaseStore
-from core.textsafe import echo
 
 
 class CoolingDown(UserFacingError):
@@ -39,9 +39,7 @@ class CoolingDown(UserFacingError):
         self.package_id = package_id
         self.until = until
         # <t:UNIX:R> renders as "in 42 seconds" in each reader's Discord; the CLI rewrites it.
-        super().__init__(
-            f"Foundry allows one release per package per minute; try again <t:{int(until + 0.999)}:R>."
-        )
+        super().__init__(f"Foundry allows one release per package per minute; try again <t:{int(until + 0.999)}:R>.")
 
 
 class NoToken(UserFacingError):
@@ -69,7 +67,9 @@ class Published:
 
 
 class ReleaseService:
-    def __init__(self, *, settings: Settings, client: ReleaseClient, session: aiohttp.ClientSession, store: ReleaseStore):
+    def __init__(
+        self, *, settings: Settings, client: ReleaseClient, session: aiohttp.ClientSession, store: ReleaseStore
+    ):
         self.settings = settings
         self.client = client
         self.session = session
@@ -97,8 +97,13 @@ class ReleaseService:
         manifest = None
         if options.version and options.minimum and options.verified:
             request = ReleaseRequest(
-                package_id=options.package, version=options.version, manifest=options.manifest,
-                minimum=options.minimum, verified=options.verified, maximum=options.maximum, notes=options.notes,
+                package_id=options.package,
+                version=options.version,
+                manifest=options.manifest,
+                minimum=options.minimum,
+                verified=options.verified,
+                maximum=options.maximum,
+                notes=options.notes,
             )
         else:
             # The request can't be built before the manifest is read: report its URL's problems
@@ -111,8 +116,13 @@ class ReleaseService:
                 try:
                     manifest = await fetch_manifest(self.session, options.manifest)
                     request = request_from_manifest(
-                        options.package, options.manifest, manifest, version=options.version,
-                        minimum=options.minimum, verified=options.verified, maximum=options.maximum,
+                        options.package,
+                        options.manifest,
+                        manifest,
+                        version=options.version,
+                        minimum=options.minimum,
+                        verified=options.verified,
+                        maximum=options.maximum,
                         notes=options.notes,
                     )
                 except PreflightFailed as failed:
@@ -148,8 +158,14 @@ class ReleaseService:
 
     async def _log(self, request, actor, dry_run, status, http_status, answer) -> None:
         await self.store.log(
-            actor=actor, package_id=request.package_id, version=request.version, dry_run=dry_run,
-            options=asdict(request), status=status, http_status=http_status, answer=answer,
+            actor=actor,
+            package_id=request.package_id,
+            version=request.version,
+            dry_run=dry_run,
+            options=asdict(request),
+            status=status,
+            http_status=http_status,
+            answer=answer,
         )
 
     async def _log_options(self, options: ReleaseOptions, actor: str, status: str, answer: str) -> None:
@@ -157,15 +173,25 @@ class ReleaseService:
         typed = asdict(options)
         typed["package_id"] = typed.pop("package")
         await self.store.log(
-            actor=actor, package_id=options.package, version=options.version, dry_run=True,
-            options=typed, status=status, http_status=None, answer=answer,
+            actor=actor,
+            package_id=options.package,
+            version=options.version,
+            dry_run=True,
+            options=typed,
+            status=status,
+            http_status=None,
+            answer=answer,
         )
 
     async def dry_run(self, options: ReleaseOptions, actor: str) -> Reply:
         request = await self._prepared(options, actor)
         result = await self._call(request, actor, dry_run=True)
-        return _summary(request, result, title=f"Dry run passed — {echo(request.package_id)} {echo(request.version, 40)}",
-                        description="Foundry accepted this release without saving it. Run /release publish to release it.")
+        return _summary(
+            request,
+            result,
+            title=f"Dry run passed — {echo(request.package_id)} {echo(request.version, 40)}",
+            description="Foundry accepted this release without saving it. Run /release publish to release it.",
+        )
 
     async def publish(
         self, options: ReleaseOptions, actor: str, confirm: Confirm, *, released_by: str | None = None
@@ -174,8 +200,12 @@ class ReleaseService:
         the caller makes it safe to post (no mention may ping)."""
         request = await self._prepared(options, actor)
         checked = await self._call(request, actor, dry_run=True)
-        preview = _summary(request, checked, title=f"Release {echo(request.package_id)} {echo(request.version, 40)}?",
-                           description="The dry run passed. Confirm to publish this version on Foundry's package listing.")
+        preview = _summary(
+            request,
+            checked,
+            title=f"Release {echo(request.package_id)} {echo(request.version, 40)}?",
+            description="The dry run passed. Confirm to publish this version on Foundry's package listing.",
+        )
         decision = await confirm(preview)
         if decision is not Decision.CONFIRMED:
             text = {Decision.EXPIRED: "The confirmation expired", Decision.PREVIEWED: "Dry run only"}.get(
@@ -183,8 +213,12 @@ class ReleaseService:
             )
             return Published(Reply(description=f"{text}; nothing was released.", tone=Tone.INFO), None)
         result = await self._call(request, actor, dry_run=False)
-        reply = _summary(request, result, title=f"Released {echo(request.package_id)} {echo(request.version, 40)}",
-                         description="The new version is live on Foundry's package listing.")
+        reply = _summary(
+            request,
+            result,
+            title=f"Released {echo(request.package_id)} {echo(request.version, 40)}",
+            description="The new version is live on Foundry's package listing.",
+        )
         reply.tone = Tone.SUCCESS
         return Published(reply, announcement(request, result, released_by or echo(actor)))
 
@@ -216,8 +250,13 @@ def _compatibility(request: ReleaseRequest) -> str:
 
 
 def _summary(request: ReleaseRequest, result: ReleaseResult, *, title: str, description: str) -> Reply:
-    reply = Reply(title=title, description=description, url=result.page, tone=Tone.SUCCESS,
-                  data={"request": request.payload(dry_run=result.dry_run), "page": result.page})
+    reply = Reply(
+        title=title,
+        description=description,
+        url=result.page,
+        tone=Tone.SUCCESS,
+        data={"request": request.payload(dry_run=result.dry_run), "page": result.page},
+    )
     reply.add_field("Version", echo(request.version, 60), inline=True)
     reply.add_field("Compatibility", echo(_compatibility(request), 200), inline=True)
     reply.add_field("Manifest", request.manifest[:1000])

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import itertools
 import json
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 from aiohttp import web
 
@@ -44,23 +44,23 @@ IS_COMPONENTS_V2 = 1 << 15
 
 # Discord's documented limits
 LIMITS = {
-    'content': 2000,
-    'embeds': 10,
-    'embed_title': 256,
-    'embed_description': 4096,
-    'embed_fields': 25,
-    'field_name': 256,
-    'field_value': 1024,
-    'footer_text': 2048,
-    'author_name': 256,
-    'embed_total': 6000,
-    'choices': 25,
-    'choice_name': 100,
-    'choice_value': 100,
-    'action_rows': 5,
-    'row_components': 5,
-    'button_label': 80,
-    'custom_id': 100,
+    "content": 2000,
+    "embeds": 10,
+    "embed_title": 256,
+    "embed_description": 4096,
+    "embed_fields": 25,
+    "field_name": 256,
+    "field_value": 1024,
+    "footer_text": 2048,
+    "author_name": 256,
+    "embed_total": 6000,
+    "choices": 25,
+    "choice_name": 100,
+    "choice_value": 100,
+    "action_rows": 5,
+    "row_components": 5,
+    "button_label": 80,
+    "custom_id": 100,
 }
 
 
@@ -80,25 +80,25 @@ class _Snowflakes:
 
 
 def _now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+    return datetime.datetime.now(datetime.UTC).isoformat()
 
 
 @dataclass
 class RecordedRequest:
     method: str
     path: str  # API path without the /api/vN prefix (or the /cdn/... path)
-    query: Dict[str, str]
-    headers: Dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]
     json: Any = None  # JSON body, or the payload_json part of a multipart body
-    files: List[Tuple[str, str, bytes]] = field(default_factory=list)  # (field name, filename, bytes)
-    raw_body: bytes = b''
+    files: list[tuple[str, str, bytes]] = field(default_factory=list)  # (field name, filename, bytes)
+    raw_body: bytes = b""
     status: int = 0
     response: Any = None
     at: float = 0.0  # loop time
 
     @property
     def route(self) -> str:
-        return f'{self.method} {self.path}'
+        return f"{self.method} {self.path}"
 
 
 @dataclass
@@ -107,23 +107,23 @@ class Violation:
     route: str
     status: int
     body: Any
-    detail: str = ''
+    detail: str = ""
 
     def __str__(self) -> str:
-        return f'{self.kind} on {self.route} -> {self.status}: {self.detail or self.body}'
+        return f"{self.kind} on {self.route} -> {self.status}: {self.detail or self.body}"
 
 
 @dataclass
 class MessageRecord:
     id: int
     channel_id: int
-    payload: Dict[str, Any]  # Discord-shaped message object as returned to the bot
-    allowed_mentions: Optional[Dict[str, Any]] = None  # as sent by the bot
-    files: Dict[int, Tuple[str, bytes]] = field(default_factory=dict)  # attachment id -> (filename, bytes)
-    source: str = 'channel'  # 'callback', 'followup', 'channel'
-    interaction_id: Optional[int] = None
+    payload: dict[str, Any]  # Discord-shaped message object as returned to the bot
+    allowed_mentions: dict[str, Any] | None = None  # as sent by the bot
+    files: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # attachment id -> (filename, bytes)
+    source: str = "channel"  # 'callback', 'followup', 'channel'
+    interaction_id: int | None = None
     deleted: bool = False
-    history: List[Dict[str, Any]] = field(default_factory=list)  # every payload sent for this message
+    history: list[dict[str, Any]] = field(default_factory=list)  # every payload sent for this message
 
 
 @dataclass
@@ -133,18 +133,18 @@ class InteractionRecord:
     type: int
     application_id: int
     channel_id: int
-    guild_id: Optional[int]
+    guild_id: int | None
     user_id: int
-    message_id: Optional[int] = None  # for component interactions: the message the component is on
+    message_id: int | None = None  # for component interactions: the message the component is on
     dispatched_at: float = 0.0
-    callbacks: List[Dict[str, Any]] = field(default_factory=list)  # {'type', 'data', 'at'}
-    original_id: Optional[int] = None
+    callbacks: list[dict[str, Any]] = field(default_factory=list)  # {'type', 'data', 'at'}
+    original_id: int | None = None
     loading: bool = False  # original message is a deferred "thinking" message
-    followup_ids: List[int] = field(default_factory=list)
+    followup_ids: list[int] = field(default_factory=list)
     expired: bool = False
     expire_after_ack: bool = False
-    choices: Optional[List[Dict[str, Any]]] = None
-    modal: Optional[Dict[str, Any]] = None
+    choices: list[dict[str, Any]] | None = None
+    modal: dict[str, Any] | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -155,10 +155,10 @@ class FakeDiscord:
     def __init__(
         self,
         *,
-        bot_id: Optional[int] = None,
-        bot_name: str = 'HarnessBot',
-        application_id: Optional[int] = None,
-        ack_deadline: Optional[float] = None,
+        bot_id: int | None = None,
+        bot_name: str = "HarnessBot",
+        application_id: int | None = None,
+        ack_deadline: float | None = None,
     ) -> None:
         self.snowflake = _Snowflakes()
         self.bot_id: int = bot_id or self.snowflake()
@@ -166,52 +166,52 @@ class FakeDiscord:
         self.bot_name = bot_name
         self.ack_deadline = ack_deadline
 
-        self.requests: List[RecordedRequest] = []
-        self.violations: List[Violation] = []
-        self.unknown_routes: List[str] = []
+        self.requests: list[RecordedRequest] = []
+        self.violations: list[Violation] = []
+        self.unknown_routes: list[str] = []
 
-        self.users: Dict[int, Dict[str, Any]] = {}
-        self.guilds: Dict[int, Dict[str, Any]] = {}
-        self.channels: Dict[int, Dict[str, Any]] = {}
-        self.members: Dict[Tuple[int, int], Dict[str, Any]] = {}
-        self.dm_channels: Dict[int, int] = {}  # user id -> channel id
+        self.users: dict[int, dict[str, Any]] = {}
+        self.guilds: dict[int, dict[str, Any]] = {}
+        self.channels: dict[int, dict[str, Any]] = {}
+        self.members: dict[tuple[int, int], dict[str, Any]] = {}
+        self.dm_channels: dict[int, int] = {}  # user id -> channel id
 
-        self.messages: Dict[int, MessageRecord] = {}
-        self.channel_messages: Dict[int, List[int]] = {}
-        self.interactions: Dict[int, InteractionRecord] = {}
-        self._by_token: Dict[str, InteractionRecord] = {}
+        self.messages: dict[int, MessageRecord] = {}
+        self.channel_messages: dict[int, list[int]] = {}
+        self.interactions: dict[int, InteractionRecord] = {}
+        self._by_token: dict[str, InteractionRecord] = {}
 
-        self.global_commands: Optional[List[Dict[str, Any]]] = None
-        self.guild_commands: Dict[int, List[Dict[str, Any]]] = {}
-        self._command_ids: Dict[Tuple[Optional[int], int, str], int] = {}
+        self.global_commands: list[dict[str, Any]] | None = None
+        self.guild_commands: dict[int, list[dict[str, Any]]] = {}
+        self._command_ids: dict[tuple[int | None, int, str], int] = {}
 
-        self.cdn: Dict[int, Tuple[str, bytes]] = {}
+        self.cdn: dict[int, tuple[str, bytes]] = {}
 
         self.users[self.bot_id] = self.bot_user_payload()
 
-        self._runner: Optional[web.AppRunner] = None
-        self._site: Optional[web.TCPSite] = None
-        self.port: Optional[int] = None
-        self._routes: List[Tuple[str, re.Pattern[str], Callable[..., Awaitable[web.Response]]]] = []
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self.port: int | None = None
+        self._routes: list[tuple[str, re.Pattern[str], Callable[..., Awaitable[web.Response]]]] = []
         self._setup_routes()
 
     # ------------------------------------------------------------------ server
 
     @property
     def base_url(self) -> str:
-        assert self.port is not None, 'FakeDiscord is not started'
-        return f'http://127.0.0.1:{self.port}'
+        assert self.port is not None, "FakeDiscord is not started"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def api_base(self) -> str:
-        return f'{self.base_url}/api/v10'
+        return f"{self.base_url}/api/v10"
 
-    async def start(self) -> 'FakeDiscord':
+    async def start(self) -> FakeDiscord:
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route('*', '/{tail:.*}', self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, '127.0.0.1', 0)
+        self._site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await self._site.start()
         server = self._site._server  # type: ignore[attr-defined]
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
@@ -227,48 +227,50 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ world
 
-    def bot_user_payload(self) -> Dict[str, Any]:
+    def bot_user_payload(self) -> dict[str, Any]:
         return {
-            'id': str(self.bot_id),
-            'username': self.bot_name,
-            'discriminator': '0',
-            'global_name': None,
-            'avatar': None,
-            'bot': True,
-            'flags': 0,
-            'public_flags': 0,
-            'verified': True,
-            'mfa_enabled': False,
-            'locale': 'en-US',
+            "id": str(self.bot_id),
+            "username": self.bot_name,
+            "discriminator": "0",
+            "global_name": None,
+            "avatar": None,
+            "bot": True,
+            "flags": 0,
+            "public_flags": 0,
+            "verified": True,
+            "mfa_enabled": False,
+            "locale": "en-US",
         }
 
-    def add_user(self, payload: Dict[str, Any]) -> None:
-        self.users[int(payload['id'])] = payload
+    def add_user(self, payload: dict[str, Any]) -> None:
+        self.users[int(payload["id"])] = payload
 
-    def add_guild(self, payload: Dict[str, Any]) -> None:
-        self.guilds[int(payload['id'])] = payload
+    def add_guild(self, payload: dict[str, Any]) -> None:
+        self.guilds[int(payload["id"])] = payload
 
-    def add_channel(self, payload: Dict[str, Any]) -> None:
-        self.channels[int(payload['id'])] = payload
-        self.channel_messages.setdefault(int(payload['id']), [])
+    def add_channel(self, payload: dict[str, Any]) -> None:
+        self.channels[int(payload["id"])] = payload
+        self.channel_messages.setdefault(int(payload["id"]), [])
 
-    def add_member(self, guild_id: int, payload: Dict[str, Any]) -> None:
-        self.members[(guild_id, int(payload['user']['id']))] = payload
+    def add_member(self, guild_id: int, payload: dict[str, Any]) -> None:
+        self.members[(guild_id, int(payload["user"]["id"]))] = payload
 
-    def add_cdn_file(self, filename: str, data: bytes, *, channel_id: int = 0, content_type: Optional[str] = None) -> Dict[str, Any]:
+    def add_cdn_file(
+        self, filename: str, data: bytes, *, channel_id: int = 0, content_type: str | None = None
+    ) -> dict[str, Any]:
         """Store bytes on the fake CDN and return a Discord attachment object for them."""
         att_id = self.snowflake()
         self.cdn[att_id] = (filename, data)
-        url = f'{self.base_url}/cdn/attachments/{channel_id}/{att_id}/{filename}'
-        payload: Dict[str, Any] = {
-            'id': str(att_id),
-            'filename': filename,
-            'size': len(data),
-            'url': url,
-            'proxy_url': url,
+        url = f"{self.base_url}/cdn/attachments/{channel_id}/{att_id}/{filename}"
+        payload: dict[str, Any] = {
+            "id": str(att_id),
+            "filename": filename,
+            "size": len(data),
+            "url": url,
+            "proxy_url": url,
         }
         if content_type:
-            payload['content_type'] = content_type
+            payload["content_type"] = content_type
         return payload
 
     def register_interaction(
@@ -278,9 +280,9 @@ class FakeDiscord:
         token: str,
         type: int,
         channel_id: int,
-        guild_id: Optional[int],
+        guild_id: int | None,
         user_id: int,
-        message_id: Optional[int] = None,
+        message_id: int | None = None,
         expired: bool = False,
         expire_after_ack: bool = False,
     ) -> InteractionRecord:
@@ -300,13 +302,13 @@ class FakeDiscord:
         self._by_token[token] = rec
         return rec
 
-    def expire(self, interaction_id: Optional[int] = None) -> None:
+    def expire(self, interaction_id: int | None = None) -> None:
         """Expire one interaction token (or all known ones), as after Discord's 15 minutes."""
         for rec in self.interactions.values():
             if interaction_id is None or rec.id == interaction_id:
                 rec.expired = True
 
-    def take_violations(self) -> List[Violation]:
+    def take_violations(self) -> list[Violation]:
         out = list(self.violations)
         self.violations.clear()
         return out
@@ -315,35 +317,47 @@ class FakeDiscord:
 
     def _setup_routes(self) -> None:
         add = self._add_route
-        add('GET', r'/users/@me', self._get_me)
-        add('GET', r'/users/(?P<user_id>\d+)', self._get_user)
-        add('POST', r'/users/@me/channels', self._create_dm)
-        add('GET', r'/oauth2/applications/@me', self._get_application)
-        add('GET', r'/applications/@me', self._get_application)
-        add('GET', r'/applications/(?P<app_id>\d+)/commands', self._get_global_commands)
-        add('PUT', r'/applications/(?P<app_id>\d+)/commands', self._put_global_commands)
-        add('GET', r'/applications/(?P<app_id>\d+)/guilds/(?P<guild_id>\d+)/commands', self._get_guild_commands)
-        add('PUT', r'/applications/(?P<app_id>\d+)/guilds/(?P<guild_id>\d+)/commands', self._put_guild_commands)
-        add('POST', r'/interactions/(?P<interaction_id>\d+)/(?P<token>[^/]+)/callback', self._callback)
-        add('POST', r'/webhooks/(?P<app_id>\d+)/(?P<token>[^/]+)', self._webhook_execute)
-        add('GET', r'/webhooks/(?P<app_id>\d+)/(?P<token>[^/]+)/messages/(?P<message_id>@original|\d+)', self._webhook_get)
-        add('PATCH', r'/webhooks/(?P<app_id>\d+)/(?P<token>[^/]+)/messages/(?P<message_id>@original|\d+)', self._webhook_edit)
-        add('DELETE', r'/webhooks/(?P<app_id>\d+)/(?P<token>[^/]+)/messages/(?P<message_id>@original|\d+)', self._webhook_delete)
-        add('GET', r'/channels/(?P<channel_id>\d+)', self._get_channel)
-        add('POST', r'/channels/(?P<channel_id>\d+)/messages', self._channel_send)
-        add('GET', r'/channels/(?P<channel_id>\d+)/messages/(?P<message_id>\d+)', self._channel_get_message)
-        add('PATCH', r'/channels/(?P<channel_id>\d+)/messages/(?P<message_id>\d+)', self._channel_edit)
-        add('DELETE', r'/channels/(?P<channel_id>\d+)/messages/(?P<message_id>\d+)', self._channel_delete)
-        add('POST', r'/channels/(?P<channel_id>\d+)/typing', self._typing)
-        add('GET', r'/guilds/(?P<guild_id>\d+)', self._get_guild)
-        add('GET', r'/guilds/(?P<guild_id>\d+)/members/(?P<user_id>\d+)', self._get_member)
+        add("GET", r"/users/@me", self._get_me)
+        add("GET", r"/users/(?P<user_id>\d+)", self._get_user)
+        add("POST", r"/users/@me/channels", self._create_dm)
+        add("GET", r"/oauth2/applications/@me", self._get_application)
+        add("GET", r"/applications/@me", self._get_application)
+        add("GET", r"/applications/(?P<app_id>\d+)/commands", self._get_global_commands)
+        add("PUT", r"/applications/(?P<app_id>\d+)/commands", self._put_global_commands)
+        add("GET", r"/applications/(?P<app_id>\d+)/guilds/(?P<guild_id>\d+)/commands", self._get_guild_commands)
+        add("PUT", r"/applications/(?P<app_id>\d+)/guilds/(?P<guild_id>\d+)/commands", self._put_guild_commands)
+        add("POST", r"/interactions/(?P<interaction_id>\d+)/(?P<token>[^/]+)/callback", self._callback)
+        add("POST", r"/webhooks/(?P<app_id>\d+)/(?P<token>[^/]+)", self._webhook_execute)
+        add(
+            "GET",
+            r"/webhooks/(?P<app_id>\d+)/(?P<token>[^/]+)/messages/(?P<message_id>@original|\d+)",
+            self._webhook_get,
+        )
+        add(
+            "PATCH",
+            r"/webhooks/(?P<app_id>\d+)/(?P<token>[^/]+)/messages/(?P<message_id>@original|\d+)",
+            self._webhook_edit,
+        )
+        add(
+            "DELETE",
+            r"/webhooks/(?P<app_id>\d+)/(?P<token>[^/]+)/messages/(?P<message_id>@original|\d+)",
+            self._webhook_delete,
+        )
+        add("GET", r"/channels/(?P<channel_id>\d+)", self._get_channel)
+        add("POST", r"/channels/(?P<channel_id>\d+)/messages", self._channel_send)
+        add("GET", r"/channels/(?P<channel_id>\d+)/messages/(?P<message_id>\d+)", self._channel_get_message)
+        add("PATCH", r"/channels/(?P<channel_id>\d+)/messages/(?P<message_id>\d+)", self._channel_edit)
+        add("DELETE", r"/channels/(?P<channel_id>\d+)/messages/(?P<message_id>\d+)", self._channel_delete)
+        add("POST", r"/channels/(?P<channel_id>\d+)/typing", self._typing)
+        add("GET", r"/guilds/(?P<guild_id>\d+)", self._get_guild)
+        add("GET", r"/guilds/(?P<guild_id>\d+)/members/(?P<user_id>\d+)", self._get_member)
 
     def _add_route(self, method: str, pattern: str, handler: Callable[..., Awaitable[web.Response]]) -> None:
-        self._routes.append((method, re.compile(pattern + r'/?$'), handler))
+        self._routes.append((method, re.compile(pattern + r"/?$"), handler))
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw_path = request.path
-        m = re.match(r'^/api/v\d+(/.*)$', raw_path)
+        m = re.match(r"^/api/v\d+(/.*)$", raw_path)
         path = m.group(1) if m else raw_path
         rec = RecordedRequest(
             method=request.method,
@@ -355,7 +369,7 @@ class FakeDiscord:
         await self._read_body(request, rec)
         self.requests.append(rec)
 
-        if raw_path.startswith('/cdn/') and request.method == 'GET':
+        if raw_path.startswith("/cdn/") and request.method == "GET":
             resp = self._cdn(raw_path)
         elif m is None:
             resp = self._unknown(rec)
@@ -367,14 +381,14 @@ class FakeDiscord:
                     try:
                         resp = await handler(rec, **pm.groupdict())
                     except Exception as exc:  # a bug in the fake must be loud, too
-                        _log.exception('FakeDiscord handler crashed for %s', rec.route)
-                        self.violations.append(Violation('fake_crash', rec.route, 500, None, repr(exc)))
-                        resp = self._error(500, 0, f'FakeDiscord crashed: {exc!r}')
+                        _log.exception("FakeDiscord handler crashed for %s", rec.route)
+                        self.violations.append(Violation("fake_crash", rec.route, 500, None, repr(exc)))
+                        resp = self._error(500, 0, f"FakeDiscord crashed: {exc!r}")
                     break
             if resp is None:
                 resp = self._unknown(rec)
         rec.status = resp.status
-        if resp.body and resp.headers.get('Content-Type') == 'application/json':
+        if resp.body and resp.headers.get("Content-Type") == "application/json":
             try:
                 rec.response = json.loads(resp.body)  # type: ignore[arg-type]
             except Exception:
@@ -383,24 +397,24 @@ class FakeDiscord:
 
     async def _read_body(self, request: web.Request, rec: RecordedRequest) -> None:
         ctype = request.content_type
-        if ctype.startswith('multipart/'):
+        if ctype.startswith("multipart/"):
             reader = await request.multipart()
             while True:
                 part = await reader.next()
                 if part is None:
                     break
-                name = part.name or ''
+                name = part.name or ""
                 data = await part.read(decode=False)  # type: ignore[union-attr]
                 if part.filename is not None:  # type: ignore[union-attr]
                     rec.files.append((name, part.filename, bytes(data)))  # type: ignore[union-attr]
-                elif name == 'payload_json':
-                    rec.json = json.loads(bytes(data).decode('utf-8'))
+                elif name == "payload_json":
+                    rec.json = json.loads(bytes(data).decode("utf-8"))
                 else:
                     rec.files.append((name, name, bytes(data)))
         else:
             body = await request.read()
             rec.raw_body = body
-            if body and (ctype == 'application/json' or body[:1] in (b'{', b'[')):
+            if body and (ctype == "application/json" or body[:1] in (b"{", b"[")):
                 try:
                     rec.json = json.loads(body)
                 except ValueError:
@@ -409,218 +423,271 @@ class FakeDiscord:
     def _unknown(self, rec: RecordedRequest) -> web.Response:
         route = rec.route
         self.unknown_routes.append(route)
-        self.violations.append(Violation('unknown_route', route, 404, None, f'FakeDiscord has no route for {route}'))
-        _log.error('FakeDiscord: unknown route %s (add it to tests/harness/fake_discord.py)', route)
-        return self._json({'message': f'404: Not Found (FakeDiscord has no route for {route})', 'code': 0}, status=404)
+        self.violations.append(Violation("unknown_route", route, 404, None, f"FakeDiscord has no route for {route}"))
+        _log.error("FakeDiscord: unknown route %s (add it to tests/harness/fake_discord.py)", route)
+        return self._json({"message": f"404: Not Found (FakeDiscord has no route for {route})", "code": 0}, status=404)
 
     # ------------------------------------------------------------------ helpers
 
     @staticmethod
     def _json(data: Any, status: int = 200) -> web.Response:
         # exactly 'application/json' (no charset), like Discord: discord.py's json_or_text compares it verbatim
-        return web.Response(status=status, body=json.dumps(data).encode(), headers={'Content-Type': 'application/json'})
+        return web.Response(status=status, body=json.dumps(data).encode(), headers={"Content-Type": "application/json"})
 
     @staticmethod
     def _no_content() -> web.Response:
         return web.Response(status=204)
 
     def _error(self, status: int, code: int, message: str, errors: Any = None) -> web.Response:
-        body: Dict[str, Any] = {'message': message, 'code': code}
+        body: dict[str, Any] = {"message": message, "code": code}
         if errors is not None:
-            body['errors'] = errors
+            body["errors"] = errors
         return self._json(body, status=status)
 
-    def _violation(self, kind: str, rec: RecordedRequest, status: int, code: int, message: str, errors: Any = None, detail: str = '') -> web.Response:
+    def _violation(
+        self,
+        kind: str,
+        rec: RecordedRequest,
+        status: int,
+        code: int,
+        message: str,
+        errors: Any = None,
+        detail: str = "",
+    ) -> web.Response:
         resp = self._error(status, code, message, errors)
         body = json.loads(resp.body)  # type: ignore[arg-type]
         self.violations.append(Violation(kind, rec.route, status, body, detail))
         return resp
 
-    def _form_error(self, rec: RecordedRequest, problems: List[Tuple[Tuple[str, ...], str, str]]) -> web.Response:
-        errors: Dict[str, Any] = {}
+    def _form_error(self, rec: RecordedRequest, problems: list[tuple[tuple[str, ...], str, str]]) -> web.Response:
+        errors: dict[str, Any] = {}
         for path, code, message in problems:
             node = errors
             for key in path:
                 node = node.setdefault(key, {})
-            node.setdefault('_errors', []).append({'code': code, 'message': message})
-        detail = '; '.join(f"{'.'.join(p) or '<root>'}: {msg}" for p, _, msg in problems)
-        return self._violation('invalid_form_body', rec, 400, 50035, 'Invalid Form Body', errors, detail)
+            node.setdefault("_errors", []).append({"code": code, "message": message})
+        detail = "; ".join(f"{'.'.join(p) or '<root>'}: {msg}" for p, _, msg in problems)
+        return self._violation("invalid_form_body", rec, 400, 50035, "Invalid Form Body", errors, detail)
 
     # ------------------------------------------------------------------ validation
 
     @staticmethod
-    def _len_problem(path: Tuple[str, ...], value: Any, limit: int) -> Optional[Tuple[Tuple[str, ...], str, str]]:
+    def _len_problem(path: tuple[str, ...], value: Any, limit: int) -> tuple[tuple[str, ...], str, str] | None:
         if isinstance(value, str) and len(value) > limit:
-            return (path, 'BASE_TYPE_MAX_LENGTH', f'Must be {limit} or fewer in length.')
+            return (path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
         return None
 
-    def validate_message(self, body: Dict[str, Any], prefix: Tuple[str, ...] = ()) -> List[Tuple[Tuple[str, ...], str, str]]:
-        problems: List[Tuple[Tuple[str, ...], str, str]] = []
+    def validate_message(
+        self, body: dict[str, Any], prefix: tuple[str, ...] = ()
+    ) -> list[tuple[tuple[str, ...], str, str]]:
+        problems: list[tuple[tuple[str, ...], str, str]] = []
 
-        def add(p: Optional[Tuple[Tuple[str, ...], str, str]]) -> None:
+        def add(p: tuple[tuple[str, ...], str, str] | None) -> None:
             if p is not None:
                 problems.append(p)
 
-        content = body.get('content')
+        content = body.get("content")
         if content is not None:
-            add(self._len_problem(prefix + ('content',), content, LIMITS['content']))
+            add(self._len_problem(prefix + ("content",), content, LIMITS["content"]))
 
-        embeds = body.get('embeds') or []
-        if len(embeds) > LIMITS['embeds']:
-            problems.append((prefix + ('embeds',), 'BASE_TYPE_MAX_LENGTH', f"Must be {LIMITS['embeds']} or fewer in length."))
+        embeds = body.get("embeds") or []
+        if len(embeds) > LIMITS["embeds"]:
+            problems.append(
+                (prefix + ("embeds",), "BASE_TYPE_MAX_LENGTH", f"Must be {LIMITS['embeds']} or fewer in length.")
+            )
         total = 0
         for i, embed in enumerate(embeds):
-            ep = prefix + ('embeds', str(i))
-            title = embed.get('title') or ''
-            desc = embed.get('description') or ''
-            add(self._len_problem(ep + ('title',), title, LIMITS['embed_title']))
-            add(self._len_problem(ep + ('description',), desc, LIMITS['embed_description']))
+            ep = prefix + ("embeds", str(i))
+            title = embed.get("title") or ""
+            desc = embed.get("description") or ""
+            add(self._len_problem(ep + ("title",), title, LIMITS["embed_title"]))
+            add(self._len_problem(ep + ("description",), desc, LIMITS["embed_description"]))
             total += len(title) + len(desc)
-            fields = embed.get('fields') or []
-            if len(fields) > LIMITS['embed_fields']:
-                problems.append((ep + ('fields',), 'BASE_TYPE_MAX_LENGTH', f"Must be {LIMITS['embed_fields']} or fewer in length."))
+            fields = embed.get("fields") or []
+            if len(fields) > LIMITS["embed_fields"]:
+                problems.append(
+                    (ep + ("fields",), "BASE_TYPE_MAX_LENGTH", f"Must be {LIMITS['embed_fields']} or fewer in length.")
+                )
             for j, fld in enumerate(fields):
-                fp = ep + ('fields', str(j))
-                name = fld.get('name')
-                value = fld.get('value')
-                for key, val, limit in (('name', name, LIMITS['field_name']), ('value', value, LIMITS['field_value'])):
+                fp = ep + ("fields", str(j))
+                name = fld.get("name")
+                value = fld.get("value")
+                for key, val, limit in (("name", name, LIMITS["field_name"]), ("value", value, LIMITS["field_value"])):
                     if val is None or (isinstance(val, str) and not val.strip()):
-                        problems.append((fp + (key,), 'BASE_TYPE_REQUIRED', 'This field is required'))
+                        problems.append((fp + (key,), "BASE_TYPE_REQUIRED", "This field is required"))
                     else:
                         add(self._len_problem(fp + (key,), str(val), limit))
-                total += len(str(name or '')) + len(str(value or ''))
-            footer = (embed.get('footer') or {}).get('text') or ''
-            add(self._len_problem(ep + ('footer', 'text'), footer, LIMITS['footer_text']))
-            author = (embed.get('author') or {}).get('name') or ''
-            add(self._len_problem(ep + ('author', 'name'), author, LIMITS['author_name']))
+                total += len(str(name or "")) + len(str(value or ""))
+            footer = (embed.get("footer") or {}).get("text") or ""
+            add(self._len_problem(ep + ("footer", "text"), footer, LIMITS["footer_text"]))
+            author = (embed.get("author") or {}).get("name") or ""
+            add(self._len_problem(ep + ("author", "name"), author, LIMITS["author_name"]))
             total += len(footer) + len(author)
-        if total > LIMITS['embed_total']:
+        if total > LIMITS["embed_total"]:
             problems.append(
-                (prefix + ('embeds',), 'MAX_EMBED_SIZE_EXCEEDED', f"Embed size exceeds maximum size of {LIMITS['embed_total']}")
+                (
+                    prefix + ("embeds",),
+                    "MAX_EMBED_SIZE_EXCEEDED",
+                    f"Embed size exceeds maximum size of {LIMITS['embed_total']}",
+                )
             )
 
-        components = body.get('components') or []
-        flags = int(body.get('flags') or 0)
-        if not flags & IS_COMPONENTS_V2 and len(components) > LIMITS['action_rows']:
+        components = body.get("components") or []
+        flags = int(body.get("flags") or 0)
+        if not flags & IS_COMPONENTS_V2 and len(components) > LIMITS["action_rows"]:
             problems.append(
-                (prefix + ('components',), 'BASE_TYPE_MAX_LENGTH', f"Must be {LIMITS['action_rows']} or fewer in length.")
+                (
+                    prefix + ("components",),
+                    "BASE_TYPE_MAX_LENGTH",
+                    f"Must be {LIMITS['action_rows']} or fewer in length.",
+                )
             )
         for i, comp in enumerate(components):
-            self._validate_component(comp, prefix + ('components', str(i)), problems, top_level=not flags & IS_COMPONENTS_V2)
+            self._validate_component(
+                comp, prefix + ("components", str(i)), problems, top_level=not flags & IS_COMPONENTS_V2
+            )
         return problems
 
-    def _validate_component(self, comp: Dict[str, Any], path: Tuple[str, ...], problems: List[Any], top_level: bool) -> None:
-        ctype = comp.get('type')
+    def _validate_component(
+        self, comp: dict[str, Any], path: tuple[str, ...], problems: list[Any], top_level: bool
+    ) -> None:
+        ctype = comp.get("type")
         if top_level and ctype != 1:
-            problems.append((path + ('type',), 'UNION_TYPE_CHOICES', 'Value of field "type" must be one of (1,).'))
-        children = comp.get('components') or []
-        if ctype == 1 and len(children) > LIMITS['row_components']:
-            problems.append((path + ('components',), 'BASE_TYPE_MAX_LENGTH', f"Must be {LIMITS['row_components']} or fewer in length."))
+            problems.append((path + ("type",), "UNION_TYPE_CHOICES", 'Value of field "type" must be one of (1,).'))
+        children = comp.get("components") or []
+        if ctype == 1 and len(children) > LIMITS["row_components"]:
+            problems.append(
+                (
+                    path + ("components",),
+                    "BASE_TYPE_MAX_LENGTH",
+                    f"Must be {LIMITS['row_components']} or fewer in length.",
+                )
+            )
         if ctype == 2:
-            label = comp.get('label')
-            if label is not None and len(label) > LIMITS['button_label']:
-                problems.append((path + ('label',), 'BASE_TYPE_MAX_LENGTH', f"Must be {LIMITS['button_label']} or fewer in length."))
-            if comp.get('style') == 5:
-                if not comp.get('url'):
-                    problems.append((path + ('url',), 'BASE_TYPE_REQUIRED', 'This field is required'))
-            elif comp.get('style') != 6 and not comp.get('custom_id'):
-                problems.append((path + ('custom_id',), 'BASE_TYPE_REQUIRED', 'This field is required'))
-        custom_id = comp.get('custom_id')
-        if isinstance(custom_id, str) and len(custom_id) > LIMITS['custom_id']:
-            problems.append((path + ('custom_id',), 'BASE_TYPE_MAX_LENGTH', f"Must be {LIMITS['custom_id']} or fewer in length."))
+            label = comp.get("label")
+            if label is not None and len(label) > LIMITS["button_label"]:
+                problems.append(
+                    (path + ("label",), "BASE_TYPE_MAX_LENGTH", f"Must be {LIMITS['button_label']} or fewer in length.")
+                )
+            if comp.get("style") == 5:
+                if not comp.get("url"):
+                    problems.append((path + ("url",), "BASE_TYPE_REQUIRED", "This field is required"))
+            elif comp.get("style") != 6 and not comp.get("custom_id"):
+                problems.append((path + ("custom_id",), "BASE_TYPE_REQUIRED", "This field is required"))
+        custom_id = comp.get("custom_id")
+        if isinstance(custom_id, str) and len(custom_id) > LIMITS["custom_id"]:
+            problems.append(
+                (path + ("custom_id",), "BASE_TYPE_MAX_LENGTH", f"Must be {LIMITS['custom_id']} or fewer in length.")
+            )
         for j, child in enumerate(children):
-            self._validate_component(child, path + ('components', str(j)), problems, top_level=False)
-        accessory = comp.get('accessory')
+            self._validate_component(child, path + ("components", str(j)), problems, top_level=False)
+        accessory = comp.get("accessory")
         if isinstance(accessory, dict):
-            self._validate_component(accessory, path + ('accessory',), problems, top_level=False)
+            self._validate_component(accessory, path + ("accessory",), problems, top_level=False)
 
-    def _validate_choices(self, choices: Any) -> List[Tuple[Tuple[str, ...], str, str]]:
-        problems: List[Tuple[Tuple[str, ...], str, str]] = []
+    def _validate_choices(self, choices: Any) -> list[tuple[tuple[str, ...], str, str]]:
+        problems: list[tuple[tuple[str, ...], str, str]] = []
         if not isinstance(choices, list):
-            return [(('data', 'choices'), 'BASE_TYPE_REQUIRED', 'This field is required')]
-        if len(choices) > LIMITS['choices']:
-            problems.append((('data', 'choices'), 'BASE_TYPE_MAX_LENGTH', f"Must be {LIMITS['choices']} or fewer in length."))
+            return [(("data", "choices"), "BASE_TYPE_REQUIRED", "This field is required")]
+        if len(choices) > LIMITS["choices"]:
+            problems.append(
+                (("data", "choices"), "BASE_TYPE_MAX_LENGTH", f"Must be {LIMITS['choices']} or fewer in length.")
+            )
         for i, ch in enumerate(choices):
-            p = ('data', 'choices', str(i))
-            name = ch.get('name')
-            if not isinstance(name, str) or not (1 <= len(name) <= LIMITS['choice_name']):
-                problems.append((p + ('name',), 'BASE_TYPE_BAD_LENGTH', f"Must be between 1 and {LIMITS['choice_name']} in length."))
-            value = ch.get('value')
-            if isinstance(value, str) and len(value) > LIMITS['choice_value']:
-                problems.append((p + ('value',), 'BASE_TYPE_MAX_LENGTH', f"Must be {LIMITS['choice_value']} or fewer in length."))
+            p = ("data", "choices", str(i))
+            name = ch.get("name")
+            if not isinstance(name, str) or not (1 <= len(name) <= LIMITS["choice_name"]):
+                problems.append(
+                    (p + ("name",), "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {LIMITS['choice_name']} in length.")
+                )
+            value = ch.get("value")
+            if isinstance(value, str) and len(value) > LIMITS["choice_value"]:
+                problems.append(
+                    (p + ("value",), "BASE_TYPE_MAX_LENGTH", f"Must be {LIMITS['choice_value']} or fewer in length.")
+                )
         return problems
 
     @staticmethod
-    def _is_empty(body: Dict[str, Any], files: List[Any]) -> bool:
-        return not (body.get('content') or body.get('embeds') or body.get('components') or files or body.get('sticker_ids') or body.get('poll'))
+    def _is_empty(body: dict[str, Any], files: list[Any]) -> bool:
+        return not (
+            body.get("content")
+            or body.get("embeds")
+            or body.get("components")
+            or files
+            or body.get("sticker_ids")
+            or body.get("poll")
+        )
 
     # ------------------------------------------------------------------ messages
 
-    def _store_files(self, rec: RecordedRequest, body: Dict[str, Any], channel_id: int) -> Tuple[List[Dict[str, Any]], Dict[int, Tuple[str, bytes]]]:
+    def _store_files(
+        self, rec: RecordedRequest, body: dict[str, Any], channel_id: int
+    ) -> tuple[list[dict[str, Any]], dict[int, tuple[str, bytes]]]:
         """Uploaded ``files[n]`` parts -> Discord attachment objects (+ bytes on the fake CDN)."""
-        meta = {str(a.get('id')): a for a in (body.get('attachments') or []) if isinstance(a, dict)}
-        attachments: List[Dict[str, Any]] = []
-        stored: Dict[int, Tuple[str, bytes]] = {}
+        meta = {str(a.get("id")): a for a in (body.get("attachments") or []) if isinstance(a, dict)}
+        attachments: list[dict[str, Any]] = []
+        stored: dict[int, tuple[str, bytes]] = {}
         for field_name, filename, data in rec.files:
-            m = re.match(r'files\[(\d+)\]', field_name)
+            m = re.match(r"files\[(\d+)\]", field_name)
             if not m:
                 continue
             info = meta.get(m.group(1), {})
-            att = self.add_cdn_file(info.get('filename') or filename, data, channel_id=channel_id)
-            if info.get('description'):
-                att['description'] = info['description']
+            att = self.add_cdn_file(info.get("filename") or filename, data, channel_id=channel_id)
+            if info.get("description"):
+                att["description"] = info["description"]
             attachments.append(att)
-            stored[int(att['id'])] = (att['filename'], data)
+            stored[int(att["id"])] = (att["filename"], data)
         return attachments, stored
 
     def _make_message(
         self,
         rec: RecordedRequest,
-        body: Dict[str, Any],
+        body: dict[str, Any],
         *,
         channel_id: int,
         source: str,
         flags: int,
-        interaction: Optional[InteractionRecord] = None,
+        interaction: InteractionRecord | None = None,
         message_type: int = 0,
     ) -> MessageRecord:
         msg_id = self.snowflake()
         attachments, stored = self._store_files(rec, body, channel_id)
         channel = self.channels.get(channel_id) or {}
-        payload: Dict[str, Any] = {
-            'id': str(msg_id),
-            'type': message_type,
-            'channel_id': str(channel_id),
-            'author': self.bot_user_payload(),
-            'content': body.get('content') or '',
-            'timestamp': _now_iso(),
-            'edited_timestamp': None,
-            'tts': bool(body.get('tts', False)),
-            'mention_everyone': False,
-            'mentions': [],
-            'mention_roles': [],
-            'attachments': attachments,
-            'embeds': [self._echo_embed(e) for e in body.get('embeds') or []],
-            'components': body.get('components') or [],
-            'pinned': False,
-            'flags': flags,
+        payload: dict[str, Any] = {
+            "id": str(msg_id),
+            "type": message_type,
+            "channel_id": str(channel_id),
+            "author": self.bot_user_payload(),
+            "content": body.get("content") or "",
+            "timestamp": _now_iso(),
+            "edited_timestamp": None,
+            "tts": bool(body.get("tts", False)),
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": attachments,
+            "embeds": [self._echo_embed(e) for e in body.get("embeds") or []],
+            "components": body.get("components") or [],
+            "pinned": False,
+            "flags": flags,
         }
-        if channel.get('guild_id'):
-            payload['guild_id'] = str(channel['guild_id'])
+        if channel.get("guild_id"):
+            payload["guild_id"] = str(channel["guild_id"])
         if interaction is not None:
-            payload['webhook_id'] = str(self.application_id)
-            payload['application_id'] = str(self.application_id)
-            payload['interaction_metadata'] = {
-                'id': str(interaction.id),
-                'type': interaction.type,
-                'user': self.users.get(interaction.user_id) or {'id': str(interaction.user_id), 'username': 'user', 'discriminator': '0', 'avatar': None},
-                'authorizing_integration_owners': {},
+            payload["webhook_id"] = str(self.application_id)
+            payload["application_id"] = str(self.application_id)
+            payload["interaction_metadata"] = {
+                "id": str(interaction.id),
+                "type": interaction.type,
+                "user": self.users.get(interaction.user_id)
+                or {"id": str(interaction.user_id), "username": "user", "discriminator": "0", "avatar": None},
+                "authorizing_integration_owners": {},
             }
         mrec = MessageRecord(
             id=msg_id,
             channel_id=channel_id,
             payload=payload,
-            allowed_mentions=body.get('allowed_mentions'),
+            allowed_mentions=body.get("allowed_mentions"),
             files=stored,
             source=source,
             interaction_id=interaction.id if interaction else None,
@@ -631,35 +698,41 @@ class FakeDiscord:
         return mrec
 
     @staticmethod
-    def _echo_embed(embed: Dict[str, Any]) -> Dict[str, Any]:
+    def _echo_embed(embed: dict[str, Any]) -> dict[str, Any]:
         out = dict(embed)
-        out.setdefault('type', 'rich')
+        out.setdefault("type", "rich")
         return out
 
-    def _apply_edit(self, rec: RecordedRequest, mrec: MessageRecord, body: Dict[str, Any], *, clear_loading: bool = False) -> None:
+    def _apply_edit(
+        self, rec: RecordedRequest, mrec: MessageRecord, body: dict[str, Any], *, clear_loading: bool = False
+    ) -> None:
         p = mrec.payload
-        if 'content' in body:
-            p['content'] = body['content'] or ''
-        if 'embeds' in body:
-            p['embeds'] = [self._echo_embed(e) for e in body['embeds'] or []]
-        if 'components' in body:
-            p['components'] = body['components'] or []
+        if "content" in body:
+            p["content"] = body["content"] or ""
+        if "embeds" in body:
+            p["embeds"] = [self._echo_embed(e) for e in body["embeds"] or []]
+        if "components" in body:
+            p["components"] = body["components"] or []
         new_atts, stored = self._store_files(rec, body, mrec.channel_id)
-        if 'attachments' in body or new_atts:
-            keep_ids = {str(a.get('id')) for a in (body.get('attachments') or []) if isinstance(a, dict)}
-            kept = [a for a in p['attachments'] if a['id'] in keep_ids] if 'attachments' in body else list(p['attachments'])
-            mrec.files = {k: v for k, v in mrec.files.items() if str(k) in {a['id'] for a in kept}}
-            p['attachments'] = kept + new_atts
+        if "attachments" in body or new_atts:
+            keep_ids = {str(a.get("id")) for a in (body.get("attachments") or []) if isinstance(a, dict)}
+            kept = (
+                [a for a in p["attachments"] if a["id"] in keep_ids]
+                if "attachments" in body
+                else list(p["attachments"])
+            )
+            mrec.files = {k: v for k, v in mrec.files.items() if str(k) in {a["id"] for a in kept}}
+            p["attachments"] = kept + new_atts
             mrec.files.update(stored)
-        if 'allowed_mentions' in body:
-            mrec.allowed_mentions = body['allowed_mentions']
-        if 'flags' in body and body['flags'] is not None:
+        if "allowed_mentions" in body:
+            mrec.allowed_mentions = body["allowed_mentions"]
+        if "flags" in body and body["flags"] is not None:
             # only SUPPRESS_EMBEDS (and the v2 flag) can be changed by an edit
-            keep = p['flags'] & ~(SUPPRESS_EMBEDS)
-            p['flags'] = keep | (int(body['flags']) & (SUPPRESS_EMBEDS | IS_COMPONENTS_V2))
+            keep = p["flags"] & ~(SUPPRESS_EMBEDS)
+            p["flags"] = keep | (int(body["flags"]) & (SUPPRESS_EMBEDS | IS_COMPONENTS_V2))
         if clear_loading:
-            p['flags'] &= ~LOADING
-        p['edited_timestamp'] = _now_iso()
+            p["flags"] &= ~LOADING
+        p["edited_timestamp"] = _now_iso()
         mrec.history.append(body)
 
     def _message_response(self, mrec: MessageRecord) -> web.Response:
@@ -668,90 +741,106 @@ class FakeDiscord:
     # ------------------------------------------------------------------ users / app
 
     async def _get_me(self, rec: RecordedRequest) -> web.Response:
-        auth = rec.headers.get('Authorization', '')
-        if not auth.startswith('Bot '):
-            return self._error(401, 0, '401: Unauthorized')
+        auth = rec.headers.get("Authorization", "")
+        if not auth.startswith("Bot "):
+            return self._error(401, 0, "401: Unauthorized")
         return self._json(self.bot_user_payload())
 
     async def _get_user(self, rec: RecordedRequest, user_id: str) -> web.Response:
         user = self.users.get(int(user_id))
         if user is None:
-            return self._error(404, 10013, 'Unknown User')
+            return self._error(404, 10013, "Unknown User")
         return self._json(user)
 
     async def _create_dm(self, rec: RecordedRequest) -> web.Response:
-        recipient = int((rec.json or {}).get('recipient_id', 0))
+        recipient = int((rec.json or {}).get("recipient_id", 0))
         user = self.users.get(recipient)
         if user is None:
-            return self._error(400, 50007, 'Cannot send messages to this user')
+            return self._error(400, 50007, "Cannot send messages to this user")
         cid = self.dm_channels.get(recipient)
         if cid is None:
             cid = self.snowflake()
             self.dm_channels[recipient] = cid
-            self.add_channel({'id': str(cid), 'type': 1, 'recipients': [user], 'last_message_id': None})
+            self.add_channel({"id": str(cid), "type": 1, "recipients": [user], "last_message_id": None})
         return self._json(self.channels[cid])
 
     async def _get_application(self, rec: RecordedRequest) -> web.Response:
         return self._json(
             {
-                'id': str(self.application_id),
-                'name': self.bot_name,
-                'description': '',
-                'icon': None,
-                'bot_public': True,
-                'bot_require_code_grant': False,
-                'owner': {'id': '1', 'username': 'owner', 'discriminator': '0', 'avatar': None, 'global_name': None},
-                'verify_key': '0' * 64,
-                'flags': 0,
-                'team': None,
-                'summary': '',
-                'bot': self.bot_user_payload(),
+                "id": str(self.application_id),
+                "name": self.bot_name,
+                "description": "",
+                "icon": None,
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": {"id": "1", "username": "owner", "discriminator": "0", "avatar": None, "global_name": None},
+                "verify_key": "0" * 64,
+                "flags": 0,
+                "team": None,
+                "summary": "",
+                "bot": self.bot_user_payload(),
             }
         )
 
     # ------------------------------------------------------------------ commands
 
-    _NAME_RE = re.compile(r'^[-_\w]{1,32}$')
+    _NAME_RE = re.compile(r"^[-_\w]{1,32}$")
 
-    def _validate_commands(self, commands: Any) -> List[Tuple[Tuple[str, ...], str, str]]:
-        problems: List[Tuple[Tuple[str, ...], str, str]] = []
+    def _validate_commands(self, commands: Any) -> list[tuple[tuple[str, ...], str, str]]:
+        problems: list[tuple[tuple[str, ...], str, str]] = []
         if not isinstance(commands, list):
-            return [((), 'BASE_TYPE_ARRAY', 'Must be an array.')]
+            return [((), "BASE_TYPE_ARRAY", "Must be an array.")]
         if len(commands) > 100:
-            problems.append(((), 'BASE_TYPE_MAX_LENGTH', 'Must be 100 or fewer in length.'))
+            problems.append(((), "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length."))
 
-        def check(node: Dict[str, Any], path: Tuple[str, ...], is_command: bool) -> None:
-            name = node.get('name') or ''
-            ctype = node.get('type', 1)
+        def check(node: dict[str, Any], path: tuple[str, ...], is_command: bool) -> None:
+            name = node.get("name") or ""
+            ctype = node.get("type", 1)
             chat_input = (not is_command) or ctype == 1
             if not self._NAME_RE.match(name) or (chat_input and name != name.lower()):
-                problems.append((path + ('name',), 'APPLICATION_COMMAND_INVALID_NAME', f'Command name is invalid: {name!r}'))
-            desc = node.get('description')
+                problems.append(
+                    (path + ("name",), "APPLICATION_COMMAND_INVALID_NAME", f"Command name is invalid: {name!r}")
+                )
+            desc = node.get("description")
             if chat_input and (not isinstance(desc, str) or not 1 <= len(desc) <= 100):
-                problems.append((path + ('description',), 'BASE_TYPE_BAD_LENGTH', 'Must be between 1 and 100 in length.'))
-            options = node.get('options') or []
+                problems.append(
+                    (path + ("description",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+                )
+            options = node.get("options") or []
             if len(options) > 25:
-                problems.append((path + ('options',), 'BASE_TYPE_MAX_LENGTH', 'Must be 25 or fewer in length.'))
+                problems.append((path + ("options",), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."))
             seen_optional = False
             for i, opt in enumerate(options):
-                op = path + ('options', str(i))
-                if opt.get('type') not in (1, 2):
-                    if opt.get('required'):
+                op = path + ("options", str(i))
+                if opt.get("type") not in (1, 2):
+                    if opt.get("required"):
                         if seen_optional:
-                            problems.append((op + ('required',), 'APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID', 'Required options must be placed before non-required options'))
+                            problems.append(
+                                (
+                                    op + ("required",),
+                                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                                    "Required options must be placed before non-required options",
+                                )
+                            )
                     else:
                         seen_optional = True
-                if len(opt.get('choices') or []) > 25:
-                    problems.append((op + ('choices',), 'BASE_TYPE_MAX_LENGTH', 'Must be 25 or fewer in length.'))
-                if opt.get('choices') and opt.get('autocomplete'):
-                    problems.append((op + ('autocomplete',), 'APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_INVALID', 'Autocomplete cannot be set with choices'))
+                if len(opt.get("choices") or []) > 25:
+                    problems.append((op + ("choices",), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."))
+                if opt.get("choices") and opt.get("autocomplete"):
+                    problems.append(
+                        (
+                            op + ("autocomplete",),
+                            "APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_INVALID",
+                            "Autocomplete cannot be set with choices",
+                        )
+                    )
                 check(opt, op, False)
 
         for i, cmd in enumerate(commands):
             check(cmd, (str(i),), True)
         return problems
 
-    def _store_commands(self, rec: RecordedRequest, guild_id: Optional[int]) -> web.Response:
+    def _store_commands(self, rec: RecordedRequest, guild_id: int | None) -> web.Response:
         commands = rec.json
         problems = self._validate_commands(commands)
         if problems:
@@ -759,16 +848,16 @@ class FakeDiscord:
         out = []
         for cmd in commands:
             c = dict(cmd)
-            key = (guild_id, int(c.get('type', 1)), c['name'])
+            key = (guild_id, int(c.get("type", 1)), c["name"])
             cid = self._command_ids.setdefault(key, self.snowflake())
-            c['id'] = str(cid)
-            c['application_id'] = str(self.application_id)
-            c['version'] = str(self.snowflake())
-            c.setdefault('type', 1)
-            c.setdefault('options', [])
-            c.setdefault('default_member_permissions', None)
+            c["id"] = str(cid)
+            c["application_id"] = str(self.application_id)
+            c["version"] = str(self.snowflake())
+            c.setdefault("type", 1)
+            c.setdefault("options", [])
+            c.setdefault("default_member_permissions", None)
             if guild_id is not None:
-                c['guild_id'] = str(guild_id)
+                c["guild_id"] = str(guild_id)
             out.append(c)
         if guild_id is None:
             self.global_commands = out
@@ -776,9 +865,9 @@ class FakeDiscord:
             self.guild_commands[guild_id] = out
         return self._json(out)
 
-    def _check_app(self, rec: RecordedRequest, app_id: str) -> Optional[web.Response]:
+    def _check_app(self, rec: RecordedRequest, app_id: str) -> web.Response | None:
         if int(app_id) != self.application_id:
-            return self._error(403, 50001, 'Missing Access')
+            return self._error(403, 50001, "Missing Access")
         return None
 
     async def _get_global_commands(self, rec: RecordedRequest, app_id: str) -> web.Response:
@@ -792,16 +881,16 @@ class FakeDiscord:
 
     async def _put_guild_commands(self, rec: RecordedRequest, app_id: str, guild_id: str) -> web.Response:
         if int(guild_id) not in self.guilds:
-            return self._error(403, 50001, 'Missing Access')
+            return self._error(403, 50001, "Missing Access")
         return self._check_app(rec, app_id) or self._store_commands(rec, int(guild_id))
 
     # ------------------------------------------------------------------ interactions
 
     def _unknown_interaction(self) -> web.Response:
-        return self._error(404, 10062, 'Unknown interaction')
+        return self._error(404, 10062, "Unknown interaction")
 
     def _invalid_token(self) -> web.Response:
-        return self._error(401, 50027, 'Invalid Webhook Token')
+        return self._error(401, 50027, "Invalid Webhook Token")
 
     async def _callback(self, rec: RecordedRequest, interaction_id: str, token: str) -> web.Response:
         irec = self.interactions.get(int(interaction_id))
@@ -811,48 +900,69 @@ class FakeDiscord:
         if self.ack_deadline is not None and not irec.callbacks and now - irec.dispatched_at > self.ack_deadline:
             irec.expired = True
             return self._violation(
-                'late_ack', rec, 404, 10062, 'Unknown interaction',
-                detail=f'callback arrived {now - irec.dispatched_at:.2f}s after dispatch (deadline {self.ack_deadline}s)',
+                "late_ack",
+                rec,
+                404,
+                10062,
+                "Unknown interaction",
+                detail=f"callback arrived {now - irec.dispatched_at:.2f}s after dispatch (deadline {self.ack_deadline}s)",
             )
         if irec.callbacks:
-            return self._violation('already_acknowledged', rec, 400, 40060, 'Interaction has already been acknowledged.')
+            return self._violation(
+                "already_acknowledged", rec, 400, 40060, "Interaction has already been acknowledged."
+            )
 
         body = rec.json if isinstance(rec.json, dict) else {}
-        ctype = body.get('type')
-        data = body.get('data') or {}
+        ctype = body.get("type")
+        data = body.get("data") or {}
         if ctype not in (1, 4, 5, 6, 7, 8, 9, 10, 12):
-            return self._form_error(rec, [(('type',), 'BASE_TYPE_CHOICES', f'Value must be one of (1, 4, 5, 6, 7, 8, 9, 12); got {ctype!r}.')])
+            return self._form_error(
+                rec,
+                [(("type",), "BASE_TYPE_CHOICES", f"Value must be one of (1, 4, 5, 6, 7, 8, 9, 12); got {ctype!r}.")],
+            )
         component_types = (3, 5)
         if ctype in (6, 7) and irec.type not in component_types:
-            return self._error(400, 40043, 'Interaction callback type is not valid for this interaction type')
+            return self._error(400, 40043, "Interaction callback type is not valid for this interaction type")
         if ctype == 8 and irec.type != 4:
-            return self._error(400, 40043, 'Interaction callback type is not valid for this interaction type')
+            return self._error(400, 40043, "Interaction callback type is not valid for this interaction type")
         if irec.type == 4 and ctype != 8:
-            return self._error(400, 40043, 'Interaction callback type is not valid for this interaction type')
+            return self._error(400, 40043, "Interaction callback type is not valid for this interaction type")
 
         if ctype in (4, 7):
-            problems = self.validate_message(data, ('data',))
+            problems = self.validate_message(data, ("data",))
             if problems:
                 return self._form_error(rec, problems)
             if ctype == 4 and self._is_empty(data, rec.files):
-                return self._violation('empty_message', rec, 400, 50006, 'Cannot send an empty message')
+                return self._violation("empty_message", rec, 400, 50006, "Cannot send an empty message")
         if ctype == 8:
-            problems = self._validate_choices(data.get('choices'))
+            problems = self._validate_choices(data.get("choices"))
             if problems:
                 return self._form_error(rec, problems)
 
-        message: Optional[MessageRecord] = None
+        message: MessageRecord | None = None
         if ctype == 4:
-            flags = int(data.get('flags') or 0) & (EPHEMERAL | SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2)
+            flags = int(data.get("flags") or 0) & (
+                EPHEMERAL | SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2
+            )
             message = self._make_message(
-                rec, data, channel_id=irec.channel_id, source='callback', flags=flags, interaction=irec,
+                rec,
+                data,
+                channel_id=irec.channel_id,
+                source="callback",
+                flags=flags,
+                interaction=irec,
                 message_type=20 if irec.type == 2 else 0,
             )
             irec.original_id = message.id
         elif ctype == 5:
-            flags = LOADING | (int(data.get('flags') or 0) & EPHEMERAL)
+            flags = LOADING | (int(data.get("flags") or 0) & EPHEMERAL)
             message = self._make_message(
-                rec, {'content': ''}, channel_id=irec.channel_id, source='callback', flags=flags, interaction=irec,
+                rec,
+                {"content": ""},
+                channel_id=irec.channel_id,
+                source="callback",
+                flags=flags,
+                interaction=irec,
                 message_type=20 if irec.type == 2 else 0,
             )
             irec.original_id = message.id
@@ -862,44 +972,44 @@ class FakeDiscord:
             if ctype == 7:
                 target = self.messages.get(irec.message_id or 0)
                 if target is None or target.deleted:
-                    return self._error(404, 10008, 'Unknown Message')
+                    return self._error(404, 10008, "Unknown Message")
                 self._apply_edit(rec, target, data)
                 message = target
         elif ctype == 8:
-            irec.choices = data.get('choices')
+            irec.choices = data.get("choices")
         elif ctype == 9:
             irec.modal = data
 
-        irec.callbacks.append({'type': ctype, 'data': data, 'at': now})
+        irec.callbacks.append({"type": ctype, "data": data, "at": now})
         if irec.expire_after_ack:
             irec.expired = True
 
-        if rec.query.get('with_response') not in ('1', 'true', 'True'):
+        if rec.query.get("with_response") not in ("1", "true", "True"):
             return self._no_content()
         msg_payload = message.payload if message else None
-        out: Dict[str, Any] = {
-            'interaction': {
-                'id': str(irec.id),
-                'type': irec.type,
-                'response_message_id': str(message.id) if message else None,
-                'response_message_loading': ctype == 5,
-                'response_message_ephemeral': bool(msg_payload and msg_payload['flags'] & EPHEMERAL),
+        out: dict[str, Any] = {
+            "interaction": {
+                "id": str(irec.id),
+                "type": irec.type,
+                "response_message_id": str(message.id) if message else None,
+                "response_message_loading": ctype == 5,
+                "response_message_ephemeral": bool(msg_payload and msg_payload["flags"] & EPHEMERAL),
             }
         }
         if message is not None:
-            out['resource'] = {'type': ctype, 'message': msg_payload}
+            out["resource"] = {"type": ctype, "message": msg_payload}
         return self._json(out)
 
-    def _webhook_interaction(self, app_id: str, token: str) -> Tuple[Optional[InteractionRecord], Optional[web.Response]]:
+    def _webhook_interaction(self, app_id: str, token: str) -> tuple[InteractionRecord | None, web.Response | None]:
         irec = self._by_token.get(token)
         if irec is None or int(app_id) != self.application_id or irec.expired:
             return None, self._invalid_token()
         if not irec.acknowledged:
-            return None, self._error(404, 10015, 'Unknown Webhook')
+            return None, self._error(404, 10015, "Unknown Webhook")
         return irec, None
 
-    def _interaction_message(self, irec: InteractionRecord, message_id: str) -> Optional[MessageRecord]:
-        if message_id == '@original':
+    def _interaction_message(self, irec: InteractionRecord, message_id: str) -> MessageRecord | None:
+        if message_id == "@original":
             mid = irec.original_id
         else:
             mid = int(message_id)
@@ -921,7 +1031,7 @@ class FakeDiscord:
         if problems:
             return self._form_error(rec, problems)
         if self._is_empty(body, rec.files):
-            return self._violation('empty_message', rec, 400, 50006, 'Cannot send an empty message')
+            return self._violation("empty_message", rec, 400, 50006, "Cannot send an empty message")
         original = self.messages.get(irec.original_id or 0)
         if irec.loading and original is not None and not original.deleted:
             # The first follow-up after a deferred "thinking" response replaces that message
@@ -930,10 +1040,14 @@ class FakeDiscord:
             irec.loading = False
             mrec = original
         else:
-            flags = int(body.get('flags') or 0) & (EPHEMERAL | SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2)
-            mrec = self._make_message(rec, body, channel_id=irec.channel_id, source='followup', flags=flags, interaction=irec)
+            flags = int(body.get("flags") or 0) & (
+                EPHEMERAL | SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2
+            )
+            mrec = self._make_message(
+                rec, body, channel_id=irec.channel_id, source="followup", flags=flags, interaction=irec
+            )
         irec.followup_ids.append(mrec.id)
-        if rec.query.get('wait') in ('1', 'true', 'True'):
+        if rec.query.get("wait") in ("1", "true", "True"):
             return self._message_response(mrec)
         return self._no_content()
 
@@ -944,7 +1058,7 @@ class FakeDiscord:
         assert irec is not None
         mrec = self._interaction_message(irec, message_id)
         if mrec is None:
-            return self._error(404, 10008, 'Unknown Message')
+            return self._error(404, 10008, "Unknown Message")
         return self._message_response(mrec)
 
     async def _webhook_edit(self, rec: RecordedRequest, app_id: str, token: str, message_id: str) -> web.Response:
@@ -954,7 +1068,7 @@ class FakeDiscord:
         assert irec is not None
         mrec = self._interaction_message(irec, message_id)
         if mrec is None:
-            return self._error(404, 10008, 'Unknown Message')
+            return self._error(404, 10008, "Unknown Message")
         body = rec.json if isinstance(rec.json, dict) else {}
         problems = self.validate_message(body)
         if problems:
@@ -972,7 +1086,7 @@ class FakeDiscord:
         assert irec is not None
         mrec = self._interaction_message(irec, message_id)
         if mrec is None:
-            return self._error(404, 10008, 'Unknown Message')
+            return self._error(404, 10008, "Unknown Message")
         mrec.deleted = True
         return self._no_content()
 
@@ -981,33 +1095,33 @@ class FakeDiscord:
     async def _get_channel(self, rec: RecordedRequest, channel_id: str) -> web.Response:
         ch = self.channels.get(int(channel_id))
         if ch is None:
-            return self._error(404, 10003, 'Unknown Channel')
+            return self._error(404, 10003, "Unknown Channel")
         return self._json(ch)
 
     async def _typing(self, rec: RecordedRequest, channel_id: str) -> web.Response:
         if int(channel_id) not in self.channels:
-            return self._error(404, 10003, 'Unknown Channel')
+            return self._error(404, 10003, "Unknown Channel")
         return self._no_content()
 
     async def _channel_send(self, rec: RecordedRequest, channel_id: str) -> web.Response:
         cid = int(channel_id)
         if cid not in self.channels:
-            return self._error(404, 10003, 'Unknown Channel')
+            return self._error(404, 10003, "Unknown Channel")
         body = rec.json if isinstance(rec.json, dict) else {}
         problems = self.validate_message(body)
         if problems:
             return self._form_error(rec, problems)
         if self._is_empty(body, rec.files):
-            return self._violation('empty_message', rec, 400, 50006, 'Cannot send an empty message')
-        flags = int(body.get('flags') or 0) & (SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2)
-        mrec = self._make_message(rec, body, channel_id=cid, source='channel', flags=flags)
-        ref = body.get('message_reference')
+            return self._violation("empty_message", rec, 400, 50006, "Cannot send an empty message")
+        flags = int(body.get("flags") or 0) & (SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2)
+        mrec = self._make_message(rec, body, channel_id=cid, source="channel", flags=flags)
+        ref = body.get("message_reference")
         if ref:
-            mrec.payload['message_reference'] = ref
-            mrec.payload['type'] = 19
+            mrec.payload["message_reference"] = ref
+            mrec.payload["type"] = 19
         return self._message_response(mrec)
 
-    def _channel_message(self, channel_id: str, message_id: str) -> Optional[MessageRecord]:
+    def _channel_message(self, channel_id: str, message_id: str) -> MessageRecord | None:
         mrec = self.messages.get(int(message_id))
         if mrec is None or mrec.deleted or mrec.channel_id != int(channel_id):
             return None
@@ -1016,15 +1130,15 @@ class FakeDiscord:
     async def _channel_get_message(self, rec: RecordedRequest, channel_id: str, message_id: str) -> web.Response:
         mrec = self._channel_message(channel_id, message_id)
         if mrec is None:
-            return self._error(404, 10008, 'Unknown Message')
-        if mrec.payload['flags'] & EPHEMERAL:
-            return self._error(404, 10008, 'Unknown Message')
+            return self._error(404, 10008, "Unknown Message")
+        if mrec.payload["flags"] & EPHEMERAL:
+            return self._error(404, 10008, "Unknown Message")
         return self._message_response(mrec)
 
     async def _channel_edit(self, rec: RecordedRequest, channel_id: str, message_id: str) -> web.Response:
         mrec = self._channel_message(channel_id, message_id)
-        if mrec is None or mrec.payload['flags'] & EPHEMERAL:
-            return self._error(404, 10008, 'Unknown Message')
+        if mrec is None or mrec.payload["flags"] & EPHEMERAL:
+            return self._error(404, 10008, "Unknown Message")
         body = rec.json if isinstance(rec.json, dict) else {}
         problems = self.validate_message(body)
         if problems:
@@ -1034,8 +1148,8 @@ class FakeDiscord:
 
     async def _channel_delete(self, rec: RecordedRequest, channel_id: str, message_id: str) -> web.Response:
         mrec = self._channel_message(channel_id, message_id)
-        if mrec is None or mrec.payload['flags'] & EPHEMERAL:
-            return self._error(404, 10008, 'Unknown Message')
+        if mrec is None or mrec.payload["flags"] & EPHEMERAL:
+            return self._error(404, 10008, "Unknown Message")
         mrec.deleted = True
         return self._no_content()
 
@@ -1044,20 +1158,20 @@ class FakeDiscord:
     async def _get_guild(self, rec: RecordedRequest, guild_id: str) -> web.Response:
         g = self.guilds.get(int(guild_id))
         if g is None:
-            return self._error(404, 10004, 'Unknown Guild')
+            return self._error(404, 10004, "Unknown Guild")
         return self._json(g)
 
     async def _get_member(self, rec: RecordedRequest, guild_id: str, user_id: str) -> web.Response:
         m = self.members.get((int(guild_id), int(user_id)))
         if m is None:
-            return self._error(404, 10007, 'Unknown Member')
+            return self._error(404, 10007, "Unknown Member")
         return self._json(m)
 
     # ------------------------------------------------------------------ cdn
 
     def _cdn(self, raw_path: str) -> web.Response:
-        m = re.match(r'^/cdn/attachments/\d+/(\d+)/[^/]+$', raw_path)
+        m = re.match(r"^/cdn/attachments/\d+/(\d+)/[^/]+$", raw_path)
         if m and int(m.group(1)) in self.cdn:
             filename, data = self.cdn[int(m.group(1))]
-            return web.Response(body=data, content_type='application/octet-stream')
-        return web.Response(status=404, text='Not Found')
+            return web.Response(body=data, content_type="application/octet-stream")
+        return web.Response(status=404, text="Not Found")

@@ -100,7 +100,7 @@ class StandInFoundryAPI:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "StandInFoundryAPI":
+    async def __aenter__(self) -> StandInFoundryAPI:
         await self.start()
         return self
 
@@ -162,13 +162,17 @@ class StandInFoundryAPI:
             except TimeoutError:
                 pass
         if fault.status is not None:
-            return web.Response(status=fault.status, text=fault.body, content_type=fault.content_type, headers=fault.headers)
+            return web.Response(
+                status=fault.status, text=fault.body, content_type=fault.content_type, headers=fault.headers
+            )
         return self._answer(request.headers.get("Authorization"), body)
 
     def _answer(self, authorization: str | None, body) -> web.Response:
         owner = self.tokens.get(authorization or "")
         if owner is None:
-            return web.json_response({"status": "error", "message": "Invalid or missing package release token."}, status=401)
+            return web.json_response(
+                {"status": "error", "message": "Invalid or missing package release token."}, status=401
+            )
         if not isinstance(body, dict):
             return _invalid({"__all__": [_error("The request body must be a JSON object.", "invalid")]})
         package_id = body.get("id")
@@ -181,7 +185,9 @@ class StandInFoundryAPI:
         if not dry_run:
             remaining = self._last_release.get(package_id, -math.inf) + self.cooldown - time.monotonic()
             if remaining > 0:
-                return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": str(math.ceil(remaining))})
+                return web.Response(
+                    status=429, text="Too Many Requests", headers={"Retry-After": str(math.ceil(remaining))}
+                )
         errors = self._validate(package_id, body.get("release"))
         if errors:
             return _invalid(errors)

@@ -29,8 +29,9 @@ import itertools
 import json
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -81,9 +82,16 @@ class Pack:
         return f"Compendium.{self.id}.JournalEntry.{doc['_id']}"
 
 
-def _journal_doc(name: str, *, folder: str | None = None, flags: dict | None = None,
-                 pages: list[str | dict] | None = None, img: str | None = None,
-                 ownership: dict | None = None, id: str | None = None) -> dict:
+def _journal_doc(
+    name: str,
+    *,
+    folder: str | None = None,
+    flags: dict | None = None,
+    pages: list[str | dict] | None = None,
+    img: str | None = None,
+    ownership: dict | None = None,
+    id: str | None = None,
+) -> dict:
     return {
         "_id": id or new_id(),
         "name": name,
@@ -115,9 +123,16 @@ class StandInWorld:
     folders: dict[str, Folder] = field(default_factory=dict)  # insertion order = Foundry's order
     packs: dict[str, Pack] = field(default_factory=dict)
 
-    def add_entry(self, name: str, *, folder: str | Folder | None = None, flags: dict | None = None,
-                  pages: list[str | dict] | None = None, img: str | None = None,
-                  ownership: dict | None = None) -> str:
+    def add_entry(
+        self,
+        name: str,
+        *,
+        folder: str | Folder | None = None,
+        flags: dict | None = None,
+        pages: list[str | dict] | None = None,
+        img: str | None = None,
+        ownership: dict | None = None,
+    ) -> str:
         """Adds a journal entry and returns its uuid (``JournalEntry.<id>``)."""
         folder_id = folder.id if isinstance(folder, Folder) else folder
         doc = _journal_doc(name, folder=folder_id, flags=flags, pages=pages, img=img, ownership=ownership)
@@ -212,9 +227,15 @@ def apply_update(doc: dict, diff: dict) -> None:
 
 
 class StandInRelay:
-    def __init__(self, *, keys: dict[str, set[str]] | None = None, crossing: bool = False,
-                 foundry_delay: float = 0.0, relay_timeout: float = 0.2,
-                 clock_ms: Callable[[], int] | None = None):
+    def __init__(
+        self,
+        *,
+        keys: dict[str, set[str]] | None = None,
+        crossing: bool = False,
+        foundry_delay: float = 0.0,
+        relay_timeout: float = 0.2,
+        clock_ms: Callable[[], int] | None = None,
+    ):
         """``keys`` maps API key -> scopes (default: "test-key" with every scope).
         ``crossing`` turns on the relay's id-only reply matching; ``foundry_delay`` is how long the
         Foundry module "works" on each request; ``relay_timeout`` stands in for the relay's 10 s
@@ -246,8 +267,9 @@ class StandInRelay:
 
     # --- faults ---------------------------------------------------------------------------------
 
-    def force(self, route: str, status: int, body: Any = None, *, times: int = 1,
-              content_type: str | None = None) -> None:
+    def force(
+        self, route: str, status: int, body: Any = None, *, times: int = 1, content_type: str | None = None
+    ) -> None:
         """The next ``times`` requests to ``route`` get this reply instead of the real one (before auth).
         ``body`` dict/list is sent as JSON, a str as-is (text/html unless ``content_type``), None empty."""
         self._forced.setdefault(route, []).append(_Forced(status, body, content_type, times))
@@ -309,14 +331,16 @@ class StandInRelay:
                 body = json.loads(await request.text())
             except ValueError:
                 body = None
-        self.log.append(LoggedRequest(
-            method=request.method,
-            path=path,
-            query=dict(request.query),
-            json=body,
-            headers={k: v for k, v in request.headers.items() if k.lower() != "x-api-key"},
-            at=asyncio.get_running_loop().time(),
-        ))
+        self.log.append(
+            LoggedRequest(
+                method=request.method,
+                path=path,
+                query=dict(request.query),
+                json=body,
+                headers={k: v for k, v in request.headers.items() if k.lower() != "x-api-key"},
+                at=asyncio.get_running_loop().time(),
+            )
+        )
         forced = self._take_forced(path)
         if forced is not None:
             return forced
@@ -329,7 +353,8 @@ class StandInRelay:
             return web.json_response({"status": "ok", "version": VERSION, "websocket": "/relay"})
         if path == "/clients" and request.method == "GET":
             return self._guard(request, "clients:read") or web.json_response(
-                {"total": len(self.worlds), "clients": [w.client_info() for w in self.worlds.values()]})
+                {"total": len(self.worlds), "clients": [w.client_info() for w in self.worlds.values()]}
+            )
         if path not in _FOUNDRY_ROUTES:
             return web.Response(status=404, text="404 page not found\n")  # Go's default
         method, scope, kind = _FOUNDRY_ROUTES[path]
@@ -356,10 +381,10 @@ class StandInRelay:
         if forced.body is None:
             return web.Response(status=forced.status, body=b"", content_type=forced.content_type)
         if isinstance(forced.body, str):
-            return web.Response(status=forced.status, text=forced.body,
-                                content_type=forced.content_type or "text/html")
-        return web.Response(status=forced.status, text=json.dumps(forced.body),
-                            content_type=forced.content_type or "application/json")
+            return web.Response(status=forced.status, text=forced.body, content_type=forced.content_type or "text/html")
+        return web.Response(
+            status=forced.status, text=json.dumps(forced.body), content_type=forced.content_type or "application/json"
+        )
 
     def _guard(self, request: web.Request, scope: str) -> web.Response | None:
         key = request.headers.get("x-api-key")
@@ -391,14 +416,15 @@ class StandInRelay:
             return _error(404, "No connected Foundry clients found")
         if len(online) > 1:
             return web.json_response(
-                {"error": "Multiple clients connected. Please specify clientId.",
-                 "connectedClients": [w.client_info() for w in online]},
+                {
+                    "error": "Multiple clients connected. Please specify clientId.",
+                    "connectedClients": [w.client_info() for w in online],
+                },
                 status=400,
             )
         return online[0]
 
-    async def _through_foundry(self, path: str, kind: str,
-                               answer: Callable[[], tuple[int, dict]]) -> web.Response:
+    async def _through_foundry(self, path: str, kind: str, answer: Callable[[], tuple[int, dict]]) -> web.Response:
         """Sends the request "to Foundry" and waits for the reply the way the relay does: by id alone."""
         request_id = f"{kind}_{self.clock_ms()}"
         self.in_flight += 1
@@ -489,20 +515,43 @@ def _create(world: StandInWorld, body: Any) -> tuple[int, dict]:
 
 def _search_candidates(world: StandInWorld, exclude_compendiums: bool) -> list[dict]:
     found = [
-        {"uuid": f"JournalEntry.{d['_id']}", "id": d["_id"], "name": d["name"], "img": d.get("img"),
-         "documentType": "JournalEntry", "folder": d.get("folder"), "package": "world"}
+        {
+            "uuid": f"JournalEntry.{d['_id']}",
+            "id": d["_id"],
+            "name": d["name"],
+            "img": d.get("img"),
+            "documentType": "JournalEntry",
+            "folder": d.get("folder"),
+            "package": "world",
+        }
         for d in world.entries.values()
     ]
     found += [
-        {"uuid": f.uuid, "id": f.id, "name": f.name, "img": None, "documentType": "Folder",
-         "folder": f.parent, "package": "world", "subType": f.type}
+        {
+            "uuid": f.uuid,
+            "id": f.id,
+            "name": f.name,
+            "img": None,
+            "documentType": "Folder",
+            "folder": f.parent,
+            "package": "world",
+            "subType": f.type,
+        }
         for f in world.folders.values()
     ]
     if not exclude_compendiums:
         found += [
-            {"uuid": f"Compendium.{p.id}.JournalEntry.{d['_id']}", "id": d["_id"], "name": d["name"],
-             "img": d.get("img"), "documentType": "JournalEntry", "folder": d.get("folder"), "package": p.id}
-            for p in world.packs.values() for d in p.entries.values()
+            {
+                "uuid": f"Compendium.{p.id}.JournalEntry.{d['_id']}",
+                "id": d["_id"],
+                "name": d["name"],
+                "img": d.get("img"),
+                "documentType": "JournalEntry",
+                "folder": d.get("folder"),
+                "package": p.id,
+            }
+            for p in world.packs.values()
+            for d in p.entries.values()
         ]
     return found
 
@@ -517,7 +566,8 @@ def _search(world: StandInWorld, query: Any) -> tuple[int, dict]:
     # Each filter compares the hit's field with the text; `folder` holds a folder id (never its
     # name) and a root entry has none, so no filter selects root entries; subfolders aren't included.
     hits = [
-        h for h in _search_candidates(world, query.get("excludeCompendiums") == "true")
+        h
+        for h in _search_candidates(world, query.get("excludeCompendiums") == "true")
         if text in h["name"].casefold()
         and all(h.get(k) is not None and str(h.get(k)) == v for k, v in filters.items() if k != "resultType")
     ]
@@ -525,8 +575,12 @@ def _search(world: StandInWorld, query: Any) -> tuple[int, dict]:
     hits = hits[:limit]
     if query.get("minified") == "true":
         hits = [{k: h[k] for k in ("uuid", "id", "name", "img", "documentType")} for h in hits]
-    return 200, {"type": "search-result", "query": query.get("query", ""), "filter": query.get("filter", ""),
-                 "results": hits}
+    return 200, {
+        "type": "search-result",
+        "query": query.get("query", ""),
+        "filter": query.get("filter", ""),
+        "results": hits,
+    }
 
 
 def _entity_ref(uuid: str, doc: dict) -> dict:
@@ -548,8 +602,15 @@ def _children(world: StandInWorld) -> dict[str | None, list[Folder]]:
     return index
 
 
-def _folder_nodes(children: dict[str | None, list[Folder]], entries: dict[str | None, list[dict]] | None,
-                  parent: str | None, types: set[str], recursive: bool, level: int, depth: int) -> dict:
+def _folder_nodes(
+    children: dict[str | None, list[Folder]],
+    entries: dict[str | None, list[dict]] | None,
+    parent: str | None,
+    types: set[str],
+    recursive: bool,
+    level: int,
+    depth: int,
+) -> dict:
     """Folders under ``parent`` keyed by *name*, subfolders beside id/uuid/type/entities: the relay's collisions.
 
     A same-name sibling overwrites the earlier one (with its whole subtree), and a subfolder named
@@ -586,15 +647,21 @@ def _structure(world: StandInWorld, query: Any) -> tuple[int, dict]:
         folder = world.folders.get(path.removeprefix("Folder.")) if path.startswith("Folder.") else None
         if folder is None:
             return 400, {"error": f"Folder not found: {path}", "data": {}}
-        data = {"folders": _folder_nodes(children, entries, folder.id, types, recursive, 1, depth),
-                "entities": list(entries.get(folder.id, [])) if entries is not None else []}
+        data = {
+            "folders": _folder_nodes(children, entries, folder.id, types, recursive, 1, depth),
+            "entities": list(entries.get(folder.id, [])) if entries is not None else [],
+        }
         return 200, {"type": "structure-result", "data": data}
     data: dict = {"folders": _folder_nodes(children, entries, None, types, recursive, 1, depth), "entities": {}}
     if entries is not None:
         data["entities"]["journalentrys"] = list(entries.get(None, []))
     data["compendiumPacks"] = {
-        p.id: {"id": p.id, "name": p.label, "type": "JournalEntry",
-               "entities": [_entity_ref(f"Compendium.{p.id}.JournalEntry.{i}", d) for i, d in p.entries.items()]}
+        p.id: {
+            "id": p.id,
+            "name": p.label,
+            "type": "JournalEntry",
+            "entities": [_entity_ref(f"Compendium.{p.id}.JournalEntry.{i}", d) for i, d in p.entries.items()],
+        }
         for p in world.packs.values()
     }
     return 200, {"type": "structure-result", "data": data}
@@ -607,7 +674,14 @@ def _get_folder(world: StandInWorld, name: str | None) -> tuple[int, dict]:
     if folder is None:
         return 400, {"type": "get-folder-result", "error": f"Folder not found: {name}"}
     contents = _by_folder(world).get(folder.id, []) if folder.type == "JournalEntry" else []
-    return 200, {"type": "get-folder-result", "data": {
-        "id": folder.id, "uuid": folder.uuid, "name": folder.name, "type": folder.type,
-        "parent": folder.parent, "contents": contents,
-    }}
+    return 200, {
+        "type": "get-folder-result",
+        "data": {
+            "id": folder.id,
+            "uuid": folder.uuid,
+            "name": folder.name,
+            "type": folder.type,
+            "parent": folder.parent,
+            "contents": contents,
+        },
+    }
