@@ -15,6 +15,7 @@ import aiohttp
 import discord
 from discord.ext import commands, tasks
 
+from cli.parser import build_parser
 from cogs.utils.tree import BotTree, log_command
 from core.errors import ConfigurationError
 from core.health import HEARTBEAT_NAME
@@ -26,11 +27,6 @@ log = logging.getLogger("bot")
 EXTENSIONS = ("cogs.gm", "cogs.worlds", "cogs.release", "cogs.status")
 # On stop, running commands get this long to finish before they are cancelled (docker stop waits 10 s).
 SHUTDOWN_GRACE = 8.0
-
-MISSING_TOKEN = (
-    "DISCORD_TOKEN is not set: copy .env.example to .env and put your bot's token there "
-    "(Discord Developer Portal > your application > Bot > Reset Token), or export DISCORD_TOKEN."
-)
 
 
 # The bot never joins voice: discord.py's start-up warnings about voice libraries would only confuse.
@@ -128,33 +124,28 @@ async def _run(bot: FoundryBot, token: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and not argv[0].startswith("-"):
+    # One parser for the bot and its command-line twin: an unknown flag or command exits 2 instead of starting.
+    try:
+        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exit_:
+        return 0 if exit_.code in (0, None) else 2
+    if args.command:
         from cli.main import main as cli_main
 
-        return cli_main(argv)
-    if any(arg in ("-h", "--help") for arg in argv):
-        print("usage: python bot.py [--sync-global] | python bot.py {refresh,lookup,push,worlds,release} ...")
-        return 0
+        return cli_main(args)
     try:
         settings = load_settings()
     except ConfigurationError as error:
         print(f"Configuration error: {error.message}", file=sys.stderr)
         return 2
-    if settings.discord_token is None:
-        print(MISSING_TOKEN, file=sys.stderr)
-        return 2
-    if not settings.relay_configured and not settings.release_tokens:
-        print(
-            "Nothing to serve: set RELAY_URL and RELAY_API_KEY (GM commands) and/or RELEASE_TOKENS "
-            "(release commands) in .env.",
-            file=sys.stderr,
-        )
+    problem = settings.start_up_problem()
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     from core.logsafe import setup_logging
 
     setup_logging(settings)
-    bot = create_bot(settings, sync_global="--sync-global" in argv)
+    bot = create_bot(settings, sync_global=args.sync_global)
     try:
         asyncio.run(_run(bot, settings.discord_token.get_secret_value()))
     except discord.LoginFailure:

@@ -1,8 +1,6 @@
 """The command-line twin: the bot's commands without Discord, printing what the bot would post.
 
-    python bot.py refresh | lookup NAME | push NAME --file F [--rename N] [--yes] | worlds
-    python bot.py release dry-run|publish --package P --manifest URL [...] [--yes]
-
+`python bot.py --help` lists the commands (cli/parser.py); cli/terminal.py turns replies into plain text or JSON.
 Exit codes: 0 done, 1 refused or not found, 2 usage or configuration error, 75 temporary
 (timeout, 429, relay or Foundry unreachable).
 """
@@ -12,79 +10,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import json
 import os
-import re
 import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
+from cli.terminal import error_json, error_text, plain, reply_json, reply_text
 from core.errors import ConfigurationError, UserFacingError
 from core.replies import Decision, Reply
 from core.settings import Settings, load_settings
 from core.textsafe import echo
 from services.maintainers.service import NoToken, ReleaseOptions
 from services.resources import App
+from services.status import status_report
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_TEMPORARY = 0, 1, 2, 75
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python bot.py", description="The bot's commands, without Discord.")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    world = argparse.ArgumentParser(add_help=False)
-    world.add_argument("--world", metavar="CLIENT_ID", help="the relay clientId to use (overrides RELAY_CLIENT_ID)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    sub.add_parser("refresh", parents=[common, world], help="rebuild the name map from the live world")
-    lookup = sub.add_parser("lookup", parents=[common, world], help="show a journal entry")
-    lookup.add_argument("name")
-    lookup.add_argument("--gm", action="store_true", help="include secrets and notes (the GM's view)")
-    push = sub.add_parser("push", parents=[common, world], help="write Campaign Codex data into an entry")
-    push.add_argument("name")
-    push.add_argument("--file", required=True, type=Path, help="JSON file with a flags.campaign-codex object")
-    push.add_argument("--rename", help="also rename the entry")
-    push.add_argument("--yes", action="store_true", help="write without asking (otherwise only the preview is shown)")
-    sub.add_parser("worlds", parents=[common], help="list the relay's online worlds")
-
-    release = sub.add_parser("release", help="Foundry package releases").add_subparsers(dest="action", required=True)
-    for action, text in (("dry-run", "check a release without saving it"), ("publish", "release a version")):
-        cmd = release.add_parser(action, parents=[common], help=text)
-        cmd.add_argument("--package", required=True)
-        cmd.add_argument("--manifest", required=True, help="URL of this version's manifest")
-        for option in ("version", "minimum", "verified", "maximum", "notes"):
-            cmd.add_argument(f"--{option}")
-        if action == "publish":
-            cmd.add_argument("--yes", action="store_true", help="publish without asking")
-    return parser
-
-
-def plain(text: str) -> str:
-    """Discord's <t:UNIX:R> timestamps, spelled out for a terminal."""
-
-    def spell(match: re.Match) -> str:
-        when = int(match.group(1))
-        at = datetime.fromtimestamp(when, UTC).strftime("%H:%M:%S UTC")
-        return f"in {max(0, when - int(time.time()))} s (at {at})"
-
-    return re.sub(r"<t:(\d+):R>", spell, text)
+class BadInput(UserFacingError):
+    """A local input given on the command line is unusable (exit 2, like any usage error)."""
 
 
 def _print_reply(reply: Reply, as_json: bool) -> None:
-    print(json.dumps(reply.as_json(), indent=2) if as_json else plain(reply.as_text()))
+    print(reply_json(reply) if as_json else reply_text(reply))
 
 
-def _print_error(error: UserFacingError, as_json: bool) -> None:
+def _print_error(error: UserFacingError, as_json: bool, exit_code: int) -> None:
     if as_json:
-        print(
-            json.dumps(
-                {"error": plain(error.message), "details": error.details, "temporary": error.temporary}, indent=2
-            )
-        )
+        print(error_json(error, exit_code))
     else:
-        print(plain(str(error)), file=sys.stderr)
+        print(error_text(error), file=sys.stderr)
 
 
 def _local_user() -> str:
@@ -103,9 +57,14 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "release":
         if not settings.release_tokens and settings.foundry_release_token is None:
             raise ConfigurationError("No release token: set RELEASE_TOKENS, or FOUNDRY_RELEASE_TOKEN for one package.")
-    else:
+    elif args.command != "status":
         settings.require_relay()
+    # Local input is checked before anything reaches the network.
+    raw = _read_push_file(args.file) if args.command == "push" else None
     async with await App.open(settings) as app:
+        if args.command == "status":
+            _print_reply(await status_report(app, None), args.json)
+            return EXIT_OK
         if args.command == "worlds":
             worlds = await app.gm.relay.list_worlds()
             _print_reply(app.gm.worlds_reply(worlds, args_world(args, settings)), args.json)
@@ -123,7 +82,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             found = await app.gm.lookup(world, args.name, gm=args.gm)
             _print_reply(found.gm or found.player, args.json)
         elif args.command == "push":
-            return await _push(app, world, args)
+            reply = await app.gm.push(world, args.name, raw, rename=args.rename, confirm=_confirm(args, "write it"))
+            _print_reply(reply, args.json)
     return EXIT_OK
 
 
@@ -131,15 +91,11 @@ def args_world(args: argparse.Namespace, settings: Settings) -> str | None:
     return getattr(args, "world", None) or settings.relay_client_id
 
 
-async def _push(app: App, world, args: argparse.Namespace) -> int:
+def _read_push_file(path: Path) -> bytes:
     try:
-        raw = args.file.read_bytes()
+        return path.read_bytes()
     except OSError as error:
-        raise UserFacingError(f"Cannot read {args.file}: {error.strerror}.") from None
-
-    reply = await app.gm.push(world, args.name, raw, rename=args.rename, confirm=_confirm(args, "write it"))
-    _print_reply(reply, args.json)
-    return EXIT_OK
+        raise BadInput(f"Cannot read {path}: {error.strerror}. Nothing was sent.") from None
 
 
 def _confirm(args: argparse.Namespace, what: str):
@@ -150,7 +106,7 @@ def _confirm(args: argparse.Namespace, what: str):
             return Decision.CONFIRMED
         _print_reply(preview, args.json)
         if not args.json:
-            print(f"\n(Run again with --yes to {what}.)\n")
+            print(f"Run again with --yes to {what}.")
         return Decision.PREVIEWED
 
     return confirm
@@ -185,20 +141,20 @@ async def _release(app: App, args: argparse.Namespace) -> int:
     if published.announcement is None:  # not confirmed: show what would be released
         preview = previews[0] if previews else published.reply
         if args.json:
-            print(json.dumps({**preview.as_json(), "released": False}, indent=2))
+            print(reply_json(preview, released=False))
         else:
-            print(plain(preview.as_text()))
-            print(f"\n{published.reply.description} Run again with --yes to publish.")
+            print(reply_text(preview))
+            print(f"{plain(published.reply.description)} Run again with --yes to publish.")
         return EXIT_OK
 
     problem = await _announce(app.settings, published.announcement)
     if args.json:
-        out = {**published.reply.as_json(), "released": True}
+        extra: dict = {"released": True}
         if app.settings.discord_token and app.settings.announce_channel_id:
-            out["announced"] = problem is None
+            extra["announced"] = problem is None
             if problem:
-                out["announce_error"] = problem
-        print(json.dumps(out, indent=2))
+                extra["announce_error"] = problem
+        print(reply_json(published.reply, **extra))
     else:
         _print_reply(published.reply, False)
         if problem:
@@ -231,20 +187,20 @@ async def _announce(settings: Settings, announcement: Reply) -> str | None:
     return None
 
 
-def main(argv: list[str]) -> int:
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code else EXIT_OK
+def main(args: argparse.Namespace) -> int:
+    """Runs one command parsed by cli/parser.py (bot.py parses, so a typo never starts the bot)."""
     try:
         settings = load_settings()
         return asyncio.run(_run(args, settings))
     except ConfigurationError as error:
-        print(f"Configuration error: {error.message}", file=sys.stderr)
+        if args.json:
+            print(error_json(error, EXIT_USAGE))
+        else:
+            print(f"Configuration error: {plain(error.message)}", file=sys.stderr)
         return EXIT_USAGE
     except UserFacingError as error:
-        _print_error(error, args.json if hasattr(args, "json") else False)
-        return EXIT_TEMPORARY if error.temporary else EXIT_REFUSED
+        code = EXIT_USAGE if isinstance(error, BadInput) else EXIT_TEMPORARY if error.temporary else EXIT_REFUSED
+        _print_error(error, args.json, code)
+        return code
     except KeyboardInterrupt:
         return 130

@@ -17,6 +17,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from core.errors import ConfigurationError
 from release import DEFAULT_RELEASE_API_URL, check_token, parse_release_tokens
 
+MISSING_TOKEN = (
+    "DISCORD_TOKEN is not set: copy .env.example to .env and put your bot's token there "
+    "(Discord Developer Portal > your application > Bot > Reset Token), or export DISCORD_TOKEN."
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -41,7 +46,15 @@ class Settings(BaseSettings):
     maintainer_role: Annotated[dict[str, str], NoDecode] = Field(default_factory=lambda: {"*": "Maintainer"})
     announce_channel_id: int | None = None
 
-    @field_validator("relay_url", "relay_client_id", "foundry_public_url", "gm_role", mode="before")
+    @field_validator("gm_role", mode="before")
+    @classmethod
+    def _blank_role_is_default(cls, value):
+        # Like a blank MAINTAINER_ROLE: an empty GM_ROLE= line in .env means the default role, "GM".
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return "GM"
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("relay_url", "relay_client_id", "foundry_public_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value):
         if isinstance(value, str):
@@ -124,12 +137,31 @@ class Settings(BaseSettings):
         return self.maintainer_role.get(package_id) or self.maintainer_role.get("*")
 
     def require_relay(self) -> None:
+        problem = self._relay_missing()
+        if problem:
+            raise ConfigurationError(problem)
+
+    def _relay_missing(self) -> str | None:
         missing = [n for n, v in (("RELAY_URL", self.relay_url), ("RELAY_API_KEY", self.relay_api_key)) if not v]
-        if missing:
-            raise ConfigurationError(
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
-                "add the relay's address and a scoped API key to .env (see .env.example)."
+        if not missing:
+            return None
+        return (
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+            "add the relay's address and a scoped API key to .env (see .env.example)."
+        )
+
+    def start_up_problem(self) -> str | None:
+        """What keeps the bot from starting, as one line naming exactly what to set; None when it can start."""
+        if self.discord_token is None:
+            return MISSING_TOKEN
+        if bool(self.relay_url) != bool(self.relay_api_key):  # half a relay configuration is a mistake
+            return self._relay_missing()
+        if not self.relay_configured and not self.release_tokens:
+            return (
+                "Nothing to serve: set RELAY_URL and RELAY_API_KEY (GM commands) and/or RELEASE_TOKENS "
+                "(release commands) in .env."
             )
+        return None
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -18,7 +18,7 @@ import aiohttp
 from pydantic import SecretStr
 from yarl import URL
 
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, connection_reason
 from relay.errors import (
     CrossedReply,
     EntryNotFound,
@@ -251,7 +251,7 @@ class RelayClient:
             raise RelayTimeout(seconds=self._timeout) from None
         except aiohttp.ClientError as exc:
             raise RelayUnavailable(
-                f"Couldn't reach the relay at {self._shown_base}", details=[self._scrub(str(exc) or type(exc).__name__)]
+                f"Couldn't reach the relay at {self._shown_base} ({connection_reason(exc)})"
             ) from None
         log.debug("%s %s -> %s", method, route, status)
         try:

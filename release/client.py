@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import SecretStr
 
+from core.errors import connection_reason
 from release.errors import (
     ReleaseForbidden,
     ReleaseRateLimited,
@@ -50,9 +51,9 @@ class ReleaseClient:
         except TimeoutError:
             raise ReleaseTimeout(self.timeout, dry_run=dry_run) from None
         except aiohttp.ClientConnectionError as error:
-            raise ReleaseUnreachable(urlsplit(self.url).netloc, _reason(error)) from None
+            raise ReleaseUnreachable(urlsplit(self.url).netloc, connection_reason(error)) from None
         except aiohttp.ClientError as error:
-            raise ReleaseUnavailable(None, _reason(error)) from None
+            raise ReleaseUnavailable(None, connection_reason(error)) from None
         if secret:  # a debug or proxy page may echo our headers; excerpts of it end up in errors
             body = body.replace(secret, "[token]")
         return _interpret(request, dry_run, status, retry_after, body)
@@ -126,9 +127,3 @@ def _cause(data, body: str) -> str:
             if isinstance(data.get(key), str):
                 return short_text(data[key])
     return short_text(body)
-
-
-def _reason(error: Exception) -> str:
-    # The OS's words ("Connection refused"), else the error's kind: aiohttp errors can carry
-    # request_info (our headers), so none of their own text is copied.
-    return getattr(error, "strerror", None) or type(error).__name__

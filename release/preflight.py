@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from core.errors import connection_reason
 from release.errors import PreflightFailed, short_text
 from release.models import ReleaseRequest
 
@@ -25,11 +26,9 @@ async def fetch_manifest(session: aiohttp.ClientSession, url: str, *, timeout: f
             status = response.status
             body = (await response.read()).decode("utf-8-sig", errors="replace")
     except TimeoutError:
-        raise _unusable(url, f"did not answer within {timeout:g} s") from None
+        raise _unusable(url, f"did not answer within {timeout:g} s", temporary=True) from None
     except aiohttp.ClientError as error:
-        raise _unusable(
-            url, f"could not be reached ({getattr(error, 'strerror', None) or type(error).__name__})"
-        ) from None
+        raise _unusable(url, f"could not be reached ({connection_reason(error)})", temporary=True) from None
     if status != 200:
         raise _unusable(url, f"answered {status} ({short_text(body)})")
     try:
@@ -43,8 +42,11 @@ async def fetch_manifest(session: aiohttp.ClientSession, url: str, *, timeout: f
     return manifest
 
 
-def _unusable(url: str, why: str) -> PreflightFailed:
-    return PreflightFailed("The manifest could not be read.", [f"The manifest at {url} {why}."])
+def _unusable(url: str, why: str, *, temporary: bool = False) -> PreflightFailed:
+    # An unreachable or silent host is worth retrying later (exit 75); a bad document is not.
+    failed = PreflightFailed("The manifest could not be read.", [f"The manifest at {url} {why}."])
+    failed.temporary = temporary
+    return failed
 
 
 def check_manifest_url(request: ReleaseRequest) -> list[str]:

@@ -39,7 +39,7 @@ async def test_refresh_then_lookup_print_what_the_bot_would_post(cli):
     looked = await cli("lookup", "Harbor")
     assert looked.code == 0
     assert looked.out.splitlines()[0] == "Harbor"
-    assert "Salt *air*." in looked.out
+    assert "Salt air." in looked.out  # plain text: no Markdown in a terminal
     assert "Smugglers" not in looked.out  # notes are for the GM view only
     assert "Smugglers" in (await cli("lookup", "Harbor", "--gm")).out
 
@@ -112,3 +112,53 @@ async def test_usage_and_configuration_errors_exit_2(cli):
     assert (await cli("push", "Harbor")).code == 2  # --file is required
     run = await cli("refresh", RELAY_API_KEY="")
     assert run.code == 2 and "RELAY_API_KEY" in run.err
+
+
+async def test_replies_speak_to_a_terminal_not_to_discord(cli):
+    run = await cli("lookup", "Harbor")  # before any refresh: the map is empty
+    assert run.code == 1
+    assert run.err.strip() == "The name map for this world is empty: run python bot.py refresh first."
+
+    refreshed = await cli("refresh")
+    lines = refreshed.out.splitlines()
+    assert "" not in lines and not any("**" in line or "`" in line for line in lines)
+    assert "Entries: 1" in lines and "Added: 1" in lines  # one field a line, no blank lines between
+
+    run = await cli("refresh", "--world", "client-gone")
+    assert run.code == 1
+    assert "/world" not in run.err and "--world CLIENT_ID (python bot.py worlds lists them)" in run.err
+
+
+async def test_json_has_one_documented_shape_for_answers_and_errors(cli):
+    answer = json.loads((await cli("refresh", "--json")).out)
+    assert set(answer) == {"ok", "title", "description", "fields", "tone", "url", "image_url", "footer", "data"}
+    assert answer["ok"] is True and {"name": "Entries", "value": "1"} in answer["fields"]
+
+    run = await cli("lookup", "Nowhere", "--json")
+    error = json.loads(run.out)
+    assert run.code == 1 and error == {
+        "ok": False,
+        "error": "No entry named “Nowhere”. Run python bot.py refresh if it is new.",
+        "details": [],
+        "temporary": False,
+        "exit_code": 1,
+    }
+
+
+async def test_a_missing_push_file_is_named_before_the_relay_is_asked(cli):
+    run = await cli("push", "Harbor", "--file", "missing.json", RELAY_URL="http://127.0.0.1:9")
+    assert run.code == 2
+    assert run.err.strip() == "Cannot read missing.json: No such file or directory. Nothing was sent."
+
+
+async def test_an_unreachable_relay_is_one_plain_sentence(cli):
+    run = await cli("worlds", RELAY_URL="http://127.0.0.1:9")
+    assert run.code == 75
+    assert run.err.strip() == "Couldn't reach the relay at http://127.0.0.1:9 (Connection refused); try again later."
+
+
+async def test_status_runs_from_the_terminal(cli):
+    await cli("refresh")
+    run = await cli("status")
+    assert run.code == 0, run.err
+    assert "Bot status" in run.out and "Name map: 1 entries" in run.out

@@ -103,9 +103,9 @@ async def test_dry_run_prints_what_the_bot_would_post_and_exits_0(cli, foundry):
     assert run.code == 0, run.err
     out = run.out.splitlines()
     assert out[0] == "Dry run passed — my-module 1.2.0"
-    assert out[1] == ""
-    assert out[2] == PAGE
-    assert "Foundry accepted this release without saving it. Run /release publish to release it." in run.out
+    assert out[1] == PAGE
+    assert "" not in out, "a terminal reply has no blank lines between its parts"
+    assert "Foundry accepted this release without saving it. Run python bot.py release publish to release it." in out
     assert "Version: 1.2.0" in out and "Compatibility: minimum 12, verified 13" in out
     assert f"Package page: {PAGE}" in out
     [call] = posts(foundry)
@@ -191,9 +191,11 @@ async def test_a_400_in_json_lists_each_field(cli, foundry):
     run = await cli("release", "dry-run", "--package", "my-module", "--manifest", cli.url, "--json")
     assert run.code == 1
     assert json.loads(run.out) == {
+        "ok": False,
         "error": "Foundry rejected version 1.2.0 of my-module.",
         "details": ["manifest: Enter a valid URL."],
         "temporary": False,
+        "exit_code": 1,
     }
 
 
@@ -305,6 +307,17 @@ async def test_an_unreachable_release_api_exits_75(cli):
     assert "Traceback" not in run.err
 
 
+async def test_a_manifest_host_that_refuses_connections_is_temporary_75(cli, foundry):
+    manifest = closed_port_url("/my-module/v1.2.0/module.json")
+    run = await cli("release", "dry-run", "--package", "my-module", "--manifest", manifest, "--version", "1.2.0")
+    assert run.code == 75
+    assert run.err.splitlines() == [
+        "This release of my-module is not ready (1 problem).",
+        f"The manifest at {manifest} could not be reached (Connection refused).",
+    ]
+    assert posts(foundry) == []
+
+
 # --- usage and configuration: exit 2 --------------------------------------------------------------
 
 
@@ -407,7 +420,7 @@ async def test_publish_with_yes_releases_and_announces_through_discord_rest(cli,
     )
 
     assert run.code == 0, run.err
-    assert run.out.startswith(f"Released my-module 1.2.0\n\n{PAGE}\n")
+    assert run.out.startswith(f"Released my-module 1.2.0\n{PAGE}\n")
     assert foundry.published["my-module"] == ["1.0.0", "1.2.0"]
     dry, real = posts(foundry)
     assert dry.body["dry-run"] is True and "dry-run" not in real.body

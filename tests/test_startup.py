@@ -57,6 +57,56 @@ async def test_a_malformed_release_token_is_named_never_printed(tmp_path, token,
     assert "abcdefghijklmnop" not in run.err and "defghijk" not in run.err
 
 
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [({"RELAY_URL": "https://relay.example.com"}, "RELAY_API_KEY"), ({"RELAY_API_KEY": "k-1"}, "RELAY_URL")],
+)
+async def test_half_a_relay_configuration_names_exactly_what_is_missing(tmp_path, env, named):
+    run = await run_bot(env={"DISCORD_TOKEN": "t", **env}, cwd=tmp_path)
+    assert run.code == 2
+    assert run.err.strip() == (
+        f"{named} is not set: add the relay's address and a scoped API key to .env (see .env.example)."
+    )
+
+
+def test_a_blank_gm_role_means_the_default_role_like_a_blank_maintainer_role(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(gm_role="  ", maintainer_role="")
+    assert settings.gm_role == "GM" and settings.maintainer_role_for("any-module") == "Maintainer"
+
+
+async def test_help_lists_every_command_and_every_option_explains_itself(tmp_path):
+    import argparse
+
+    from cli.parser import build_parser
+
+    run = await run_bot("--help", env={}, cwd=tmp_path)
+    assert run.code == 0
+    for command in ("refresh", "lookup", "push", "worlds", "status", "release"):
+        assert f"    {command} " in run.out, command
+
+    def walk(parser: argparse.ArgumentParser, path: str):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    assert any(c.dest == name and c.help for c in action._choices_actions), f"{path} {name}"
+                    yield from walk(child, f"{path} {name}")
+            elif not isinstance(action, argparse._HelpAction):
+                yield path, action
+
+    options = list(walk(build_parser(), "bot.py"))
+    assert len(options) > 20
+    assert [f"{path} {a.dest}" for path, a in options if not a.help] == []
+
+
+@pytest.mark.parametrize("argv", [["--sync-gloabl"], ["refesh"], ["lookup", "Harbor", "--gmm"]])
+async def test_a_mistyped_flag_or_command_is_an_error_and_never_starts_the_bot(tmp_path, argv):
+    run = await run_bot(*argv, env={"DISCORD_TOKEN": "t", **GOOD}, cwd=tmp_path)
+    assert run.code == 2
+    assert "usage: python bot.py" in run.err and "error:" in run.err
+    assert "Cannot reach Discord" not in run.err
+
+
 def test_settings_read_the_env_file_and_secrets_stay_hidden(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name in ("DISCORD_TOKEN", "RELAY_URL", "RELAY_API_KEY"):

@@ -112,6 +112,7 @@ class ReleaseService:
                 ReleaseRequest(options.package, options.version or "", options.manifest, "", "")
             )
             request = None
+            unreachable = False  # only an unreachable manifest is worth retrying later (exit 75)
             if urlsplit(options.manifest).scheme in ("http", "https"):
                 try:
                     manifest = await fetch_manifest(self.session, options.manifest)
@@ -126,13 +127,16 @@ class ReleaseService:
                         notes=options.notes,
                     )
                 except PreflightFailed as failed:
+                    unreachable = failed.temporary and not problems
                     problems += failed.details
             if request is None:
-                raise PreflightFailed(
+                not_ready = PreflightFailed(
                     f"This release of {echo(options.package)} is not ready "
                     f"({len(problems)} problem{'s' if len(problems) > 1 else ''}).",
                     problems,
                 )
+                not_ready.temporary = unreachable
+                raise not_ready
         await preflight(self.session, request, manifest=manifest)
         return request
 
