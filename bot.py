@@ -18,7 +18,7 @@ from discord.ext import commands, tasks
 from cli.parser import build_parser
 from cogs.utils.tree import BotTree, log_command
 from core.errors import ConfigurationError
-from core.health import HEARTBEAT_NAME
+from core.health import Heartbeat
 from core.settings import Settings, load_settings
 from services.resources import App
 
@@ -48,8 +48,10 @@ class FoundryBot(commands.Bot):
         self.settings = settings
         self.sync_global = sync_global
         self.app: App | None = app
+        self.health = Heartbeat()
 
     async def setup_hook(self) -> None:
+        self.health.reset()  # a beat from an earlier run must not report this one healthy
         if self.app is None:
             self.app = await App.open(self.settings)
         for extension in EXTENSIONS:
@@ -75,18 +77,27 @@ class FoundryBot(commands.Bot):
 
     @tasks.loop(seconds=30)
     async def heartbeat(self) -> None:
-        # The Docker healthcheck reads this file's age: fresh while the gateway connection is up.
-        if self.is_ready() and not self.is_closed():
-            (self.settings.database_path.parent / HEARTBEAT_NAME).touch()
+        self.health.beat()
+
+    # discord.py keeps is_ready() true while it reconnects: the gateway's own events say when it is up.
+    async def on_resumed(self) -> None:
+        self.health.connected = True
+        self.health.beat()
+
+    async def on_disconnect(self) -> None:
+        self.health.connected = False
 
     async def on_app_command_completion(self, interaction: discord.Interaction, command) -> None:
         log_command(interaction, "ok")
 
     async def on_ready(self) -> None:
+        self.health.connected = True
+        self.health.beat()
         log.info("Connected as %s (%s) in %d guild(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
 
     async def close(self) -> None:
         self.heartbeat.cancel()
+        self.health.reset()
         await self.tree.drain(SHUTDOWN_GRACE)
         try:
             await super().close()

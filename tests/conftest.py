@@ -87,6 +87,13 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(autouse=True)
+def own_heartbeat_file(tmp_path, monkeypatch):
+    """Each test's bot beats into its own file, never the machine's shared default."""
+    monkeypatch.setenv("HEARTBEAT_FILE", str(tmp_path / "heartbeat"))
+    return tmp_path / "heartbeat"
+
+
+@pytest.fixture(autouse=True)
 def no_secret_in_logs():
     """Fails the very test during which a secret was logged."""
     before = len(SCANNER.hits)

@@ -135,12 +135,37 @@ async def test_the_docker_healthcheck_fails_without_a_heartbeat_and_passes_with_
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    env = {"DATABASE_PATH": str(tmp_path / "bot.sqlite3"), "PATH": "/usr/bin:/bin"}
+    beat = tmp_path / "run" / "heartbeat"
+    env = {"HEARTBEAT_FILE": str(beat), "PATH": "/usr/bin:/bin"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "core.health", cwd=root, env=env, stderr=asyncio.subprocess.PIPE
     )
     _, err = await proc.communicate()
     assert proc.returncode != 0 and b"no heartbeat" in err
-    (tmp_path / "heartbeat").touch()
+    beat.parent.mkdir()
+    beat.touch()
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "core.health", cwd=root, env=env)
     assert await proc.wait() == 0
+
+
+async def test_the_heartbeat_beats_only_while_the_gateway_is_up(tmp_path, relay, foundry, own_heartbeat_file):
+    from bot import create_bot
+    from tests.conftest import make_settings
+    from tests.harness import DiscordHarness
+
+    beat = own_heartbeat_file
+    beat.touch()  # left by an earlier run (or an earlier container on the same volume)
+    bot = create_bot(make_settings(tmp_path, relay, foundry))
+    async with DiscordHarness(bot, token="discord-token-not-used-by-the-fake"):
+        assert not beat.exists(), "a stale heartbeat must not report the new process healthy"
+        await bot.on_ready()
+        assert beat.exists()
+        await bot.on_disconnect()  # discord.py still says is_ready() while it reconnects
+        beat.unlink()
+        await bot.heartbeat()
+        assert not beat.exists(), "no beat while the gateway is down"
+        await bot.on_resumed()
+        assert beat.exists()
+        await bot.heartbeat()
+        assert beat.exists()
+    assert not beat.exists(), "closing removes the heartbeat"
