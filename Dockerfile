@@ -7,18 +7,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DATABASE_PATH=/app/data/bot.sqlite3 \
     HEARTBEAT_FILE=/tmp/foundry-campaign-bot.heartbeat
 
-# The user and the data folder first: a code change rebuilds only the layers below.
-RUN useradd --create-home --uid 10001 bot \
-    && mkdir -p /app/data \
-    && chown bot:bot /app/data
+# The user first: a code change rebuilds only the layers below.
+RUN useradd --create-home --uid 10001 bot
 WORKDIR /app
 
 # Fully pinned, hashed dependencies (requirements.txt is generated from requirements.in).
 COPY requirements.txt .
 RUN pip install --no-cache-dir --require-hashes -r requirements.txt
 
-# The code stays owned by root: the bot can read it, not change it.
+# The code stays owned by root: the bot can read it, not change it. Only data/ is the bot's
+# (after the copy, which would otherwise hand the folder back to root).
 COPY . .
+RUN mkdir -p /app/data && chown bot:bot /app/data
 USER bot
 
 # The SQLite name map, world choices and release log live here. The heartbeat does not (see core/health.py).
