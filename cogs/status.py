@@ -48,7 +48,7 @@ class StatusCommands(commands.Cog):
         check_guild(interaction)
         settings = self.bot.settings
         roles = {settings.gm_role, *settings.maintainer_role.values()}
-        if not any(has_role(interaction.user, role) for role in roles):
+        if not any(has_role(interaction.user, role, settings.guild_ids) for role in roles):
             raise NotAllowed("Only GMs and maintainers can see the bot's status.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         await send_reply(interaction, await status_report(self.bot.app, interaction.guild_id), ephemeral=True)

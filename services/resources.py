@@ -13,8 +13,12 @@ from relay import RelayClient
 from release import ReleaseClient
 from services.gm.maps import NameMaps
 from services.gm.service import GMService
+from services.gm.viewers import Viewers
+from services.gm.visibility import Visibility
 from services.maintainers.service import ReleaseService
 from storage import Database, NameMapStore, ReleaseStore, WorldChoiceStore, open_database
+from storage.player_links import PlayerLinkStore
+from storage.visibility import VisibilityStore
 
 USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"
 
@@ -29,12 +33,11 @@ class App:
             if settings.relay_configured
             else None
         )
-        self.gm = GMService(
-            settings=settings,
-            relay=self.relay,
-            maps=NameMaps(NameMapStore(db)),
-            world_choices=WorldChoiceStore(db),
-        )
+        maps = NameMaps(NameMapStore(db))
+        self.gm = GMService(settings=settings, relay=self.relay, maps=maps, world_choices=WorldChoiceStore(db))
+        # Who sees as whom, and what each player view may see (issue 8).
+        self.gm.viewers = Viewers(settings, lambda: self.gm.relay, PlayerLinkStore(db))
+        self.gm.visibility = Visibility(lambda: self.gm.relay, VisibilityStore(db), self.gm.viewers, maps)
         self.releases = ReleaseService(
             settings=settings,
             client=ReleaseClient(session, settings.release_api_url),
