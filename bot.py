@@ -23,7 +23,7 @@ from services.resources import App
 
 log = logging.getLogger("bot")
 
-EXTENSIONS = ("cogs.gm", "cogs.worlds", "cogs.release", "cogs.status")
+EXTENSIONS = ("cogs.gm", "cogs.worlds", "cogs.release", "cogs.status", "cogs.players")
 # On stop, running commands get this long to finish before they are cancelled (docker stop waits 10 s).
 SHUTDOWN_GRACE = 8.0
 

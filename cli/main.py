@@ -1,6 +1,6 @@
 """The command-line twin: the bot's commands without Discord, printing what the bot would post.
 
-    python bot.py refresh | lookup NAME | push NAME --file F [--rename N] [--yes] | worlds
+    python bot.py refresh | lookup NAME [--as-player USER] | push NAME --file F [--rename N] [--yes] | worlds
     python bot.py release dry-run|publish --package P --manifest URL [...] [--yes]
 
 Exit codes: 0 done, 1 refused or not found, 2 usage or configuration error, 75 temporary
@@ -24,6 +24,8 @@ from core.errors import ConfigurationError, UserFacingError
 from core.replies import Decision, Reply
 from core.settings import Settings, load_settings
 from core.textsafe import echo
+from services.gm.players import PlayersService
+from services.gm.viewers import GM_VIEWER
 from services.maintainers.service import NoToken, ReleaseOptions
 from services.resources import App
 
@@ -41,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("refresh", parents=[common, world], help="rebuild the name map from the live world")
     lookup = sub.add_parser("lookup", parents=[common, world], help="show a journal entry")
     lookup.add_argument("name")
-    lookup.add_argument("--gm", action="store_true", help="include secrets and notes (the GM's view)")
+    lookup.add_argument(
+        "--as-player", metavar="USER", help="show what this Foundry user (name or id) may see; default: the GM's view"
+    )
     push = sub.add_parser("push", parents=[common, world], help="write Campaign Codex data into an entry")
     push.add_argument("name")
     push.add_argument("--file", required=True, type=Path, help="JSON file with a flags.campaign-codex object")
@@ -120,7 +124,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
             _print_reply(await app.gm.refresh(world, progress), args.json)
         elif args.command == "lookup":
-            found = await app.gm.lookup(world, args.name, gm=args.gm)
+            players = PlayersService(app.gm.viewers, app.gm.visibility)
+            viewer = await players.viewer_for(world.client_id, args.as_player) if args.as_player else GM_VIEWER
+            found = await app.gm.lookup(world, args.name, viewer=viewer)
             _print_reply(found.gm or found.player, args.json)
         elif args.command == "push":
             return await _push(app, world, args)

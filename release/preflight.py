@@ -12,18 +12,26 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from release.errors import PreflightFailed, short_text
+from release.errors import PreflightFailed
 from release.models import ReleaseRequest
 
 _COMPATIBILITY = ("minimum", "verified", "maximum")
 
 
+MANIFEST_MAX_BYTES = 1_000_000  # a manifest is a few kilobytes; a bigger answer is not one
+
+
 async def fetch_manifest(session: aiohttp.ClientSession, url: str, *, timeout: float = 10.0) -> dict:
-    """The manifest at `url` as a dict; PreflightFailed with one line saying why not."""
+    """The manifest at `url` as a dict; PreflightFailed with one line saying why not. Reads at most
+    1 MB, and never echoes a body back (it may be anyone's page): only its type and size."""
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             status = response.status
-            body = (await response.read()).decode("utf-8-sig", errors="replace")
+            kind = response.content_type or "no content type"
+            raw = await response.content.read(MANIFEST_MAX_BYTES + 1)
+            if len(raw) > MANIFEST_MAX_BYTES:
+                raise _unusable(url, f"is larger than 1 MB ({kind}): it is not a manifest")
+            body = raw.decode("utf-8-sig", errors="replace")
     except TimeoutError:
         raise _unusable(url, f"did not answer within {timeout:g} s") from None
     except aiohttp.ClientError as error:
@@ -31,11 +39,11 @@ async def fetch_manifest(session: aiohttp.ClientSession, url: str, *, timeout: f
             url, f"could not be reached ({getattr(error, 'strerror', None) or type(error).__name__})"
         ) from None
     if status != 200:
-        raise _unusable(url, f"answered {status} ({short_text(body)})")
+        raise _unusable(url, f"answered HTTP {status} ({kind}, {len(raw)} bytes)")
     try:
         manifest = json.loads(body)
     except ValueError:
-        raise _unusable(url, f"is not JSON ({short_text(body)})") from None
+        raise _unusable(url, f"is not JSON (it is {kind}, {len(raw)} bytes)") from None
     except RecursionError:  # a hostile or broken document nested thousands deep
         raise _unusable(url, "is not JSON a manifest can be (nested too deeply)") from None
     if not isinstance(manifest, dict):

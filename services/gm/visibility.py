@@ -101,6 +101,21 @@ class Visibility:
         log.info("Player views of %s: %d computed, %d failed", world, report.views, len(report.failed))
         return report
 
+    async def _compute(self, world: str, user_id: str) -> None:
+        try:
+            data = await self._relay().structure(client_id=world, recursive_depth=VISIBILITY_DEPTH, user_id=user_id)
+        except UserFacingError:
+            await self.store.replace(world, user_id, ())  # fail closed: nothing proven visible
+            self._forget(world, user_id)
+            raise
+        await self.store.replace(world, user_id, visible_in_structure(data).items())
+        self._forget(world, user_id)
+
+    async def ensure(self, world: str, user_id: str) -> None:
+        """Compute one view now if no /refresh has (the command line's --as-player)."""
+        if await self.store.load(world, user_id) is None:
+            await self._compute(world, user_id)
+
     def _forget(self, world: str, user_id: str) -> None:
         self._visible.pop((world, user_id), None)
         self._view_maps.pop((world, user_id), None)
