@@ -28,7 +28,7 @@ async def fetch_manifest(session: aiohttp.ClientSession, url: str, *, timeout: f
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             status = response.status
             kind = response.content_type or "no content type"
-            raw = await response.content.read(MANIFEST_MAX_BYTES + 1)
+            raw = await _read_at_most(response, MANIFEST_MAX_BYTES + 1)
             if len(raw) > MANIFEST_MAX_BYTES:
                 raise _unusable(url, f"is larger than 1 MB ({kind}): it is not a manifest")
             body = raw.decode("utf-8-sig", errors="replace")
@@ -49,6 +49,19 @@ async def fetch_manifest(session: aiohttp.ClientSession, url: str, *, timeout: f
     if not isinstance(manifest, dict):
         raise _unusable(url, "is JSON but not an object")
     return manifest
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the body (``read(n)`` returns whatever has arrived, so loop)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _unusable(url: str, why: str) -> PreflightFailed:
