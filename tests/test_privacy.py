@@ -228,3 +228,15 @@ async def test_foundry_player_naming_a_gm_user_is_ignored_fail_closed(secrets):
     assert "Sorrowmere" not in result.text
     status = await env.h.slash(env.gm, env.channel, "status")
     assert "names a GM user" in status.text
+
+
+async def test_after_a_restart_player_autocomplete_comes_back_without_any_command(secrets):
+    env = secrets
+    viewers = env.app.gm.viewers
+    viewers._users.clear()  # as after a restart: the world's users are not known yet
+    with no_leak(env, what="autocomplete after restart"):
+        first = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "Har")
+        assert first == []  # nothing proven about this player's view yet: fail closed
+        await env.h.wait_for(lambda: WORLD_ID in viewers._users, what="the users to be read in the background")
+        again = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "Har")
+    assert [c["name"] for c in again] == ["Harbor"]

@@ -8,6 +8,8 @@ show players everything, so such a setting or link is refused (fail closed).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from core.settings import Settings
 from core.textsafe import echo
 from relay import FoundryUser, RelayClient
 from storage.player_links import PlayerLinkStore
+
+log = logging.getLogger(__name__)
 
 # Seconds the world's user list is trusted before /players is asked again.
 USERS_TTL = 300.0
@@ -74,18 +78,35 @@ class Viewers:
         self._relay = relay
         self.links = links
         self._users: dict[str, tuple[float, list[FoundryUser]]] = {}
+        self._warming: dict[str, asyncio.Task] = {}
 
     async def users(self, world: str, *, fresh: bool = False, local: bool = False) -> list[FoundryUser]:
         """The world's Foundry users, asked with GM rights (cached a few minutes). ``local``: only what
         is already known, however old (an empty list when nothing is)."""
         known = self._users.get(world)
         if local:
+            if known is None:
+                self._warm(world)  # after a restart: the next keystroke can answer
             return known[1] if known is not None else []
         if not fresh and known is not None and time.monotonic() - known[0] < USERS_TTL:
             return known[1]
         users = await self._relay().list_players(client_id=world)
         self._users[world] = (time.monotonic(), users)
         return users
+
+    def _warm(self, world: str) -> None:
+        if world in self._warming:
+            return
+
+        async def warm() -> None:
+            try:
+                await self.users(world)
+            except UserFacingError as error:
+                log.info("Could not read the Foundry users of %s: %s", world, error.message)
+            finally:
+                self._warming.pop(world, None)
+
+        self._warming[world] = asyncio.get_running_loop().create_task(warm())
 
     async def find_user(self, world: str, wanted: str, *, local: bool = False) -> FoundryUser | None:
         """By id, then by name ignoring case: the module's own rule for ``userId``."""
