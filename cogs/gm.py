@@ -67,7 +67,8 @@ class GMCommands(commands.Cog):
         if found.player is not None and found.gm is not None:
             full.title = f"GM view — {full.title or ''}"
         if found.player is None and not private:
-            full.footer = f"{full.footer or ''}\nPlayers can't see this entry: nothing was posted to the channel."
+            note = "Players can't see this entry: nothing was posted to the channel."
+            full.footer = f"{full.footer}\n{note}" if full.footer else note
         await send_reply(interaction, full, ephemeral=True)
         if found.player is not None and not private:
             await send_reply(interaction, found.player, ephemeral=False)

@@ -240,3 +240,15 @@ async def test_after_a_restart_player_autocomplete_comes_back_without_any_comman
         await env.h.wait_for(lambda: WORLD_ID in viewers._users, what="the users to be read in the background")
         again = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "Har")
     assert [c["name"] for c in again] == ["Harbor"]
+
+
+async def test_a_linked_user_made_gm_in_foundry_serves_no_view_after_the_next_refresh(secrets):
+    env = secrets
+    ana_member = env.h.member(env.guild, "ana", roles=["Player"])
+    await link_to_ana(env, ana_member)
+    env.world.users[env.extra["ana"]]["role"] = 4  # promoted in Foundry: as "Ana" the module shows everything
+    await env.h.slash(env.gm, env.channel, "refresh")
+    with no_leak(env, [w for w in HIDDEN_WORDS if w != "Vault of Ash"], "promoted link"):
+        result = await env.h.slash(ana_member, env.channel, "lookup", name="Vault of Ash")
+        choices = await env.h.autocomplete(ana_member, env.channel, "lookup", "name", "")
+    assert "No entry named" in result.text and choices == []

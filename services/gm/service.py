@@ -233,8 +233,11 @@ class GMService:
         return exact[0] if exact else None
 
     def _not_found(self, world_map: WorldMap, name: str, *, map_empty: bool | None = None) -> NoSuchEntry:
-        """``world_map``: the names the asker may know (did-you-mean comes only from them)."""
-        if map_empty if map_empty is not None else len(world_map.index) == 0:
+        """``world_map``: the names the asker may know (did-you-mean comes only from them); ``map_empty``:
+        whether the world's whole map is empty (for a player's view, whose emptiness says nothing)."""
+        if map_empty is None:
+            map_empty = len(world_map.index) == 0
+        if map_empty:
             return NoSuchEntry("The name map for this world is empty: run /refresh first.")
         close = world_map.index.close_matches(name, limit=5)
         return NoSuchEntry(

@@ -151,9 +151,11 @@ class Viewers:
         return await self.public(world, local=local)
 
     async def player_views(self, world: str) -> set[str]:
-        """Every distinct player view of the world: FOUNDRY_PLAYER's user and each linked user."""
-        views = set(await self.links.linked_users(world))
+        """Every distinct player view of the world: FOUNDRY_PLAYER's user and each linked user. A linked
+        user who has since become a GM in Foundry (or was deleted) serves no view: fail closed."""
         setting = await self.foundry_player(world, fresh=True)
+        players = {u.id for u in await self.users(world) if not u.is_gm}
+        views = {user_id for user_id in await self.links.linked_users(world) if user_id in players}
         if setting.user is not None:
             views.add(setting.user.id)
         return views
