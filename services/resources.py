@@ -34,10 +34,20 @@ class App:
             else None
         )
         maps = NameMaps(NameMapStore(db))
-        self.gm = GMService(settings=settings, relay=self.relay, maps=maps, world_choices=WorldChoiceStore(db))
-        # Who sees as whom, and what each player view may see (issue 8).
-        self.gm.viewers = Viewers(settings, lambda: self.gm.relay, PlayerLinkStore(db))
-        self.gm.visibility = Visibility(lambda: self.gm.relay, VisibilityStore(db), self.gm.viewers, maps)
+
+        def relay() -> RelayClient:  # GMService.relay names the missing settings when there is none
+            return self.gm.relay
+
+        # Who sees as whom, and what each player view may see.
+        viewers = Viewers(settings, relay, PlayerLinkStore(db))
+        self.gm = GMService(
+            settings=settings,
+            relay=self.relay,
+            maps=maps,
+            world_choices=WorldChoiceStore(db),
+            viewers=viewers,
+            visibility=Visibility(relay, VisibilityStore(db), viewers, maps),
+        )
         self.releases = ReleaseService(
             settings=settings,
             client=ReleaseClient(session, settings.release_api_url),
