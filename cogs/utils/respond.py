@@ -28,10 +28,9 @@ async def send_reply(
     content: str | None = None,
     ephemeral: bool = False,
     view: discord.ui.View | None = None,
-    private: bool = False,
 ) -> discord.Message | None:
     """Answer the interaction however far it has got; returns the message when Discord gives one.
-    ``private``: GM-only content in a reply that is not ephemeral (it still never goes to the channel late)."""
+    Late, an ephemeral reply goes by DM; a public one to the channel."""
     embed = to_embed(reply) if reply is not None else None
     kwargs: dict = {"content": content, "allowed_mentions": NO_MENTIONS}
     if embed is not None:
@@ -46,7 +45,7 @@ async def send_reply(
     except discord.HTTPException as error:
         if not _token_gone(error):
             raise
-    if ephemeral or private:
+    if ephemeral:
         return await send_by_dm(interaction, reply, content=content)
     return await send_to_channel(interaction, reply, content=content)
 
@@ -57,10 +56,9 @@ async def edit_reply(
     *,
     view: discord.ui.View | None = None,
     progress: bool = False,
-    public: bool = False,
 ) -> None:
     """Replace the original response (progress updates, a preview becoming a result). Late: a progress
-    edit is dropped; a result goes by DM unless the caller says it is ``public``."""
+    edit is dropped; a result goes by DM (every edited response of this bot was deferred privately)."""
     try:
         await interaction.edit_original_response(embed=to_embed(reply), view=view, allowed_mentions=NO_MENTIONS)
     except discord.HTTPException as error:
@@ -68,8 +66,6 @@ async def edit_reply(
             raise
         if progress:
             log.info("Dropped a progress update for /%s: its interaction token has expired", _command(interaction))
-        elif public:
-            await send_to_channel(interaction, reply)
         else:
             await send_by_dm(interaction, reply)
 
