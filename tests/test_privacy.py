@@ -252,3 +252,24 @@ async def test_a_linked_user_made_gm_in_foundry_serves_no_view_after_the_next_re
         result = await env.h.slash(ana_member, env.channel, "lookup", name="Vault of Ash")
         choices = await env.h.autocomplete(ana_member, env.channel, "lookup", "name", "")
     assert "No entry named" in result.text and choices == []
+
+
+async def test_a_view_the_refresh_could_not_learn_shows_the_player_nothing(secrets):
+    from relay import RelayTimeout
+
+    env = secrets
+    relay = env.app.relay
+    real = relay.structure
+
+    async def failing_for_players(**kwargs):
+        if kwargs.get("user_id"):
+            raise RelayTimeout(seconds=1)
+        return await real(**kwargs)
+
+    relay.structure = failing_for_players
+    refreshed = await env.h.slash(env.gm, env.channel, "refresh")
+    assert "Player views not updated" in refreshed.text
+    with no_leak(env, ["Salt air"], "unlearnt view"):
+        result = await env.h.slash(env.player, env.channel, "lookup", name="Harbor")
+        choices = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "")
+    assert "No entry named “Harbor”" in result.text and choices == []  # fail closed
