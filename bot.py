@@ -24,7 +24,7 @@ from services.resources import App
 
 log = logging.getLogger("bot")
 
-EXTENSIONS = ("cogs.gm", "cogs.worlds", "cogs.release", "cogs.status")
+EXTENSIONS = ("cogs.gm", "cogs.worlds", "cogs.release", "cogs.status", "cogs.players")
 # On stop, running commands get this long to finish before they are cancelled (docker stop waits 10 s).
 SHUTDOWN_GRACE = 8.0
 
@@ -64,11 +64,12 @@ class FoundryBot(commands.Bot):
 
     async def sync_commands(self) -> None:
         # Discord allows 200 command creates a day per guild: sync only where asked.
-        if self.settings.discord_guild_id:
-            guild = discord.Object(self.settings.discord_guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-            log.info("Synced %d commands to guild %s", len(synced), self.settings.discord_guild_id)
+        if self.settings.guild_ids:
+            for guild_id in sorted(self.settings.guild_ids):
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+                log.info("Synced %d commands to guild %s", len(synced), guild_id)
         elif self.sync_global:
             synced = await self.tree.sync()
             log.info("Synced %d commands globally (may take up to an hour to show)", len(synced))
@@ -94,6 +95,21 @@ class FoundryBot(commands.Bot):
         self.health.connected = True
         self.health.beat()
         log.info("Connected as %s (%s) in %d guild(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+        for guild in list(self.guilds):  # added while the bot was offline
+            await self.leave_if_foreign(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.leave_if_foreign(guild)
+
+    async def leave_if_foreign(self, guild: discord.Guild) -> None:
+        """Only the servers in DISCORD_GUILD_ID are served: the bot leaves any other it is added to."""
+        if guild.id in self.settings.guild_ids:
+            return
+        log.warning("Leaving server %s (%s): it is not listed in DISCORD_GUILD_ID", guild.id, guild.name)
+        try:
+            await guild.leave()
+        except discord.HTTPException as error:
+            log.warning("Could not leave server %s: HTTP %s", guild.id, error.status)
 
     async def close(self) -> None:
         self.heartbeat.cancel()

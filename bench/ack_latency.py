@@ -36,7 +36,7 @@ import statistics  # noqa: E402
 import tempfile  # noqa: E402
 
 from bench.autocomplete import pct  # noqa: E402
-from bench.refresh import WORLD_ID, RelayProcess, bench_settings  # noqa: E402
+from bench.refresh import BENCH_PLAYER, WORLD_ID, RelayProcess, bench_settings  # noqa: E402
 
 KINDS = ("lookup", "lookup private", "refresh", "status", "world", "push", "autocomplete")
 
@@ -57,6 +57,7 @@ async def run_phase(
                 discord_token="bench-not-a-token",
                 relay_timeout=max(15.0, relay_s + 5),
                 gm_role="GM",
+                foundry_player=BENCH_PLAYER,
             )
             bot = create_bot(settings)
             async with DiscordHarness(bot, timeout=600, strict=False) as h:
@@ -68,6 +69,7 @@ async def run_phase(
                 await bot.sync_commands()
                 entries = [NameEntry(uuid=u, name=n, folder=f) for u, n, f in relay.entries]
                 await bot.app.gm.maps.replace(WORLD_ID, entries, complete=True, note=None)
+                await bot.app.gm.visibility.recompute(WORLD_ID)  # the player view, as /refresh learns it
                 targets = [n for _, n, _ in relay.entries[:50]]
 
                 # Which interaction record belongs to which of our tasks.

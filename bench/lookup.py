@@ -38,7 +38,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 from bench.autocomplete import pct  # noqa: E402
-from bench.refresh import RELAY_KEY, WORLD_ID, RelayProcess, bench_settings  # noqa: E402
+from bench.refresh import BENCH_PLAYER, RELAY_KEY, WORLD_ID, RelayProcess, bench_settings  # noqa: E402
 
 
 async def run(
@@ -66,6 +66,7 @@ async def run(
             ("FOUNDRY_PUBLIC_URL unset (default)", {}),
         ):
             with tempfile.TemporaryDirectory(prefix="bench-lookup-") as tmp:
+                overrides = {**overrides, "foundry_player": BENCH_PLAYER}
                 app = await App.open(bench_settings(relay.base_url, Path(tmp) / "bot.sqlite3", **overrides))
                 try:
                     pacer = getattr(app.relay, "pacer", None)
@@ -74,15 +75,16 @@ async def run(
 
                         app.relay.pacer = Pacer(capacity=10**9, per_second=1e9)
                     await app.gm.maps.replace(WORLD_ID, entries, complete=True, note=None)
+                    await app.gm.visibility.recompute(WORLD_ID)  # the player view, as /refresh learns it
                     session = app.session
                     headers = {"x-api-key": RELAY_KEY}
 
                     async def lookup(uuid: str, app=app) -> None:
                         world = await app.gm.resolve_world(None)
                         found = await app.gm.lookup(world, uuid, gm=as_gm)
-                        to_embed(found.player)
-                        if found.gm is not None:  # players get one view only (GMService.lookup)
-                            to_embed(found.gm)
+                        for view in (found.player, found.gm):  # a GM's two views; a player's one
+                            if view is not None:
+                                to_embed(view)
 
                     async def bare(uuid: str, session=session, headers=headers) -> None:
                         async with session.get(

@@ -34,6 +34,7 @@ import time  # noqa: E402
 
 RELAY_KEY = "bench-relay-key-0123456789"
 WORLD_ID = "bench-world"
+BENCH_PLAYER = "Table"
 SCOPES = ["entity:read", "entity:write", "search", "clients:read", "structure:read"]
 
 # ------------------------------------------------------------------------------ memory
@@ -100,6 +101,7 @@ def build_world(relay, names: int, rich: int, seed: int):
     from bench.autocomplete import make_entries
 
     world = relay.add_world(WORLD_ID, "Bench Campaign", online=True)
+    world.add_user(BENCH_PLAYER)  # FOUNDRY_PLAYER of the benches that look up as a player
     folders: dict[str, object] = {}
 
     def folder(path: str | None):

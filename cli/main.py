@@ -19,6 +19,8 @@ from core.errors import ConfigurationError, UserFacingError
 from core.replies import Decision, Reply
 from core.settings import Settings, load_settings
 from core.textsafe import echo
+from services.gm.players import PlayersService
+from services.gm.viewers import GM_VIEWER
 from services.maintainers.service import NoToken, ReleaseOptions
 from services.resources import App
 from services.status import status_report
@@ -79,7 +81,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
             _print_reply(await app.gm.refresh(world, progress), args.json)
         elif args.command == "lookup":
-            found = await app.gm.lookup(world, args.name, gm=args.gm)
+            players = PlayersService(app.gm.viewers, app.gm.visibility)
+            viewer = await players.viewer_for(world.client_id, args.as_player) if args.as_player else GM_VIEWER
+            found = await app.gm.lookup(world, args.name, viewer=viewer)
             _print_reply(found.gm or found.player, args.json)
         elif args.command == "push":
             reply = await app.gm.push(world, args.name, raw, rename=args.rename, confirm=_confirm(args, "write it"))

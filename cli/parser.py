@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         "lookup", parents=[json_flag, world], help="show a journal entry", description="Show a journal entry by name."
     )
     lookup.add_argument("name", help="the entry's name, as in Foundry")
-    lookup.add_argument("--gm", action="store_true", help="include secrets and notes (the GM's view)")
+    lookup.add_argument(
+        "--as-player", metavar="USER", help="show what this Foundry user (name or id) may see; default: the GM's view"
+    )
     push = sub.add_parser(
         "push",
         parents=[json_flag, world],

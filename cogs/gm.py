@@ -14,6 +14,7 @@ from cogs.utils.respond import edit_reply, send_reply
 from core.errors import UserFacingError
 from core.replies import Reply, Tone
 from services.codex import check_push_size
+from services.gm.viewers import GM_VIEWER, NoPlayerLookups
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,20 @@ class GMCommands(commands.Cog):
     def service(self):
         return self.bot.app.gm
 
+    def is_gm(self, interaction: discord.Interaction) -> bool:
+        return has_role(interaction.user, self.bot.settings.gm_role, self.bot.settings.guild_ids)
+
     async def name_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         # Answered from the local map only: autocomplete cannot defer and must answer within 3 s.
+        # A player is offered only the names their Foundry user may see.
         try:
             world_id = await self.service.local_world_id(interaction.guild_id)
             if world_id is None:
                 return []
-            choices = await self.service.suggestions(world_id, current[:100])
+            viewer = await self.service.viewers.for_member(
+                interaction.guild_id, world_id, interaction.user.id, is_gm=self.is_gm(interaction), local=True
+            )
+            choices = await self.service.suggestions(world_id, current[:100], viewer)
         except Exception:
             log.exception("Autocomplete failed")
             return []
@@ -47,18 +55,35 @@ class GMCommands(commands.Cog):
     async def lookup(
         self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 200], private: bool = False
     ) -> None:
-        is_gm = has_role(interaction.user, self.bot.settings.gm_role)
+        if not self.is_gm(interaction):
+            await self.lookup_as_player(interaction, name, private)
+            return
+        # A GM's answer starts private: the full view (secrets, notes, unshared entries) is theirs alone;
+        # the channel then gets only what the players may see, as a second message (none if hidden).
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        world = await self.service.resolve_world(interaction.guild_id)
+        found = await self.service.lookup(world, name, viewer=GM_VIEWER)
+        full = found.gm or found.player
+        if found.player is not None and found.gm is not None:
+            full.title = f"GM view — {full.title or ''}"
+        if found.player is None and not private:
+            note = "Players can't see this entry: nothing was posted to the channel."
+            full.footer = f"{full.footer}\n{note}" if full.footer else note
+        await send_reply(interaction, full, ephemeral=True)
+        if found.player is not None and not private:
+            await send_reply(interaction, found.player, ephemeral=False)
+
+    async def lookup_as_player(self, interaction: discord.Interaction, name: str, private: bool) -> None:
+        viewers = self.service.viewers
+        if not self.bot.settings.foundry_player and not await viewers.links.has_any(
+            interaction.guild_id, interaction.user.id
+        ):
+            raise NoPlayerLookups()  # before deferring: the one line stays private
         await interaction.response.defer(ephemeral=private, thinking=True)
         world = await self.service.resolve_world(interaction.guild_id)
-        found = await self.service.lookup(world, name, gm=is_gm)
-        if private and found.gm is not None:
-            await send_reply(interaction, found.gm, ephemeral=True)
-            return
+        viewer = await viewers.for_member(interaction.guild_id, world.client_id, interaction.user.id, is_gm=False)
+        found = await self.service.lookup(world, name, viewer=viewer)
         await send_reply(interaction, found.player, ephemeral=private)
-        if found.gm is not None:
-            # Secrets and notes never go to the channel: a second, ephemeral message for the GM alone.
-            found.gm.title = f"GM view — {found.gm.title or ''}"
-            await send_reply(interaction, found.gm, ephemeral=True)
 
     @app_commands.command(name="push", description="Write Campaign Codex data from a JSON file into a journal entry")
     @app_commands.describe(
@@ -96,7 +121,8 @@ class GMCommands(commands.Cog):
         world = await self.service.resolve_world(interaction.guild_id)
 
         async def progress(text: str) -> None:
-            await edit_reply(interaction, Reply(title="Refreshing the name map…", description=text, tone=Tone.INFO))
+            reply = Reply(title="Refreshing the name map…", description=text, tone=Tone.INFO)
+            await edit_reply(interaction, reply, progress=True)
 
         reply = await self.service.refresh(world, progress)
         await edit_reply(interaction, reply)

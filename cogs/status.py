@@ -15,7 +15,7 @@ HELP = [
     (
         "/lookup name [private]",
         "everyone in the server",
-        "`/lookup name:Baron Vell` — shows the entry; GMs also get secrets and notes, privately.",
+        "`/lookup name:Baron Vell` — shows what your Foundry user may see; GMs get their full view privately.",
     ),
     (
         "/push name data [rename]",
@@ -28,6 +28,11 @@ HELP = [
         "`/refresh` — rebuilds the name map from the live world and reports added/removed/renamed.",
     ),
     ("/world", "GM role", "`/world` — lists the online Foundry worlds and lets you pick this server's."),
+    (
+        "/players list | link member user | unlink member",
+        "GM role",
+        "`/players link member:@Ana user:Ana` — Ana now sees entries as her own Foundry user.",
+    ),
     (
         "/release dry-run package manifest [version minimum verified maximum notes]",
         "maintainer role",
@@ -48,7 +53,7 @@ class StatusCommands(commands.Cog):
         check_guild(interaction)
         settings = self.bot.settings
         roles = {settings.gm_role, *settings.maintainer_role.values()}
-        if not any(has_role(interaction.user, role) for role in roles):
+        if not any(has_role(interaction.user, role, settings.guild_ids) for role in roles):
             raise NotAllowed("Only GMs and maintainers can see the bot's status.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         await send_reply(interaction, await status_report(self.bot.app, interaction.guild_id), ephemeral=True)

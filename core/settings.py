@@ -11,15 +11,21 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.errors import ConfigurationError
+from core.secretlike import looks_secret
 from release import DEFAULT_RELEASE_API_URL, check_token, parse_release_tokens
 
 MISSING_TOKEN = (
     "DISCORD_TOKEN is not set: copy .env.example to .env and put your bot's token there "
     "(Discord Developer Portal > your application > Bot > Reset Token), or export DISCORD_TOKEN."
+)
+
+MISSING_GUILD = (
+    "DISCORD_GUILD_ID is not set: put your server's id there (several: comma-separated); "
+    "the bot serves only the servers listed and leaves any other."
 )
 
 
@@ -28,7 +34,8 @@ class Settings(BaseSettings):
 
     # Discord
     discord_token: SecretStr | None = None
-    discord_guild_id: int | None = None
+    # The servers the bot serves (comma-separated ids): required to run; every other server is refused and left.
+    discord_guild_id: Annotated[tuple[int, ...], NoDecode] = ()
 
     # The Foundry REST relay (GM commands)
     relay_url: str | None = None
@@ -36,6 +43,8 @@ class Settings(BaseSettings):
     relay_client_id: str | None = None
     relay_timeout: float = Field(default=15.0, gt=0, le=120)
     gm_role: str = "GM"
+    # The Foundry user (name or id) whose view members without a link get; unset: no entry content for them.
+    foundry_player: str | None = None
     foundry_public_url: str | None = None
     database_path: Path = Path("data/bot.sqlite3")
 
@@ -54,7 +63,7 @@ class Settings(BaseSettings):
             return "GM"
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("relay_url", "relay_client_id", "foundry_public_url", mode="before")
+    @field_validator("relay_url", "relay_client_id", "foundry_public_url", "foundry_player", mode="before")
     @classmethod
     def _blank_is_unset(cls, value):
         if isinstance(value, str):
@@ -62,7 +71,25 @@ class Settings(BaseSettings):
             return value or None
         return value
 
-    @field_validator("discord_guild_id", "announce_channel_id", mode="before")
+    @field_validator("discord_guild_id", mode="before")
+    @classmethod
+    def _guild_ids(cls, value):
+        """One id or several, comma-separated. Messages give an item's position, never its text."""
+        if value is None:
+            return ()
+        if isinstance(value, int):
+            return (value,)
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return tuple(value)
+        items = [item.strip() for item in str(value).split(",")]
+        if items == [""]:
+            return ()
+        for position, item in enumerate(items, start=1):
+            if not item.isdigit() or not item.isascii():
+                raise ValueError(f"must be server ids separated by commas: item {position} is not a number")
+        return tuple(int(item) for item in items)
+
+    @field_validator("announce_channel_id", mode="before")
     @classmethod
     def _blank_id_is_unset(cls, value):
         if isinstance(value, str) and not value.strip():
@@ -128,7 +155,41 @@ class Settings(BaseSettings):
             return roles
         return {"*": text}
 
+    @model_validator(mode="after")
+    def _no_secret_in_plain_settings(self):
+        """A secret pasted into a setting that gets shown (a role, a package id, a user name) is refused
+        with the setting and position named, never its value."""
+        known = tuple(s.get_secret_value() for s in (self.discord_token, self.relay_api_key) if s is not None)
+        plain = [
+            ("GM_ROLE", None, self.gm_role),
+            ("FOUNDRY_PLAYER", None, self.foundry_player),
+            ("RELAY_CLIENT_ID", None, self.relay_client_id),
+            ("FOUNDRY_PUBLIC_URL", None, self.foundry_public_url),
+            ("RELAY_URL", None, self.relay_url),
+        ]
+        for position, (package, role) in enumerate(self.maintainer_role.items(), start=1):
+            plain += [("MAINTAINER_ROLE", f"the key of item {position}", package)]
+            plain += [("MAINTAINER_ROLE", f"the value of item {position}", role)]
+        for position, package in enumerate(self.release_tokens, start=1):
+            plain += [("RELEASE_TOKENS", f"the package id of item {position}", package)]
+        for name, where, value in plain:
+            if looks_secret(value, known):
+                place = f"{where} of {name}" if where else name
+                raise ConfigurationError(
+                    f"{place[0].upper()}{place[1:]} looks like a secret (a token or key), so it is not shown: "
+                    "put each secret only in its own setting."
+                )
+        return self
+
     # Helpers the rest of the code reads instead of re-deriving.
+    @property
+    def guild_ids(self) -> frozenset[int]:
+        """DISCORD_GUILD_ID as a set (tests and tools may assign one int)."""
+        value = self.discord_guild_id
+        if value is None:
+            return frozenset()
+        return frozenset((value,)) if isinstance(value, int) else frozenset(value)
+
     @property
     def relay_configured(self) -> bool:
         return bool(self.relay_url and self.relay_api_key)
@@ -154,6 +215,8 @@ class Settings(BaseSettings):
         """What keeps the bot from starting, as one line naming exactly what to set; None when it can start."""
         if self.discord_token is None:
             return MISSING_TOKEN
+        if not self.guild_ids:
+            return MISSING_GUILD
         if bool(self.relay_url) != bool(self.relay_api_key):  # half a relay configuration is a mistake
             return self._relay_missing()
         if not self.relay_configured and not self.release_tokens:

@@ -4,6 +4,7 @@ from relay.client import SEARCH_CAP, RelayClient
 from relay.errors import (
     CrossedReply,
     EntryNotFound,
+    NotPermitted,
     NoWorldConnected,
     RelayAuthError,
     RelayBadResponse,
@@ -14,15 +15,18 @@ from relay.errors import (
     RelayTimeout,
     RelayUnavailable,
     SeveralWorlds,
+    UnknownFoundryUser,
     UnknownWorld,
 )
-from relay.models import JournalEntry, RelayStatus, SearchHit, SearchResult, World
+from relay.models import FoundryUser, JournalEntry, RelayStatus, SearchHit, SearchResult, World
 
 __all__ = [
     "SEARCH_CAP",
     "CrossedReply",
     "EntryNotFound",
+    "FoundryUser",
     "JournalEntry",
+    "NotPermitted",
     "NoWorldConnected",
     "RelayAuthError",
     "RelayBadResponse",
@@ -37,6 +41,7 @@ __all__ = [
     "SearchHit",
     "SearchResult",
     "SeveralWorlds",
+    "UnknownFoundryUser",
     "UnknownWorld",
     "World",
 ]

@@ -22,6 +22,7 @@ from core.errors import ConfigurationError, connection_reason
 from relay.errors import (
     CrossedReply,
     EntryNotFound,
+    NotPermitted,
     NoWorldConnected,
     RelayAuthError,
     RelayBadResponse,
@@ -32,9 +33,10 @@ from relay.errors import (
     RelayTimeout,
     RelayUnavailable,
     SeveralWorlds,
+    UnknownFoundryUser,
     UnknownWorld,
 )
-from relay.models import JournalEntry, RelayStatus, SearchHit, SearchResult, World
+from relay.models import FoundryUser, JournalEntry, RelayStatus, SearchHit, SearchResult, World
 from relay.pacing import Pacer
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ SEARCH_CAP = 500  # the relay's hard cap on /search results; it has no paging
 _START_GAP = 0.002  # the relay ids requests by <type>_<unix ms>; two starts in one ms get crossed
 _TEXT_LIMIT = 200
 _SCOPE_RE = re.compile(r"lacks required scope:\s*(\S+)")
+_NOT_PERMITTED_RE = re.compile(r"^User '.*' does not have permission to view", re.S)
+_UNKNOWN_USER = "User not found: "
 _NOT_JSON = object()
 
 
@@ -91,12 +95,30 @@ class RelayClient:
 
     # --- public API -----------------------------------------------------------------------------
 
-    async def get_entry(self, uuid: str, *, client_id: str | None = None) -> JournalEntry:
+    async def get_entry(self, uuid: str, *, client_id: str | None = None, user_id: str | None = None) -> JournalEntry:
+        """The entry; with ``user_id`` as that Foundry user sees it (LIMITED: name and image only;
+        NONE: NotPermitted). Pages are never filtered by the module: that is the caller's job."""
+
         def parse(body: dict) -> JournalEntry:
             self._check_uuid(uuid, body.get("uuid"))
-            return JournalEntry.from_doc(uuid, body.get("data"))
+            data = body.get("data")
+            if user_id is not None and isinstance(data, dict) and "_id" not in data:
+                return JournalEntry.from_limited(uuid, data)
+            return JournalEntry.from_doc(uuid, data)
 
-        return await self._call("GET", "/get", parse, params={"uuid": uuid}, client_id=client_id, uuid=uuid, read=True)
+        params = {"uuid": uuid, **({"userId": user_id} if user_id is not None else {})}
+        return await self._call("GET", "/get", parse, params=params, client_id=client_id, uuid=uuid, read=True)
+
+    async def list_players(self, *, client_id: str | None = None) -> list[FoundryUser]:
+        """The world's Foundry users (asked with GM rights: a player's view of /players is empty)."""
+
+        def parse(body: dict) -> list[FoundryUser]:
+            users = body.get("users")
+            if not isinstance(users, list):
+                raise ValueError("'users' is not a list")
+            return [FoundryUser.from_reply(u) for u in users]
+
+        return await self._call("GET", "/players", parse, client_id=client_id, read=True)
 
     async def update_entry(self, uuid: str, diff: dict, *, client_id: str | None = None) -> JournalEntry:
         def parse(body: dict) -> JournalEntry:
@@ -170,9 +192,16 @@ class RelayClient:
         return await self._call("GET", "/api/status", parse, read=True, auth=False)
 
     async def structure(
-        self, *, client_id: str | None = None, path: str | None = None, recursive_depth: int | None = None
+        self,
+        *,
+        client_id: str | None = None,
+        path: str | None = None,
+        recursive_depth: int | None = None,
+        user_id: str | None = None,
     ) -> dict:
         params = {"types": "JournalEntry", "recursive": "true"}
+        if user_id is not None:  # as that user: NONE entries omitted, LIMITED ones trimmed
+            params["userId"] = user_id
         if path is not None:
             params["path"] = path
         if recursive_depth is not None:
@@ -296,6 +325,10 @@ class RelayClient:
         if status == 404 and error.startswith("Invalid client ID"):
             return UnknownWorld(client_id)
         if status == 400:
+            if error.startswith(_UNKNOWN_USER):
+                return UnknownFoundryUser(self._scrub(error.removeprefix(_UNKNOWN_USER)))
+            if uuid is not None and _NOT_PERMITTED_RE.match(error):
+                return NotPermitted(uuid)
             if error.startswith("Multiple clients connected"):
                 worlds = body.get("connectedClients")
                 return SeveralWorlds(worlds if isinstance(worlds, list) else [])

@@ -85,6 +85,23 @@ class EntryNotFound(RelayError):
         self.uuid = uuid
 
 
+class NotPermitted(RelayError):
+    """The Foundry user asked as may not see the entry. Callers say "no entry named X": never that it exists."""
+
+    def __init__(self, uuid: str):
+        super().__init__("That Foundry user may not see this entry.", status=400)
+        self.uuid = uuid
+
+
+class UnknownFoundryUser(RelayError):
+    def __init__(self, user: str):
+        super().__init__(
+            f"The world has no Foundry user {user!r}: a GM should check FOUNDRY_PLAYER and /players links.",
+            status=400,
+        )
+        self.user = user
+
+
 class RelayModuleError(RelayError):
     def __init__(self, text: str):
         super().__init__(f"Foundry's REST API module reported an error: {text.rstrip('.')}.", status=400)

@@ -30,6 +30,18 @@ class JournalEntry:
     flags: dict
     pages: list[dict]
     raw: dict
+    # Asked as a player with LIMITED permission: the module sends only {uuid, name, type, img}.
+    limited: bool = False
+
+    @property
+    def ownership(self) -> dict:
+        value = self.raw.get("ownership") if isinstance(self.raw, dict) else None
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def img(self) -> str | None:
+        value = self.raw.get("img") if isinstance(self.raw, dict) else None
+        return value if isinstance(value, str) and value else None
 
     @property
     def codex_flags(self) -> dict:
@@ -48,6 +60,20 @@ class JournalEntry:
             flags=_field(doc, "flags", dict, optional=True) or {},
             pages=pages,
             raw=doc,
+        )
+
+    @classmethod
+    def from_limited(cls, uuid: str, doc: Any) -> JournalEntry:
+        """The trimmed reply for a LIMITED viewer: a name (and maybe an image), nothing else."""
+        return cls(
+            uuid=uuid,
+            id=uuid.rsplit(".", 1)[-1],
+            name=_field(doc, "name", str),
+            folder=None,
+            flags={},
+            pages=[],
+            raw={"img": _field(doc, "img", str, optional=True)},
+            limited=True,
         )
 
 
@@ -106,6 +132,24 @@ class World:
             online=_field(client, "isOnline", bool),
             custom_name=_field(client, "customName", str, optional=True) or None,
             public_url=_field(client, "publicUrl", str, optional=True) or None,
+        )
+
+
+@dataclass(frozen=True)
+class FoundryUser:
+    id: str
+    name: str
+    role: int  # 0 NONE, 1 PLAYER, 2 TRUSTED, 3 ASSISTANT, 4 GAMEMASTER
+    is_gm: bool
+
+    @classmethod
+    def from_reply(cls, user: Any) -> FoundryUser:
+        role = _field(user, "role", int, optional=True) or 0
+        return cls(
+            id=_field(user, "id", str),
+            name=_field(user, "name", str),
+            role=role,
+            is_gm=bool(_field(user, "isGM", bool, optional=True)) or role >= 3,  # ASSISTANT counts as GM
         )
 
 

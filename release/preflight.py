@@ -13,33 +13,54 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from core.errors import connection_reason
-from release.errors import PreflightFailed, short_text
+from release.errors import PreflightFailed
 from release.models import ReleaseRequest
 
 _COMPATIBILITY = ("minimum", "verified", "maximum")
 
 
+MANIFEST_MAX_BYTES = 1_000_000  # a manifest is a few kilobytes; a bigger answer is not one
+
+
 async def fetch_manifest(session: aiohttp.ClientSession, url: str, *, timeout: float = 10.0) -> dict:
-    """The manifest at `url` as a dict; PreflightFailed with one line saying why not."""
+    """The manifest at `url` as a dict; PreflightFailed with one line saying why not. Reads at most
+    1 MB, and never echoes a body back (it may be anyone's page): only its type and size."""
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             status = response.status
-            body = (await response.read()).decode("utf-8-sig", errors="replace")
+            kind = response.content_type or "no content type"
+            raw = await _read_at_most(response, MANIFEST_MAX_BYTES + 1)
+            if len(raw) > MANIFEST_MAX_BYTES:
+                raise _unusable(url, f"is larger than 1 MB ({kind}): it is not a manifest")
+            body = raw.decode("utf-8-sig", errors="replace")
     except TimeoutError:
         raise _unusable(url, f"did not answer within {timeout:g} s", temporary=True) from None
     except aiohttp.ClientError as error:
         raise _unusable(url, f"could not be reached ({connection_reason(error)})", temporary=True) from None
     if status != 200:
-        raise _unusable(url, f"answered {status} ({short_text(body)})")
+        raise _unusable(url, f"answered HTTP {status} ({kind}, {len(raw)} bytes)")
     try:
         manifest = json.loads(body)
     except ValueError:
-        raise _unusable(url, f"is not JSON ({short_text(body)})") from None
+        raise _unusable(url, f"is not JSON (it is {kind}, {len(raw)} bytes)") from None
     except RecursionError:  # a hostile or broken document nested thousands deep
         raise _unusable(url, "is not JSON a manifest can be (nested too deeply)") from None
     if not isinstance(manifest, dict):
         raise _unusable(url, "is JSON but not an object")
     return manifest
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the body (``read(n)`` returns whatever has arrived, so loop)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _unusable(url: str, why: str, *, temporary: bool = False) -> PreflightFailed:

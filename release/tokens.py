@@ -58,10 +58,16 @@ def parse_release_tokens(raw: str | dict | None) -> dict[str, SecretStr]:
             f"RELEASE_TOKENS is an empty JSON object: add tokens like {_EXAMPLE} or leave it unset."
         )
     tokens: dict[str, SecretStr] = {}
-    for package_id, token in raw.items():
+    for position, (package_id, token) in enumerate(raw.items(), start=1):
         package_id = str(package_id).strip()
         if not package_id:
             raise ConfigurationError("RELEASE_TOKENS has a token under an empty package id.")
+        if PREFIX in package_id.lower():
+            # Written backwards ({"fvttp_...": "my-module"}): the message must not print the token.
+            raise ConfigurationError(
+                f"RELEASE_TOKENS item {position} has a token where the package id belongs (written the wrong way "
+                f"round?): write it like {_EXAMPLE}."
+            )
         if isinstance(token, SecretStr):
             token = token.get_secret_value()
         if not isinstance(token, str):

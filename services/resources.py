@@ -13,8 +13,12 @@ from relay import RelayClient
 from release import ReleaseClient
 from services.gm.maps import NameMaps
 from services.gm.service import GMService
+from services.gm.viewers import Viewers
+from services.gm.visibility import Visibility
 from services.maintainers.service import ReleaseService
 from storage import Database, NameMapStore, ReleaseStore, WorldChoiceStore, open_database
+from storage.player_links import PlayerLinkStore
+from storage.visibility import VisibilityStore
 
 USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"
 
@@ -29,11 +33,20 @@ class App:
             if settings.relay_configured
             else None
         )
+        maps = NameMaps(NameMapStore(db))
+
+        def relay() -> RelayClient:  # GMService.relay names the missing settings when there is none
+            return self.gm.relay
+
+        # Who sees as whom, and what each player view may see.
+        viewers = Viewers(settings, relay, PlayerLinkStore(db))
         self.gm = GMService(
             settings=settings,
             relay=self.relay,
-            maps=NameMaps(NameMapStore(db)),
+            maps=maps,
             world_choices=WorldChoiceStore(db),
+            viewers=viewers,
+            visibility=Visibility(relay, VisibilityStore(db), viewers, maps),
         )
         self.releases = ReleaseService(
             settings=settings,

@@ -47,4 +47,30 @@ MIGRATIONS: list[list[str]] = [
             answer TEXT
         )""",
     ],
+    # 3 (issue 8): who a member sees as (per guild and world), and what each player view may see.
+    [
+        """CREATE TABLE player_links (
+            guild_id INTEGER NOT NULL,
+            world TEXT NOT NULL,
+            member_id INTEGER NOT NULL,
+            foundry_user_id TEXT NOT NULL,
+            foundry_user_name TEXT NOT NULL,
+            linked_by INTEGER,
+            linked_at REAL NOT NULL,
+            PRIMARY KEY (guild_id, world, member_id)
+        )""",
+        """CREATE TABLE visibility_views (
+            world TEXT NOT NULL,
+            viewer TEXT NOT NULL,
+            computed_at REAL NOT NULL,
+            PRIMARY KEY (world, viewer)
+        )""",
+        """CREATE TABLE visible_entries (
+            world TEXT NOT NULL,
+            viewer TEXT NOT NULL,
+            uuid TEXT NOT NULL,
+            limited INTEGER NOT NULL,
+            PRIMARY KEY (world, viewer, uuid)
+        )""",
+    ],
 ]

@@ -21,6 +21,8 @@ RELAY_KEY = "relay-key-5f1d0c9a8b7e6d5c"
 RELEASE_TOKEN = "fvttp_9c2e4a6b8d0f1e3a5c7b9d1f"
 OTHER_TOKEN = "fvttp_1a2b3c4d5e6f7a8b9c0d1e2f"
 WORLD_ID = "client-main"
+# The plain Foundry player user whose view unlinked members get (FOUNDRY_PLAYER); gm_env's world has it.
+FOUNDRY_PLAYER = "Table"
 
 
 @dataclass
@@ -129,6 +131,7 @@ def make_settings(tmp_path, relay: StandInRelay, foundry: StandInFoundryAPI, **o
         release_api_url=foundry.release_url,
         release_tokens={"my-module": RELEASE_TOKEN, "other-module": OTHER_TOKEN},
         maintainer_role="Maintainer",
+        foundry_player=FOUNDRY_PLAYER,
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -143,6 +146,7 @@ def settings_overrides():
 @pytest.fixture
 async def gm_env(tmp_path, relay, foundry, settings_overrides):
     world = relay.add_world(WORLD_ID, "Ashes of the Valley", online=True)
+    world.add_user(FOUNDRY_PLAYER)
     settings = make_settings(tmp_path, relay, foundry, **settings_overrides)
     bot = create_bot(settings)
     async with DiscordHarness(bot, token=settings.discord_token.get_secret_value()) as h:

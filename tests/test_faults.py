@@ -58,7 +58,7 @@ async def test_a_reply_for_another_uuid_is_never_shown(gm_env, harbor):
 # --- interactions older than 15 minutes ----------------------------------------------------------
 
 
-async def test_a_confirmation_answered_after_the_token_expired_reports_in_the_channel(gm_env, harbor):
+async def test_a_confirmation_answered_after_the_token_expired_reports_by_direct_message(gm_env, harbor):
     h = gm_env.h
     task, preview = await run_until_button(
         h,
@@ -73,10 +73,9 @@ async def test_a_confirmation_answered_after_the_token_expired_reports_in_the_ch
     await task
 
     assert gm_env.world.entry(harbor)["flags"]["campaign-codex"]["data"]["description"] == "<p>Tar.</p>"
-    [late] = h.messages_in(gm_env.channel)
-    assert f"<@{gm_env.gm.id}>" in late.content and "Pushed to Harbor" in late.text
-    assert late.allowed_mentions["users"] == [str(gm_env.gm.id)] or late.allowed_mentions["users"] == [gm_env.gm.id]
-    assert "everyone" not in (late.allowed_mentions.get("parse") or [])
+    assert not h.messages_in(gm_env.channel)  # a private (GM) result never goes to the channel
+    [late] = h.messages_in(h.dm(gm_env.gm))
+    assert "Pushed to Harbor" in late.text and late.allowed_mentions == {"parse": []}
 
 
 async def test_a_slow_lookup_that_outlives_its_token_still_answers_in_the_channel(gm_env, harbor):

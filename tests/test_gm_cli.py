@@ -36,12 +36,14 @@ async def test_refresh_then_lookup_print_what_the_bot_would_post(cli):
     assert refreshed.code == 0, refreshed.err
     assert "Name map refreshed — Ashes of the Valley" in refreshed.out and "Entries: 1" in refreshed.out
 
-    looked = await cli("lookup", "Harbor")
+    looked = await cli("lookup", "Harbor")  # the command line acts as the GM
     assert looked.code == 0
     assert looked.out.splitlines()[0] == "Harbor"
-    assert "Salt air." in looked.out  # plain text: no Markdown in a terminal
-    assert "Smugglers" not in looked.out  # notes are for the GM view only
-    assert "Smugglers" in (await cli("lookup", "Harbor", "--gm")).out
+    assert "Salt air." in looked.out and "Smugglers" in looked.out
+    cli.world.add_user("Ana")
+    as_player = await cli("lookup", "Harbor", "--as-player", "ana")
+    assert as_player.code == 0, as_player.err
+    assert "Salt air." in as_player.out and "Smugglers" not in as_player.out  # notes are for the GM view only
 
 
 async def test_json_output_is_machine_readable(cli):

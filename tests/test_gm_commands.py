@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import WORLD_ID
+from tests.conftest import FOUNDRY_PLAYER, WORLD_ID
 from tests.helpers import run_until_button
 
 DESCRIPTION = (
@@ -65,7 +65,7 @@ async def test_a_player_sees_the_entry_in_the_channel_without_secrets_or_notes(g
 async def test_a_gm_also_gets_secrets_and_notes_but_only_ephemerally(gm_env, baron):
     result = await gm_env.h.slash(gm_env.gm, gm_env.channel, "lookup", name="Baron Vell")
 
-    public, private = result.messages
+    private, public = result.messages  # the GM's own view first (the defer is private), then the channel's
     assert not public.ephemeral and "vampire" not in public.text
     assert private.ephemeral and "vampire" in private.text and "silver" in private.text
 
@@ -348,8 +348,11 @@ async def test_push_to_a_new_name_offers_to_create_it(gm_env, baron):
         "campaign-codex": {"type": "location", "data": {"description": "<p>Creaky.</p>"}}
     }
     assert "Created Old Mill" in result.text
-    lookup = await h.slash(gm_env.player, gm_env.channel, "lookup", name="Old Mill")
+    lookup = await h.slash(gm_env.gm, gm_env.channel, "lookup", name="Old Mill")
     assert "Creaky." in lookup.text
+    # Created as Foundry does, hidden from players: they are not told it exists.
+    hidden = await h.slash(gm_env.player, gm_env.channel, "lookup", name="Old Mill")
+    assert "No entry named “Old Mill”" in hidden.text and "Creaky." not in hidden.text
 
 
 async def test_push_needs_the_gm_role(gm_env, baron):
@@ -368,6 +371,7 @@ async def test_with_several_worlds_online_commands_point_to_world_and_world_pick
     other = gm_env.relay.add_world("client-two", "Second Campaign", online=True)
     gm_env.relay.add_world("client-off", "Old Campaign", online=False)
     other.add_entry("Only In Two")
+    other.add_user(FOUNDRY_PLAYER)
 
     refused = await gm_env.h.slash(gm_env.gm, gm_env.channel, "refresh")
     assert "Several Foundry worlds" in refused.text and "/world" in refused.text

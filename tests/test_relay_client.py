@@ -70,6 +70,7 @@ async def test_get_entry_parses_the_entity_result(relay, session, world):
         folder=folder,
         pages=["Overview", "Secrets"],
         flags={"campaign-codex": {"type": "location"}, "core": {"sheetClass": "x"}},
+        ownership={"default": 0},
     )
 
     entry = await client_for(session, relay).get_entry(uuid)

@@ -20,6 +20,7 @@ from tests.harness.fake_discord import FakeDiscord
 
 DISCORD_TOKEN = "discord-cli-token-7d1e9b3c5a"
 PAGE = "https://foundryvtt.com/packages/my-module/edit/"
+PUBLIC_PAGE = "https://foundryvtt.com/packages/my-module"  # what announcements link
 SECRETS = (RELEASE_TOKEN, OTHER_TOKEN, DISCORD_TOKEN)
 
 
@@ -433,14 +434,14 @@ async def test_publish_with_yes_releases_and_announces_through_discord_rest(cli,
     message = discord_api.messages[message_id]
     assert message.allowed_mentions == {"parse": []}
     [embed] = message.payload["embeds"]
-    assert embed["title"] == "my-module 1.2.0 released" and embed["url"] == PAGE
+    assert embed["title"] == "my-module 1.2.0 released" and embed["url"] == PUBLIC_PAGE
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert fields == {
         "Package": "my-module",
         "Version": "1.2.0",
         "Compatibility": "minimum 12, verified 13",
         "Release notes": "https://example.org/releases/v1.2.0",
-        "Package page": PAGE,
+        "Package page": PUBLIC_PAGE,
         "Released by": "octocat (GitHub Actions)",
     }
     rows = await history(cli.database)

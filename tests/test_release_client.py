@@ -456,9 +456,9 @@ async def test_preflight_reports_explicit_compatibility_that_differs(foundry, se
         (
             "<html><title>404 Not Found</title><body>" + "y" * 300 + "</body></html>",
             {"status": 404},
-            "answered 404 (404 Not Found).",
+            "answered HTTP 404 (text/plain, 354 bytes).",  # the body's type and size, never its text
         ),
-        ("not json at all {", {}, "is not JSON (not json at all {)."),
+        ("not json at all {", {}, "is not JSON (it is text/plain, 17 bytes)."),
         ("[1, 2]", {}, "is JSON but not an object."),
         (manifest_doc(), {"delay": 3}, "did not answer within 0.2 s."),
     ],

@@ -191,9 +191,10 @@ async def test_in_another_guild_a_globally_synced_command_is_refused_even_with_t
     traffic = Traffic(env)
     options = options_for(env, command) if command != "lookup" else {"name": "Baron Vell"}
     result = await env.h.slash(intruder, channel, command, **options)
-    assert_refused(result, expect="This bot serves another server", what=f"/{command} in another guild")
+    assert_refused(result, expect="This bot serves only its own servers", what=f"/{command} in another guild")
     traffic.assert_nothing_sent(f"/{command} in another guild")
     assert "Old" not in result.text  # no campaign data leaks to the other server
+    assert other.id in env.h.fake.left_guilds  # and the bot left the server it was added to
 
 
 # --- role given as an id, per-package roles -----------------------------------------------------------

@@ -62,7 +62,7 @@ async def test_a_malformed_release_token_is_named_never_printed(tmp_path, token,
     [({"RELAY_URL": "https://relay.example.com"}, "RELAY_API_KEY"), ({"RELAY_API_KEY": "k-1"}, "RELAY_URL")],
 )
 async def test_half_a_relay_configuration_names_exactly_what_is_missing(tmp_path, env, named):
-    run = await run_bot(env={"DISCORD_TOKEN": "t", **env}, cwd=tmp_path)
+    run = await run_bot(env={"DISCORD_TOKEN": "t", "DISCORD_GUILD_ID": "1234", **env}, cwd=tmp_path)
     assert run.code == 2
     assert run.err.strip() == (
         f"{named} is not set: add the relay's address and a scoped API key to .env (see .env.example)."

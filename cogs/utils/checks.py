@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import discord
 from discord import app_commands
 
@@ -14,9 +16,10 @@ class NotAllowed(app_commands.CheckFailure):
         self.message = message
 
 
-def has_role(member: discord.abc.User, role: str | None) -> bool:
-    """`role` is a role name (case-insensitive) or a numeric role id."""
-    if role is None or not isinstance(member, discord.Member):
+def has_role(member: discord.abc.User, role: str | None, home: Collection[int]) -> bool:
+    """`role` is a role name (case-insensitive) or a numeric role id. Only inside the servers listed in
+    DISCORD_GUILD_ID (``home``): anyone can make a role named "GM" in a server of their own."""
+    if role is None or not isinstance(member, discord.Member) or member.guild.id not in home:
         return False
     wanted = role.strip()
     return any(str(r.id) == wanted or r.name.casefold() == wanted.casefold() for r in member.roles)
@@ -25,14 +28,13 @@ def has_role(member: discord.abc.User, role: str | None) -> bool:
 def check_guild(interaction: discord.Interaction) -> None:
     if interaction.guild_id is None:
         raise NotAllowed("This command works only in the campaign's server, not in direct messages.")
-    home = interaction.client.settings.discord_guild_id
-    if home and interaction.guild_id != home:
-        raise NotAllowed("This bot serves another server; its commands can't be used here.")
+    if interaction.guild_id not in interaction.client.settings.guild_ids:
+        raise NotAllowed("This bot serves only its own servers; its commands can't be used here.")
 
 
 def require_role(interaction: discord.Interaction, role: str | None, what: str) -> None:
     check_guild(interaction)
-    if not has_role(interaction.user, role):
+    if not has_role(interaction.user, role, interaction.client.settings.guild_ids):
         raise NotAllowed(f"Only members with the {role or '(unset)'} role can {what}.")
 
 

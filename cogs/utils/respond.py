@@ -1,7 +1,10 @@
-"""Sending replies so they always arrive: follow-ups after a defer, the channel once the token has expired.
+"""Sending replies so they arrive, and only where they may: follow-ups after a defer, and once the token
+has expired a private reply by direct message, a public one in the channel.
 
 Interaction tokens last 15 minutes. A confirmation answered late, or a very slow relay, can outlive
-it: then the reply goes to the channel instead of being lost.
+it. Then a reply that was ephemeral (or holds GM-only content) goes to the invoker by DM, or is dropped
+with a log line when their DMs are closed: never to the channel. Progress edits are dropped; only a
+final public result may go to the channel.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ async def send_reply(
     ephemeral: bool = False,
     view: discord.ui.View | None = None,
 ) -> discord.Message | None:
-    """Answer the interaction however far it has got; returns the message when Discord gives one."""
+    """Answer the interaction however far it has got; returns the message when Discord gives one.
+    Late, an ephemeral reply goes by DM; a public one to the channel."""
     embed = to_embed(reply) if reply is not None else None
     kwargs: dict = {"content": content, "allowed_mentions": NO_MENTIONS}
     if embed is not None:
@@ -41,17 +45,54 @@ async def send_reply(
     except discord.HTTPException as error:
         if not _token_gone(error):
             raise
+    if ephemeral:
+        return await send_by_dm(interaction, reply, content=content)
     return await send_to_channel(interaction, reply, content=content)
 
 
-async def edit_reply(interaction: discord.Interaction, reply: Reply, *, view: discord.ui.View | None = None) -> None:
-    """Replace the original response (progress updates, a preview becoming a result)."""
+async def edit_reply(
+    interaction: discord.Interaction,
+    reply: Reply,
+    *,
+    view: discord.ui.View | None = None,
+    progress: bool = False,
+) -> None:
+    """Replace the original response (progress updates, a preview becoming a result). Late: a progress
+    edit is dropped; a result goes by DM (every edited response of this bot was deferred privately)."""
     try:
         await interaction.edit_original_response(embed=to_embed(reply), view=view, allowed_mentions=NO_MENTIONS)
     except discord.HTTPException as error:
         if not _token_gone(error):
             raise
-        await send_to_channel(interaction, reply)
+        if progress:
+            log.info("Dropped a progress update for /%s: its interaction token has expired", _command(interaction))
+        else:
+            await send_by_dm(interaction, reply)
+
+
+def _command(interaction: discord.Interaction) -> str:
+    return interaction.command.qualified_name if interaction.command else "your command"
+
+
+async def send_by_dm(
+    interaction: discord.Interaction, reply: Reply | None, *, content: str | None = None
+) -> discord.Message | None:
+    """A private reply after the token expired: to the invoker alone, or dropped with a log line."""
+    command = _command(interaction)
+    lead = f"/{command} finished after Discord stopped accepting replies to it; here is its private answer:"
+    text = "\n".join(part for part in (lead, content) if part)
+    try:
+        return await interaction.user.send(
+            content=text[:2000], embed=to_embed(reply) if reply is not None else None, allowed_mentions=NO_MENTIONS
+        )
+    except discord.HTTPException as error:
+        log.warning(
+            "Dropped a late private reply for /%s to user %s: direct messages refused (HTTP %s)",
+            command,
+            interaction.user.id,
+            error.status,
+        )
+        return None
 
 
 async def send_to_channel(
@@ -61,7 +102,7 @@ async def send_to_channel(
     if channel is None or not hasattr(channel, "send"):
         log.warning("Could not deliver a late reply to %s: no channel", interaction.user)
         return None
-    command = interaction.command.qualified_name if interaction.command else "your command"
+    command = _command(interaction)
     # Only the person who asked is pinged; nothing else in the text can mention anyone.
     lead = f"{interaction.user.mention}, /{command} finished after Discord stopped accepting replies to it:"
     text = "\n".join(part for part in (lead, content) if part)

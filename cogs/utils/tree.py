@@ -13,6 +13,8 @@ from cogs.utils import errors
 
 log = logging.getLogger("bot.commands")
 
+FOREIGN_SERVER = "This bot serves only its own servers; its commands can't be used here."
+
 
 class BotTree(app_commands.CommandTree):
     def __init__(self, *args, **kwargs):
@@ -21,6 +23,16 @@ class BotTree(app_commands.CommandTree):
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         interaction.extras["started"] = time.perf_counter()
+        if interaction.guild_id is not None and interaction.guild_id not in interaction.client.settings.guild_ids:
+            # A server not in DISCORD_GUILD_ID: one line, nothing else (autocomplete gets no choices).
+            log.warning(
+                "Refused an interaction from unlisted server %s by %s", interaction.guild_id, interaction.user.id
+            )
+            if interaction.type is discord.InteractionType.application_command:
+                await interaction.response.send_message(FOREIGN_SERVER, ephemeral=True)
+            elif interaction.type is discord.InteractionType.autocomplete:
+                await interaction.response.autocomplete([])
+            return False
         task = asyncio.current_task()
         if task is not None:
             self.in_flight.add(task)

@@ -11,11 +11,21 @@ from core.errors import ConfigurationError, UserFacingError
 from core.replies import Confirm, Decision, Reply, Tone
 from core.settings import Settings
 from core.textsafe import echo
-from relay import EntryNotFound, JournalEntry, NoWorldConnected, RelayClient, SeveralWorlds, World
+from relay import EntryNotFound, JournalEntry, NotPermitted, NoWorldConnected, RelayClient, SeveralWorlds, World
 from services.codex import codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
 from services.gm.enumerate import Progress, enumerate_journal
 from services.gm.maps import NameMaps, WorldMap
-from services.gm.names import NameEntry, choice_label
+from services.gm.names import NameEntry, NameIndex, choice_label
+from services.gm.player_view import (
+    LIMITED,
+    OBSERVER,
+    entry_level,
+    limited_reply,
+    visible_pages,
+    without_hidden_links,
+)
+from services.gm.viewers import GM_VIEWER, NoPlayerLookups, Viewer, ViewerKind, Viewers
+from services.gm.visibility import Visibility
 from storage import WorldChoiceStore
 
 # Discord shows at most 25 autocomplete choices.
@@ -45,19 +55,29 @@ class ResolvedWorld:
 
 @dataclass(frozen=True)
 class Lookup:
-    player: Reply
+    # What players may see (None: nothing: the entry is hidden from them, or no player view is set up).
+    player: Reply | None
     # The GM's view (secrets, notes) when a GM asked and it shows more than players may see.
     gm: Reply | None
 
 
 class GMService:
     def __init__(
-        self, *, settings: Settings, relay: RelayClient | None, maps: NameMaps, world_choices: WorldChoiceStore
+        self,
+        *,
+        settings: Settings,
+        relay: RelayClient | None,
+        maps: NameMaps,
+        world_choices: WorldChoiceStore,
+        viewers: Viewers | None = None,
+        visibility: Visibility | None = None,
     ):
         self.settings = settings
         self._relay = relay
         self.maps = maps
         self.world_choices = world_choices
+        self.viewers = viewers
+        self.visibility = visibility
         self._refresh_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # One push per entry at a time, from preview to write: a second push previews against the first's result.
         self._entry_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -161,33 +181,47 @@ class GMService:
             started = time.perf_counter()
             found = await enumerate_journal(self.relay, world.client_id, progress)
             counts = await self.maps.replace(world.client_id, found.entries, complete=found.complete, note=found.note)
+            # Issue 8 hook: what each player view may see, learnt once the map is replaced.
+            seen = await self.visibility.recompute(world.client_id)
             took = time.perf_counter() - started
+        description = found.note or "Every journal entry of the world is in the map."
+        if seen.note():
+            description += "\n" + seen.note()
         reply = Reply(
             title=f"Name map refreshed — {echo(world.label)}",
-            tone=Tone.SUCCESS if found.complete else Tone.WARNING,
-            description=found.note or "Every journal entry of the world is in the map.",
-            footer=f"{found.requests} relay request(s)",
+            tone=Tone.SUCCESS if found.complete and not seen.failed else Tone.WARNING,
+            description=description[:4000],
+            footer=f"{found.requests + seen.requests} relay request(s)",
             data={"complete": found.complete, "seconds": round(took, 3), "requests": found.requests},
         )
         reply.add_field("Entries", str(counts.total), inline=True)
         reply.add_field("Added", str(counts.added), inline=True)
         reply.add_field("Removed", str(counts.removed), inline=True)
         reply.add_field("Renamed", str(counts.renamed), inline=True)
+        reply.add_field("Player views", str(seen.views), inline=True)
         reply.add_field("Took", f"{took:.2f} s", inline=True)
         reply.data.update(total=counts.total, added=counts.added, removed=counts.removed, renamed=counts.renamed)
         return reply
 
     # --- names --------------------------------------------------------------------------------
 
-    async def suggestions(self, world_id: str, typed: str) -> list[tuple[str, str]]:
+    async def map_for(self, world_id: str, viewer: Viewer) -> WorldMap:
+        """The names a viewer may know: the whole map for a GM, the visible entries for a player."""
+        if viewer.is_gm:
+            return await self.maps.get(world_id)
+        if viewer.kind is ViewerKind.PLAYER and viewer.user_id:
+            return await self.visibility.map_for(world_id, viewer.user_id)
+        return _EMPTY_MAP
+
+    async def suggestions(self, world_id: str, typed: str, viewer: Viewer = GM_VIEWER) -> list[tuple[str, str]]:
         """Autocomplete choices (label, value) from the local map; the value is the uuid."""
-        world_map = await self.maps.get(world_id)
+        world_map = await self.map_for(world_id, viewer)
         found = world_map.index.suggest(typed, limit=MAX_CHOICES)
         shared = {e.name.casefold() for e in found if len(world_map.index.find_exact(e.name)) > 1}
         return [(choice_label(e, e.name.casefold() in shared), e.uuid) for e in found]
 
-    async def _find(self, world_id: str, name: str) -> NameEntry | None:
-        world_map = await self.maps.get(world_id)
+    async def _find(self, world_id: str, name: str, world_map: WorldMap | None = None) -> NameEntry | None:
+        world_map = world_map or await self.maps.get(world_id)
         if name in world_map.by_uuid:  # chosen from autocomplete
             return world_map.by_uuid[name]
         exact = world_map.index.find_exact(name)
@@ -198,8 +232,12 @@ class GMService:
             )
         return exact[0] if exact else None
 
-    def _not_found(self, world_map: WorldMap, name: str) -> NoSuchEntry:
-        if len(world_map.index) == 0:
+    def _not_found(self, world_map: WorldMap, name: str, *, map_empty: bool | None = None) -> NoSuchEntry:
+        """``world_map``: the names the asker may know (did-you-mean comes only from them); ``map_empty``:
+        whether the world's whole map is empty (for a player's view, whose emptiness says nothing)."""
+        if map_empty is None:
+            map_empty = len(world_map.index) == 0
+        if map_empty:
             return NoSuchEntry("The name map for this world is empty: run /refresh first.")
         close = world_map.index.close_matches(name, limit=5)
         return NoSuchEntry(
@@ -207,9 +245,9 @@ class GMService:
             details=[choice_label(e, True) for e in close],
         )
 
-    async def _live(self, world: ResolvedWorld, entry: NameEntry) -> JournalEntry:
+    async def _live(self, world: ResolvedWorld, entry: NameEntry, user_id: str | None = None) -> JournalEntry:
         try:
-            return await self.relay.get_entry(entry.uuid, client_id=world.client_id)
+            return await self.relay.get_entry(entry.uuid, client_id=world.client_id, user_id=user_id)
         except EntryNotFound:
             raise StaleMap(
                 f"“{echo(entry.name)}” is in the name map but no longer exists in Foundry: the map is stale, run /refresh."
@@ -217,19 +255,61 @@ class GMService:
 
     # --- lookup -------------------------------------------------------------------------------
 
-    async def lookup(self, world: ResolvedWorld, name: str, *, gm: bool = False) -> Lookup:
+    async def lookup(
+        self, world: ResolvedWorld, name: str, *, gm: bool = False, viewer: Viewer | None = None
+    ) -> Lookup:
+        """A GM gets their full view plus what the players (FOUNDRY_PLAYER) may see of it; a player gets
+        what their Foundry user may see, and "no entry named X" for an entry hidden from them."""
+        viewer = viewer or (GM_VIEWER if gm else await self.viewers.public(world.client_id))
+        if viewer.kind is ViewerKind.NOBODY:
+            raise NoPlayerLookups()
+        if not viewer.is_gm:
+            return Lookup(player=await self._player_lookup(world, name, viewer.user_id), gm=None)
         world_map = await self.maps.get(world.client_id)
-        entry = await self._find(world.client_id, name)
+        entry = await self._find(world.client_id, name, world_map)
         if entry is None:
             raise self._not_found(world_map, name)
         live = await self._live(world, entry)
         base = await self.image_base(world)
-        common = dict(names=world_map.name_of, image_base=base)
-        player = render_entry(live.name, live.flags, live.pages, gm=False, **common)
-        if not gm:  # players never need the GM's view: render it only for a GM
-            return Lookup(player=player, gm=None)
-        full = render_entry(live.name, live.flags, live.pages, gm=True, **common)
-        return Lookup(player=player, gm=full if full.as_text() != player.as_text() else None)
+        full = render_entry(live.name, live.flags, live.pages, gm=True, names=world_map.name_of, image_base=base)
+        public = await self.viewers.public(world.client_id)
+        player = await self._players_share(world, live, public.user_id, base) if public.user_id else None
+        return Lookup(player=player, gm=full if player is None or full.as_text() != player.as_text() else None)
+
+    async def _player_lookup(self, world: ResolvedWorld, name: str, user_id: str) -> Reply:
+        view_map = await self.visibility.map_for(world.client_id, user_id)
+        entry = await self._find(world.client_id, name, view_map)
+        if entry is None:
+            full = await self.maps.get(world.client_id)
+            raise self._not_found(view_map, name, map_empty=len(full.index) == 0)
+        try:
+            live = await self._live(world, entry, user_id)
+        except NotPermitted:  # shared once, hidden since the last /refresh: never say that it exists
+            raise NoSuchEntry(f"No entry named “{echo(name)}”.") from None
+        base = await self.image_base(world)
+        if live.limited:
+            return limited_reply(live.name, live.img, base)
+        return self._render_for(live, user_id, view_map, base, live.flags)
+
+    async def _players_share(
+        self, world: ResolvedWorld, live: JournalEntry, user_id: str, base: str | None
+    ) -> Reply | None:
+        """What the players' view may see of an entry the GM read: nothing unless /refresh proved it
+        visible to them and its ownership still says so (fail closed)."""
+        visible = await self.visibility.visible(world.client_id, user_id)
+        level = entry_level(live.ownership, user_id)
+        if live.uuid not in visible or level < LIMITED:
+            return None
+        if level < OBSERVER or visible[live.uuid]:
+            return limited_reply(live.name, live.img, base)
+        view_map = await self.visibility.map_for(world.client_id, user_id)
+        return self._render_for(live, user_id, view_map, base, live.flags)
+
+    @staticmethod
+    def _render_for(live: JournalEntry, user_id: str, view_map: WorldMap, base: str | None, flags: dict) -> Reply:
+        flags = without_hidden_links(flags, lambda uuid: uuid in view_map.by_uuid)
+        pages = visible_pages(live.pages, live.ownership, user_id)
+        return render_entry(live.name, flags, pages, gm=False, names=view_map.name_of, image_base=base)
 
     # --- push ---------------------------------------------------------------------------------
 
@@ -309,6 +389,9 @@ class GMService:
             tone=Tone.SUCCESS,
             data={"uuid": created.uuid},
         )
+
+
+_EMPTY_MAP = WorldMap(NameIndex([]), {})
 
 
 def _bullets(lines: list[str], limit: int = 3900) -> str:

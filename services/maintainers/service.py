@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from pydantic import SecretStr
@@ -273,9 +273,11 @@ def _summary(request: ReleaseRequest, result: ReleaseResult, *, title: str, desc
 def announcement(request: ReleaseRequest, result: ReleaseResult, released_by: str) -> Reply:
     """The embed for ANNOUNCE_CHANNEL_ID. `released_by` is shown as given (a display name and a
     mention, which in an embed never pings); it must already be safe to post."""
+    # The public package page: Foundry's answer links the maintainer's /edit/ page, useless to readers.
+    page = public_page(request.package_id)
     reply = Reply(
         title=f"{echo(request.package_id)} {echo(request.version, 40)} released",
-        url=result.page,
+        url=page,
         tone=Tone.SUCCESS,
     )
     reply.add_field("Package", echo(request.package_id), inline=True)
@@ -283,6 +285,10 @@ def announcement(request: ReleaseRequest, result: ReleaseResult, released_by: st
     reply.add_field("Compatibility", echo(_compatibility(request), 200), inline=True)
     if request.notes:
         reply.add_field("Release notes", request.notes[:1000])
-    reply.add_field("Package page", result.page[:1000])
+    reply.add_field("Package page", page[:1000])
     reply.add_field("Released by", released_by[:200])
     return reply
+
+
+def public_page(package_id: str) -> str:
+    return f"https://foundryvtt.com/packages/{quote(package_id, safe='')}"

@@ -175,6 +175,8 @@ class FakeDiscord:
         self.channels: dict[int, dict[str, Any]] = {}
         self.members: dict[tuple[int, int], dict[str, Any]] = {}
         self.dm_channels: dict[int, int] = {}  # user id -> channel id
+        self.closed_dms: set[int] = set()  # users who accept no direct messages from the bot
+        self.left_guilds: list[int] = []  # guilds the bot left (DELETE /users/@me/guilds/{id})
 
         self.messages: dict[int, MessageRecord] = {}
         self.channel_messages: dict[int, list[int]] = {}
@@ -320,6 +322,7 @@ class FakeDiscord:
         add("GET", r"/users/@me", self._get_me)
         add("GET", r"/users/(?P<user_id>\d+)", self._get_user)
         add("POST", r"/users/@me/channels", self._create_dm)
+        add("DELETE", r"/users/@me/guilds/(?P<guild_id>\d+)", self._leave_guild)
         add("GET", r"/oauth2/applications/@me", self._get_application)
         add("GET", r"/applications/@me", self._get_application)
         add("GET", r"/applications/(?P<app_id>\d+)/commands", self._get_global_commands)
@@ -752,10 +755,16 @@ class FakeDiscord:
             return self._error(404, 10013, "Unknown User")
         return self._json(user)
 
+    async def _leave_guild(self, rec: RecordedRequest, guild_id: str) -> web.Response:
+        if int(guild_id) not in self.guilds:
+            return self._error(404, 10004, "Unknown Guild")
+        self.left_guilds.append(int(guild_id))
+        return web.Response(status=204)
+
     async def _create_dm(self, rec: RecordedRequest) -> web.Response:
         recipient = int((rec.json or {}).get("recipient_id", 0))
         user = self.users.get(recipient)
-        if user is None:
+        if user is None or recipient in self.closed_dms:
             return self._error(400, 50007, "Cannot send messages to this user")
         cid = self.dm_channels.get(recipient)
         if cid is None:

@@ -17,6 +17,12 @@ folder tree: a later same-name sibling replaces the earlier one with its subtree
     relay.requests("/get")[0].query        # the request log
     world.rename_entry(uuid, "Port"); world.move_entry(uuid, folder); world.delete_entry(uuid)
 
+Players (relay.md "Who may see what"): every world has a GM user; ``world.add_user("Ana")`` adds a
+player. ``userId`` (an id, or a name matched case-insensitively) makes /get, /search, /structure,
+/get-folder and /players answer as that user. ``add_entry`` shares entries with players by default
+(``{"default": 2}``, as a GM who revealed them); pass ``ownership={"default": 0}`` to hide one. /create
+makes ``{"default": 0, <GM>: 3}`` as Foundry does.
+
 Faults: force(), fail_send(), not_answering(), add_latency(), enable_rate_limit(), and the
 `crossing=True` constructor flag. Timings default small so tests stay fast.
 """
@@ -48,7 +54,11 @@ _FOUNDRY_ROUTES = {
     "/search": ("GET", "search", "search"),
     "/structure": ("GET", "structure:read", "structure"),
     "/get-folder": ("GET", "structure:read", "get-folder"),
+    "/players": ("GET", "entity:read", "players"),
 }
+# Foundry's ownership levels; pages default to INHERIT (the entry's level).
+INHERIT, NONE, LIMITED, OBSERVER, OWNER = -1, 0, 1, 2, 3
+GM_USER_ID = "stiGamemaster000"
 
 _ids = itertools.count(1)
 
@@ -98,7 +108,15 @@ def _journal_doc(
         "folder": folder,
         "img": img,
         "pages": [
-            p if isinstance(p, dict) else {"_id": new_id(), "name": p, "type": "text", "text": {"content": ""}}
+            p
+            if isinstance(p, dict)
+            else {
+                "_id": new_id(),
+                "name": p,
+                "type": "text",
+                "text": {"content": ""},
+                "ownership": {"default": INHERIT},
+            }
             for p in pages or []
         ],
         "ownership": ownership or {"default": 0},
@@ -122,6 +140,27 @@ class StandInWorld:
     entries: dict[str, dict] = field(default_factory=dict)  # id -> JournalEntry document
     folders: dict[str, Folder] = field(default_factory=dict)  # insertion order = Foundry's order
     packs: dict[str, Pack] = field(default_factory=dict)
+    # Foundry users: id -> {"name", "role"} (role 4 = GAMEMASTER); the GM exists from the start.
+    users: dict[str, dict] = field(default_factory=lambda: {GM_USER_ID: {"name": "Gamemaster", "role": 4}})
+
+    def add_user(self, name: str, *, role: int = 1) -> str:
+        """Adds a Foundry user (role 1 PLAYER by default) and returns its id."""
+        user_id = new_id()
+        self.users[user_id] = {"name": name, "role": role}
+        return user_id
+
+    def find_user(self, user: str) -> str | None:
+        """The module's resolveUser: an id first, then a name compared case-insensitively."""
+        if user in self.users:
+            return user
+        return next((uid for uid, u in self.users.items() if u["name"].lower() == user.lower()), None)
+
+    def level(self, doc: dict, user_id: str) -> int:
+        """testUserPermission's level for ``user_id`` on an entry (GMs: everything)."""
+        if self.users[user_id]["role"] >= 3:
+            return OWNER
+        ownership = doc.get("ownership") or {}
+        return ownership.get(user_id, ownership.get("default", NONE))
 
     def add_entry(
         self,
@@ -135,6 +174,7 @@ class StandInWorld:
     ) -> str:
         """Adds a journal entry and returns its uuid (``JournalEntry.<id>``)."""
         folder_id = folder.id if isinstance(folder, Folder) else folder
+        ownership = ownership if ownership is not None else {"default": OBSERVER}
         doc = _journal_doc(name, folder=folder_id, flags=flags, pages=pages, img=img, ownership=ownership)
         self.entries[doc["_id"]] = doc
         return f"JournalEntry.{doc['_id']}"
@@ -464,6 +504,14 @@ class StandInRelay:
     # --- the Foundry module ---------------------------------------------------------------------
 
     def _module(self, path: str, world: StandInWorld, query: Any, body: Any) -> tuple[int, dict]:
+        asked_as = query.get("userId")
+        if asked_as and path in _AS_USER:
+            user_id = world.find_user(asked_as)
+            if user_id is None:
+                return 400, {"type": _AS_USER[path], "error": f"User not found: {asked_as}", "data": None}
+            return _answer_as(world, user_id, path, query)
+        if path == "/players":
+            return _players(world)
         if path == "/get":
             return _get(world, query.get("uuid", ""))
         if path == "/update":
@@ -475,6 +523,95 @@ class StandInRelay:
         if path == "/structure":
             return _structure(world, query)
         return _get_folder(world, query.get("name"))
+
+
+_AS_USER = {
+    "/get": "entity-result",
+    "/search": "search-result",
+    "/structure": "structure-result",
+    "/get-folder": "get-folder-result",
+    "/players": "players-result",
+}
+
+
+def _players(world: StandInWorld, *, as_gm: bool = True) -> tuple[int, dict]:
+    users = [
+        {
+            "id": uid,
+            "name": u["name"],
+            "role": u["role"],
+            "isGM": u["role"] >= 3,
+            "active": False,
+            "color": None,
+            "avatar": None,
+        }
+        for uid, u in world.users.items()
+    ]
+    return 200, {"type": "players-result", "users": users if as_gm else []}
+
+
+def _answer_as(world: StandInWorld, user_id: str, path: str, query: Any) -> tuple[int, dict]:
+    """The module's answer with ``userId``: entries filtered by ownership, folders and compendiums never."""
+    if path == "/players":
+        return _players(world, as_gm=world.users[user_id]["role"] >= 3)
+    if path == "/get":
+        uuid = query.get("uuid", "")
+        doc = world.entry(uuid)
+        if doc is None or not uuid.startswith("JournalEntry."):
+            return _get(world, uuid)
+        level = world.level(doc, user_id)
+        if level <= NONE:
+            name = world.users[user_id]["name"]
+            error = f"User '{name}' does not have permission to view this entity"
+            return 400, {"type": "entity-result", "uuid": uuid, "error": error, "data": None}
+        if level == LIMITED:
+            limited = {"uuid": uuid, "name": doc["name"], "type": "JournalEntry", "img": doc.get("img")}
+            return 200, {"type": "entity-result", "uuid": uuid, "data": limited}
+        return _get(world, uuid)  # pages come unfiltered: the caller must drop what the user can't see
+    status, reply = {"/search": _search, "/structure": _structure}.get(
+        path, lambda w, q: _get_folder(w, q.get("name"))
+    )(world, query)
+    if status != 200:
+        return status, reply
+
+    def level_of(ref: dict) -> int:
+        doc = world.entry(str(ref.get("uuid", ""))) if str(ref.get("uuid", "")).startswith("JournalEntry.") else None
+        return OWNER if doc is None else world.level(doc, user_id)
+
+    if path == "/search":
+        kept = []
+        for hit in reply["results"]:  # the limit was applied before this filter, as in the module
+            if hit.get("documentType") != "JournalEntry":
+                kept.append(hit)
+            elif (lv := level_of(hit)) >= OBSERVER:
+                kept.append(hit)
+            elif lv == LIMITED:
+                kept.append({k: hit[k] for k in ("uuid", "id", "name", "img", "documentType")})
+        reply["results"] = kept
+    elif path == "/get-folder":
+        reply["data"]["contents"] = [c for c in reply["data"]["contents"] if level_of(c) >= LIMITED]  # untrimmed
+    else:
+        _filter_tree(reply["data"], level_of, world)
+    return status, reply
+
+
+def _filter_tree(node: dict, level_of: Callable[[dict], int], world: StandInWorld) -> None:
+    """/structure as a user: NONE entries omitted, LIMITED ones trimmed to {uuid, name, id, type, img}."""
+    for key, value in list(node.items()):
+        if key == "compendiumPacks":
+            continue
+        if key in ("entities", "journalentrys") and isinstance(value, list):
+            kept = []
+            for ref in value:
+                lv = level_of(ref)
+                if lv >= OBSERVER:
+                    kept.append(ref)
+                elif lv == LIMITED:
+                    doc = world.entry(ref["uuid"]) or {}
+                    kept.append({**ref, "img": doc.get("img")})
+            node[key] = kept
+        elif isinstance(value, dict):
+            _filter_tree(value, level_of, world)
 
 
 def _stamp(reply: dict, request_id: str) -> dict:
@@ -507,7 +644,9 @@ def _create(world: StandInWorld, body: Any) -> tuple[int, dict]:
     if not isinstance(body, dict) or body.get("entityType") != "JournalEntry" or not isinstance(body.get("data"), dict):
         return 400, {"type": "create-result", "error": "entityType and data are required"}
     data = copy.deepcopy(body["data"])
-    uuid = world.add_entry(str(data.pop("name", "New Journal Entry")), folder=body.get("folder"))
+    name = str(data.pop("name", "New Journal Entry"))
+    # Foundry: hidden from players, owned by the GM who created it (the relay module's user).
+    uuid = world.add_entry(name, folder=body.get("folder"), ownership={"default": NONE, GM_USER_ID: OWNER})
     doc = world.entry(uuid)
     apply_update(doc, data)
     return 200, {"type": "create-result", "uuid": uuid, "entity": copy.deepcopy(doc)}

@@ -1,0 +1,139 @@
+"""Which entries each player view may see, learnt at /refresh, and the per-view name maps built from it.
+
+One ``/structure?types=JournalEntry&recursive=true&userId=<id>`` per distinct player view: the module
+omits NONE entries and trims LIMITED ones to ``{uuid, name, id, type, img}`` (OBSERVER+ come without
+``img``), so one request tells every entry's visibility for that user. Fail closed: an entry not
+proven visible to a view (not in its reply, the view never computed, the request failed) is hidden
+from it. Folder names are never filtered by Foundry, but only the folders of visible entries reach
+a player (through their entries' labels).
+
+``Visibility.recompute(world)`` is the one call /refresh (and a background refresher) makes after
+the name map has been replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from core.errors import UserFacingError
+from relay import RelayClient
+from services.gm.maps import NameMaps, WorldMap, build_off_loop
+from services.gm.viewers import Viewers
+from storage.visibility import VisibilityStore
+
+log = logging.getLogger(__name__)
+
+# Deeper folders than this are not expanded: their entries stay hidden from players (fail closed).
+VISIBILITY_DEPTH = 64
+
+
+@dataclass
+class VisibilityReport:
+    views: int = 0
+    failed: list[str] = field(default_factory=list)  # one line per view that could not be computed
+    requests: int = 0
+
+    def note(self) -> str | None:
+        if not self.failed:
+            return None
+        return "Player views not updated (their players see nothing until the next refresh): " + "; ".join(
+            self.failed[:3]
+        )
+
+
+def visible_in_structure(data: dict) -> dict[str, bool]:
+    """uuid -> limited for every world journal entry in a /structure reply asked as a user."""
+    found: dict[str, bool] = {}
+    for ref in _entity_refs(data):
+        uuid = ref.get("uuid")
+        if isinstance(uuid, str) and uuid.startswith("JournalEntry."):
+            found[uuid] = "img" in ref  # LIMITED refs carry img; OBSERVER+ ones do not
+    return found
+
+
+def _entity_refs(node: dict) -> Iterator[dict]:
+    # Entry lists sit under "entities" (folders; the root's "entities.journalentrys"). A subfolder may
+    # itself be named "entities" (then it is a dict): walk every dict, read every list of refs.
+    for key, value in node.items():
+        if key == "compendiumPacks":
+            continue  # compendium entries are not world entries
+        if isinstance(value, list) and key in ("entities", "journalentrys"):
+            yield from (ref for ref in value if isinstance(ref, dict))
+        elif isinstance(value, dict):
+            yield from _entity_refs(value)
+
+
+class Visibility:
+    def __init__(self, relay: Callable[[], RelayClient], store: VisibilityStore, viewers: Viewers, maps: NameMaps):
+        self._relay = relay
+        self.store = store
+        self.viewers = viewers
+        self.maps = maps
+        self._visible: dict[tuple[str, str], dict[str, bool] | None] = {}
+        self._view_maps: dict[tuple[str, str], tuple[WorldMap, WorldMap]] = {}  # (full map it was cut from, cut)
+
+    async def recompute(self, world: str) -> VisibilityReport:
+        """Learn every player view's visible entries (one /structure each) and store them."""
+        report = VisibilityReport()
+        try:
+            views = await self.viewers.player_views(world)
+            report.requests += 1
+        except UserFacingError as error:
+            report.failed.append(f"the world's users could not be read ({error.message})")
+            return report
+        for user_id in sorted(views):
+            try:
+                data = await self._relay().structure(client_id=world, recursive_depth=VISIBILITY_DEPTH, user_id=user_id)
+                report.requests += 1
+            except UserFacingError as error:
+                report.failed.append(f"user {user_id}: {error.message}")
+                await self.store.replace(world, user_id, ())  # fail closed: nothing proven visible
+                self._forget(world, user_id)
+                continue
+            await self.store.replace(world, user_id, visible_in_structure(data).items())
+            self._forget(world, user_id)
+            report.views += 1
+        await self.store.forget(world, views)
+        for key in [k for k in self._visible if k[0] == world and k[1] not in views]:
+            self._forget(*key)
+        log.info("Player views of %s: %d computed, %d failed", world, report.views, len(report.failed))
+        return report
+
+    async def _compute(self, world: str, user_id: str) -> None:
+        try:
+            data = await self._relay().structure(client_id=world, recursive_depth=VISIBILITY_DEPTH, user_id=user_id)
+        except UserFacingError:
+            await self.store.replace(world, user_id, ())  # fail closed: nothing proven visible
+            self._forget(world, user_id)
+            raise
+        await self.store.replace(world, user_id, visible_in_structure(data).items())
+        self._forget(world, user_id)
+
+    async def ensure(self, world: str, user_id: str) -> None:
+        """Compute one view now if no /refresh has (the command line's --as-player)."""
+        if await self.store.load(world, user_id) is None:
+            await self._compute(world, user_id)
+
+    def _forget(self, world: str, user_id: str) -> None:
+        self._visible.pop((world, user_id), None)
+        self._view_maps.pop((world, user_id), None)
+
+    async def visible(self, world: str, user_id: str) -> dict[str, bool]:
+        """uuid -> limited for the view; empty when never computed (fail closed)."""
+        key = (world, user_id)
+        if key not in self._visible:
+            self._visible[key] = await self.store.load(world, user_id)
+        return self._visible[key] or {}
+
+    async def map_for(self, world: str, user_id: str) -> WorldMap:
+        """The world's name map cut down to the entries this view may see (built once per map and view)."""
+        full = await self.maps.get(world)
+        cached = self._view_maps.get((world, user_id))
+        if cached is not None and cached[0] is full:
+            return cached[1]
+        visible = await self.visible(world, user_id)
+        cut = await build_off_loop(e for uuid, e in full.by_uuid.items() if uuid in visible)
+        self._view_maps[(world, user_id)] = (full, cut)
+        return cut

@@ -1,0 +1,50 @@
+"""Which journal entries each player view may see, per world, as computed at /refresh.
+
+A view is a Foundry user id. An entry absent from a view's rows is hidden from it (fail closed);
+``limited`` rows may show their name only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from storage.db import Database
+
+
+class VisibilityStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def replace(self, world: str, viewer: str, visible: Iterable[tuple[str, bool]]) -> None:
+        """Swap one view's rows in one transaction (uuid, limited)."""
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM visible_entries WHERE world = ? AND viewer = ?", (world, viewer))
+            await conn.executemany(
+                "INSERT OR REPLACE INTO visible_entries (world, viewer, uuid, limited) VALUES (?, ?, ?, ?)",
+                ((world, viewer, uuid, int(limited)) for uuid, limited in visible),
+            )
+            await conn.execute(
+                "INSERT INTO visibility_views (world, viewer, computed_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (world, viewer) DO UPDATE SET computed_at = excluded.computed_at",
+                (world, viewer, time.time()),
+            )
+
+    async def forget(self, world: str, keep: set[str]) -> None:
+        """Drop views no longer needed (an unlinked player, a changed FOUNDRY_PLAYER)."""
+        async with self.db.transaction() as conn:
+            rows = await conn.execute_fetchall("SELECT viewer FROM visibility_views WHERE world = ?", (world,))
+            for (viewer,) in rows:
+                if viewer not in keep:
+                    await conn.execute("DELETE FROM visible_entries WHERE world = ? AND viewer = ?", (world, viewer))
+                    await conn.execute("DELETE FROM visibility_views WHERE world = ? AND viewer = ?", (world, viewer))
+
+    async def load(self, world: str, viewer: str) -> dict[str, bool] | None:
+        """uuid -> limited for the view, or None when it was never computed."""
+        known = await self.db.fetchone("SELECT 1 FROM visibility_views WHERE world = ? AND viewer = ?", (world, viewer))
+        if known is None:
+            return None
+        rows = await self.db.fetchall(
+            "SELECT uuid, limited FROM visible_entries WHERE world = ? AND viewer = ?", (world, viewer)
+        )
+        return {r[0]: bool(r[1]) for r in rows}

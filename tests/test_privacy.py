@@ -1,0 +1,275 @@
+"""Players see exactly what Foundry lets them see: players, linked players and GMs through the command tree.
+
+The world holds entries shared with everyone, hidden from players, LIMITED (title only), shared with one
+Foundry user, and pages hidden inside a shared entry. Every Discord request the bot makes while serving a
+non-GM (messages, edits, autocomplete answers) and every log line is scanned for the hidden words.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import pytest
+
+from tests.conftest import WORLD_ID
+
+HIDDEN_WORDS = ("Vault of Ash", "Sorrowmere", "Hidden Plot", "Rumour text", "Letter to Ana", "inkwell")
+
+
+def npc(description: str, **data) -> dict:
+    return {"campaign-codex": {"type": "npc", "image": None, "data": {"description": description, **data}}}
+
+
+class LogWatch(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextmanager
+def no_leak(env, words=HIDDEN_WORDS, what: str = ""):
+    """Nothing the bot sends to Discord, nor any log line, while the block runs holds one of `words`."""
+    watch = LogWatch()
+    root = logging.getLogger()
+    root.addHandler(watch)
+    before = len(env.h.fake.requests)
+    try:
+        yield
+    finally:
+        root.removeHandler(watch)
+    sent = env.h.fake.requests[before:]
+    for request in sent:
+        text = f"{request.json} {request.raw_body[:200_000]!r}"
+        for word in words:
+            assert word not in text, f"{what}: {word!r} reached Discord in {request.method} {request.path}"
+    for line in watch.lines:
+        for word in words:
+            assert word not in line, f"{what}: {word!r} reached a log line: {line[:200]}"
+
+
+@pytest.fixture
+async def secrets(gm_env):
+    world = gm_env.world
+    ana = world.add_user("Ana")
+    vault = world.add_entry("Vault of Ash", flags=npc("<p>Lich Sorrowmere sleeps here.</p>"), ownership={"default": 0})
+    letter = world.add_entry(
+        "Letter to Ana", flags=npc("<p>Written in green inkwell.</p>"), ownership={"default": 0, ana: 2}
+    )
+    rumour = world.add_entry(
+        "Rumour Mill",
+        flags=npc("<p>Rumour text nobody may read.</p>"),
+        img="worlds/x/rumour.webp",
+        ownership={"default": 1},
+    )
+    harbor = world.add_entry(
+        "Harbor",
+        flags=npc(f"<p>Salt air. See @UUID[{vault}].</p>", associates=[vault, letter], linkedLocations=[rumour]),
+    )
+    log = world.add_entry(
+        "Session Log",
+        pages=["Session 1", {"_id": "pageHidden000001", "name": "Hidden Plot", "ownership": {"default": 0}}],
+    )
+    result = await gm_env.h.slash(gm_env.gm, gm_env.channel, "refresh")
+    assert "Name map refreshed" in result.text, result.text
+    gm_env.extra.update(ana=ana, vault=vault, letter=letter, rumour=rumour, harbor=harbor, log=log)
+    return gm_env
+
+
+async def link_to_ana(env, member):
+    result = await env.h.slash(env.gm, env.channel, "players link", member=member, user="Ana")
+    assert "Player linked" in result.text, result.text
+
+
+# --- a player seeing as FOUNDRY_PLAYER ----------------------------------------------------------------
+
+
+async def test_a_hidden_entry_is_no_entry_at_all_for_a_player(secrets):
+    env = secrets
+    with no_leak(env, [w for w in HIDDEN_WORDS if w != "Vault of Ash"], "hidden lookup"):
+        result = await env.h.slash(env.player, env.channel, "lookup", name="Vault of Ash")
+        near = await env.h.slash(env.player, env.channel, "lookup", name="Vault of As")
+    assert "No entry named “Vault of Ash”" in result.text  # only the typed words come back
+    assert "Vault of Ash" not in near.text.replace("Vault of As”", "")  # no "did you mean" to a hidden entry
+    assert all(r.query.get("userId") for r in env.relay.requests("/get"))  # asked as the player, if at all
+
+
+async def test_autocomplete_and_did_you_mean_offer_only_what_the_player_may_see(secrets):
+    env = secrets
+    with no_leak(env, what="player autocomplete"):
+        everything = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "")
+        typed = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "Va")
+        near = await env.h.slash(env.player, env.channel, "lookup", name="Ruomur Mil")
+    assert {c["name"] for c in everything} == {"Harbor", "Rumour Mill", "Session Log"}
+    assert typed == [] or all("Vault" not in c["name"] for c in typed)
+    assert "Rumour Mill" in near.text  # a LIMITED entry's title is the player's to know
+    gm_sees = await env.h.autocomplete(env.gm, env.channel, "lookup", "name", "Va")
+    assert [c["name"] for c in gm_sees] == ["Vault of Ash"]
+
+
+async def test_a_shared_entry_shows_no_hidden_link_nor_hidden_page(secrets):
+    env = secrets
+    with no_leak(env, what="shared entry"):
+        harbor = await env.h.slash(env.player, env.channel, "lookup", name="Harbor")
+        log = await env.h.slash(env.player, env.channel, "lookup", name="Session Log")
+    assert "Salt air." in harbor.text and "Rumour Mill" in harbor.text  # the LIMITED link keeps its name
+    assert "Session 1" in log.text
+    [get] = [r for r in env.relay.requests("/get") if r.query["uuid"] == env.extra["log"]]
+    assert get.query["userId"]  # Foundry itself enforces the entry's permission
+
+
+async def test_a_limited_entry_shows_only_its_title_and_image(secrets):
+    env = secrets
+    env.world.public_url = "https://vtt.example.org"
+    with no_leak(env, what="limited entry"):
+        result = await env.h.slash(env.player, env.channel, "lookup", name="Rumour Mill")
+    [embed] = result.response.embeds
+    assert embed.title == "Rumour Mill" and "shared only this entry's title" in embed.description
+    assert embed.image.url == "https://vtt.example.org/worlds/x/rumour.webp"
+
+
+async def test_an_entry_hidden_after_the_refresh_is_no_entry_for_the_player(secrets):
+    env = secrets
+    env.world.entry(env.extra["harbor"])["ownership"] = {"default": 0}  # the GM hides it again in Foundry
+    with no_leak(env, ["Salt air"], "hidden since refresh"):
+        result = await env.h.slash(env.player, env.channel, "lookup", name="Harbor")
+    assert "No entry named “Harbor”" in result.text
+
+
+@pytest.mark.parametrize("settings_overrides", [{"foundry_player": None}])
+async def test_without_foundry_player_an_unlinked_member_gets_one_line_and_no_content(secrets):
+    env = secrets
+    with no_leak(env, HIDDEN_WORDS + ("Salt air",), "no player view"):
+        result = await env.h.slash(env.player, env.channel, "lookup", name="Harbor")
+        choices = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "")
+    assert result.ephemeral and "has not set up player lookups" in result.text
+    assert choices == []
+    assert not [r for r in env.relay.requests("/get") if r.query.get("userId")]
+
+
+# --- linked players -----------------------------------------------------------------------------------
+
+
+async def test_a_linked_player_sees_what_their_foundry_user_may_see_and_no_one_else_does(secrets):
+    env = secrets
+    ana_member = env.h.member(env.guild, "ana", roles=["Player"])
+    await link_to_ana(env, ana_member)
+    with no_leak(env, ["Vault of Ash", "Sorrowmere", "Hidden Plot", "Rumour text"], "linked player"):
+        letter = await env.h.slash(ana_member, env.channel, "lookup", name="Letter to Ana")
+        choices = await env.h.autocomplete(ana_member, env.channel, "lookup", "name", "Let")
+    assert "green inkwell" in letter.text
+    assert [c["name"] for c in choices] == ["Letter to Ana"]
+    assert [r.query["userId"] for r in env.relay.requests("/get")][-1] == env.extra["ana"]
+    typed_back = [w for w in HIDDEN_WORDS if w != "Letter to Ana"]  # the asker's own words may come back
+    with no_leak(env, typed_back, "the other player"):
+        other = await env.h.slash(env.player, env.channel, "lookup", name="Letter to Ana")
+    assert "No entry named" in other.text
+
+    unlinked = await env.h.slash(env.gm, env.channel, "players unlink", member=ana_member)
+    assert "Player unlinked" in unlinked.text
+    with no_leak(env, typed_back, "unlinked player"):
+        again = await env.h.slash(ana_member, env.channel, "lookup", name="Letter to Ana")
+    assert "No entry named" in again.text
+
+
+async def test_players_lists_foundry_users_and_links_for_gms_only(secrets):
+    env = secrets
+    ana_member = env.h.member(env.guild, "ana", roles=["Player"])
+    await link_to_ana(env, ana_member)
+    listed = await env.h.slash(env.gm, env.channel, "players list")
+    assert listed.ephemeral and "Ana" in listed.text and "Gamemaster" in listed.text and "Table" in listed.text
+    assert f"<@{ana_member.id}>" in listed.text
+    refused = await env.h.slash(env.player, env.channel, "players list")
+    assert "Only members with the GM role" in refused.text and "Ana" not in refused.text
+
+
+async def test_a_member_cannot_link_themselves_nor_anyone_to_a_gm_user(secrets):
+    env = secrets
+    player_tries = await env.h.slash(env.player, env.channel, "players link", member=env.player, user="Ana")
+    assert "Only members with the GM role" in player_tries.text
+    gm_self = await env.h.slash(env.gm, env.channel, "players link", member=env.gm, user="Ana")
+    assert "can't link yourself" in gm_self.text
+    to_gm = await env.h.slash(env.gm, env.channel, "players link", member=env.player, user="Gamemaster")
+    assert "is a GM user" in to_gm.text
+    unknown = await env.h.slash(env.gm, env.channel, "players link", member=env.player, user="Nobody")
+    assert "no Foundry user" in unknown.text
+    assert await env.app.gm.viewers.links.for_guild(env.guild.id, WORLD_ID) == []
+
+
+# --- GMs -------------------------------------------------------------------------------------------
+
+
+async def test_a_gms_public_lookup_of_a_hidden_entry_posts_nothing_to_the_channel(secrets):
+    env = secrets
+    result = await env.h.slash(env.gm, env.channel, "lookup", name="Vault of Ash")
+    assert result.messages and all(m.ephemeral for m in result.messages)
+    assert "Sorrowmere" in result.text and "nothing was posted to the channel" in result.text
+    assert not env.h.messages_in(env.channel)
+
+
+async def test_a_gms_public_lookup_posts_only_the_players_view(secrets):
+    env = secrets
+    result = await env.h.slash(env.gm, env.channel, "lookup", name="Harbor")
+    public = [m for m in result.messages if not m.ephemeral]
+    private = [m for m in result.messages if m.ephemeral]
+    assert len(public) == 1 and "Salt air." in public[0].text
+    for word in HIDDEN_WORDS:
+        assert word not in public[0].text
+    assert any("Vault of Ash" in m.text for m in private)  # the GM's own view names every link
+
+
+@pytest.mark.parametrize("settings_overrides", [{"foundry_player": "Gamemaster"}])
+async def test_foundry_player_naming_a_gm_user_is_ignored_fail_closed(secrets):
+    env = secrets
+    result = await env.h.slash(env.player, env.channel, "lookup", name="Vault of Ash")
+    assert "Sorrowmere" not in result.text
+    status = await env.h.slash(env.gm, env.channel, "status")
+    assert "names a GM user" in status.text
+
+
+async def test_after_a_restart_player_autocomplete_comes_back_without_any_command(secrets):
+    env = secrets
+    viewers = env.app.gm.viewers
+    viewers._users.clear()  # as after a restart: the world's users are not known yet
+    with no_leak(env, what="autocomplete after restart"):
+        first = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "Har")
+        assert first == []  # nothing proven about this player's view yet: fail closed
+        await env.h.wait_for(lambda: WORLD_ID in viewers._users, what="the users to be read in the background")
+        again = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "Har")
+    assert [c["name"] for c in again] == ["Harbor"]
+
+
+async def test_a_linked_user_made_gm_in_foundry_serves_no_view_after_the_next_refresh(secrets):
+    env = secrets
+    ana_member = env.h.member(env.guild, "ana", roles=["Player"])
+    await link_to_ana(env, ana_member)
+    env.world.users[env.extra["ana"]]["role"] = 4  # promoted in Foundry: as "Ana" the module shows everything
+    await env.h.slash(env.gm, env.channel, "refresh")
+    with no_leak(env, [w for w in HIDDEN_WORDS if w != "Vault of Ash"], "promoted link"):
+        result = await env.h.slash(ana_member, env.channel, "lookup", name="Vault of Ash")
+        choices = await env.h.autocomplete(ana_member, env.channel, "lookup", "name", "")
+    assert "No entry named" in result.text and choices == []
+
+
+async def test_a_view_the_refresh_could_not_learn_shows_the_player_nothing(secrets):
+    from relay import RelayTimeout
+
+    env = secrets
+    relay = env.app.relay
+    real = relay.structure
+
+    async def failing_for_players(**kwargs):
+        if kwargs.get("user_id"):
+            raise RelayTimeout(seconds=1)
+        return await real(**kwargs)
+
+    relay.structure = failing_for_players
+    refreshed = await env.h.slash(env.gm, env.channel, "refresh")
+    assert "Player views not updated" in refreshed.text
+    with no_leak(env, ["Salt air"], "unlearnt view"):
+        result = await env.h.slash(env.player, env.channel, "lookup", name="Harbor")
+        choices = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "")
+    assert "No entry named “Harbor”" in result.text and choices == []  # fail closed
