@@ -8,9 +8,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.utils.attachments import finish_images, send_with_image
 from cogs.utils.checks import gm_only, guild_member, has_role
 from cogs.utils.confirm import confirm_in_discord
-from cogs.utils.respond import edit_reply, send_reply
+from cogs.utils.respond import edit_reply
 from core.errors import UserFacingError
 from core.replies import Reply, Tone
 from services.codex import check_push_size
@@ -51,14 +52,16 @@ class GMCommands(commands.Cog):
         await interaction.response.defer(ephemeral=private, thinking=True)
         world = await self.service.resolve_world(interaction.guild_id)
         found = await self.service.lookup(world, name, gm=is_gm)
+        images = self.bot.app.images  # each view's own image, fetched only now that the view is rendered
         if private and found.gm is not None:
-            await send_reply(interaction, found.gm, ephemeral=True)
+            await finish_images([await send_with_image(interaction, found.gm, images, world.client_id, ephemeral=True)])
             return
-        await send_reply(interaction, found.player, ephemeral=private)
+        pending = [await send_with_image(interaction, found.player, images, world.client_id, ephemeral=private)]
         if found.gm is not None:
             # Secrets and notes never go to the channel: a second, ephemeral message for the GM alone.
             found.gm.title = f"GM view — {found.gm.title or ''}"
-            await send_reply(interaction, found.gm, ephemeral=True)
+            pending.append(await send_with_image(interaction, found.gm, images, world.client_id, ephemeral=True))
+        await finish_images(pending)
 
     @app_commands.command(name="push", description="Write Campaign Codex data from a JSON file into a journal entry")
     @app_commands.describe(

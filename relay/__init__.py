@@ -4,6 +4,8 @@ from relay.client import SEARCH_CAP, RelayClient
 from relay.errors import (
     CrossedReply,
     EntryNotFound,
+    FileMissing,
+    FileTooLarge,
     NoWorldConnected,
     RelayAuthError,
     RelayBadResponse,
@@ -16,12 +18,15 @@ from relay.errors import (
     SeveralWorlds,
     UnknownWorld,
 )
-from relay.models import JournalEntry, RelayStatus, SearchHit, SearchResult, World
+from relay.models import DownloadedFile, JournalEntry, RelayStatus, SearchHit, SearchResult, World
 
 __all__ = [
     "SEARCH_CAP",
     "CrossedReply",
+    "DownloadedFile",
     "EntryNotFound",
+    "FileMissing",
+    "FileTooLarge",
     "JournalEntry",
     "NoWorldConnected",
     "RelayAuthError",

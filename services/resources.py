@@ -11,6 +11,7 @@ import aiohttp
 from core.settings import Settings
 from relay import RelayClient
 from release import ReleaseClient
+from services.gm.images import ImageService
 from services.gm.maps import NameMaps
 from services.gm.service import GMService
 from services.maintainers.service import ReleaseService
@@ -35,6 +36,7 @@ class App:
             maps=NameMaps(NameMapStore(db)),
             world_choices=WorldChoiceStore(db),
         )
+        self.images = ImageService(self.relay)
         self.releases = ReleaseService(
             settings=settings,
             client=ReleaseClient(session, settings.release_api_url),

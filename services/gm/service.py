@@ -14,6 +14,7 @@ from core.textsafe import echo
 from relay import EntryNotFound, JournalEntry, NoWorldConnected, RelayClient, SeveralWorlds, World
 from services.codex import codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
 from services.gm.enumerate import Progress, enumerate_journal
+from services.gm.images import plan_image
 from services.gm.maps import NameMaps, WorldMap
 from services.gm.names import NameEntry, choice_label
 from storage import WorldChoiceStore
@@ -226,10 +227,15 @@ class GMService:
         base = await self.image_base(world)
         common = dict(names=world_map.name_of, image_base=base)
         player = render_entry(live.name, live.flags, live.pages, gm=False, **common)
+        plan_image(player, live.flags, image_base=base, gm=False)  # from the view this reader gets, never another
         if not gm:  # players never need the GM's view: render it only for a GM
             return Lookup(player=player, gm=None)
         full = render_entry(live.name, live.flags, live.pages, gm=True, **common)
-        return Lookup(player=player, gm=full if full.as_text() != player.as_text() else None)
+        plan_image(full, live.flags, image_base=base, gm=True)
+        shows_more = (
+            full.as_text() != player.as_text() or full.image != player.image
+        )  # e.g. a picture players can't see
+        return Lookup(player=player, gm=full if shows_more else None)
 
     # --- push ---------------------------------------------------------------------------------
 
