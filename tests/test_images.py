@@ -171,8 +171,8 @@ async def test_a_picture_over_discords_limit_is_scaled_down_and_says_so(gm_env):
 
     [message] = result.messages
     filename, data = attached(message)
-    assert len(data) <= DISCORD_UPLOAD_LIMIT and filename == "harbor_map.webp"
-    assert Image.open(io.BytesIO(data)).format == "WEBP"
+    assert len(data) <= DISCORD_UPLOAD_LIMIT and filename == "harbor_map.jpg"
+    assert Image.open(io.BytesIO(data)).format == "JPEG"
     assert message.embeds[0].image.url == message.payload["attachments"][0]["url"]
     assert "scaled down" in message.embeds[0].footer.text
 
@@ -405,8 +405,19 @@ def test_a_still_picture_is_scaled_below_the_limit_and_a_fitting_one_is_untouche
     scaled = fit_for_discord(picture, "big map.png", limit)
     kept = fit_for_discord(picture, "big map.png", len(picture))
 
-    assert scaled.size <= limit and scaled.filename == "big_map.webp" and "scaled down" in scaled.note
+    assert scaled.size <= limit and scaled.filename == "big_map.jpg" and "scaled down" in scaled.note
     assert kept.data == picture and kept.filename == "big_map.png" and kept.note is None
+
+
+def test_a_transparent_picture_keeps_its_transparency_when_scaled():
+    out = io.BytesIO()
+    Image.frombytes("RGBA", (300, 300), os.urandom(300 * 300 * 4)).save(out, "PNG")
+    limit = out.tell() // 3
+
+    scaled = fit_for_discord(out.getvalue(), "token.png", limit)
+
+    assert scaled.size <= limit and scaled.filename == "token.webp"
+    assert Image.open(io.BytesIO(scaled.data)).mode == "RGBA"
 
 
 def test_the_cache_is_bounded_by_bytes_and_forgets_after_its_time():

@@ -721,8 +721,8 @@ def _download(world: StandInWorld, path: str | None, fmt: str | None) -> tuple[i
         return 400, {"requestId": None, "error": "Failed to download file: 404 Not Found"}
     data, mime = found
     filename = path.split("/")[-1] or "file"
-    data_url = f"data:{mime or 'application/octet-stream'};base64,{base64.b64encode(data).decode()}"
     if fmt == "base64" or not data:  # the relay cannot decode an empty data URL and falls back to JSON
+        data_url = f"data:{mime or 'application/octet-stream'};base64,{base64.b64encode(data).decode()}"
         reply = {"type": "download-file-result", "success": True, "path": path, "fileData": data_url}
         return 200, {**reply, "filename": filename, "mimeType": mime}
     return 200, web.Response(
