@@ -3,6 +3,7 @@ and attached; too large, missing, no scope, slow, cached, and only from the view
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import os
@@ -12,10 +13,12 @@ import pytest
 from PIL import Image
 from pydantic import SecretStr
 
+from core.replies import ImageRef
 from relay import FileMissing, FileTooLarge, RelayClient, RelayScopeError
 from services.gm.images import (
     DISCORD_UPLOAD_LIMIT,
     ImageCache,
+    ImageService,
     PreparedImage,
     fit_for_discord,
     foundry_path,
@@ -390,6 +393,17 @@ async def test_the_stand_in_serves_the_base64_form_and_the_relays_error_texts(do
     assert body["fileData"] == "data:image/webp;base64," + base64.b64encode(b"RIFF-webp-bytes").decode()
     assert (body["filename"], body["mimeType"], body["type"]) == ("map.webp", "image/webp", "download-file-result")
     assert missing[0] == 400 and missing[1]["error"] == "Failed to download file: 404 Not Found"
+
+
+async def test_lookups_wanting_one_picture_at_the_same_time_share_one_download(download_relay):
+    relay, session = download_relay
+    relay.add_latency("/download", 0.2)  # all of them ask while the first download is still running
+    images = ImageService(RelayClient(session, relay.base_url, SecretStr("k")))
+
+    got = await asyncio.gather(*(images.prepare("client-a", ImageRef(path="worlds/a/map.webp")) for _ in range(5)))
+
+    assert all(g is not None and g.data == b"RIFF-webp-bytes" for g in got)
+    assert len(relay.requests("/download")) == 1
 
 
 def test_only_files_on_foundrys_server_are_ever_fetched():
