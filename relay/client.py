@@ -90,6 +90,8 @@ class RelayClient:
         self._key = api_key
         self._timeout = timeout
         self._spacer = _StartSpacer(_START_GAP)
+        # A /download reply names only the file's base name: two in flight could be crossed unnoticed (relay.md).
+        self._download_lock = asyncio.Lock()
         # The relay's 300 requests/minute bucket, kept on our side: every keyed request takes a token.
         self.pacer = pacer or Pacer()
 
@@ -216,19 +218,25 @@ class RelayClient:
     ) -> DownloadedFile:
         """A file from Foundry's server (scope ``file:read``): raw bytes and their Content-Type.
 
-        Never retried: the module pulls the whole file through the GM's browser each time. A missing file is
-        FileMissing; a file over ``max_bytes`` is FileTooLarge (not read past the limit)."""
+        Never retried: the module pulls the whole file through the GM's browser each time. One at a time (the
+        time spent waiting for the one before counts in ``timeout``). A missing file is FileMissing; a file over
+        ``max_bytes`` is FileTooLarge (not read past the limit)."""
         query = {"path": path}
         if client_id:
             query["clientId"] = client_id
         await self.pacer.take()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout), self._download_lock:
                 status, content_type, raw, disposition = await self._receive("/download", query, path, max_bytes)
         except TimeoutError:
             raise RelayTimeout(seconds=timeout) from None
         if status == 200 and content_type != "application/json":
-            return DownloadedFile(path, raw, content_type or "application/octet-stream", _filename(disposition))
+            filename = _filename(disposition)
+            asked = path.rsplit("/", 1)[-1]
+            # The header carries the name's raw bytes: compare only plain ASCII names (the lock covers the rest).
+            if filename is not None and asked and filename.isascii() and asked.isascii() and filename != asked:
+                raise CrossedReply(path, filename)
+            return DownloadedFile(path, raw, content_type or "application/octet-stream", filename)
         try:
             body = json.loads(raw)
         except ValueError:
@@ -435,4 +443,6 @@ def _file_from_data_url(path: str, body: dict, max_bytes: int | None) -> Downloa
     mime = body.get("mimeType") if isinstance(body.get("mimeType"), str) and body.get("mimeType") else None
     mime = mime or header.removeprefix("data:").split(";", 1)[0] or "application/octet-stream"
     filename = body.get("filename") if isinstance(body.get("filename"), str) else None
+    if isinstance(body.get("path"), str) and path and body["path"] != path:
+        raise CrossedReply(path, body["path"])
     return DownloadedFile(path, data, mime, filename or None)

@@ -10,11 +10,13 @@ import os
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from PIL import Image
 from pydantic import SecretStr
 
 from core.replies import ImageRef
-from relay import FileMissing, FileTooLarge, RelayClient, RelayScopeError
+from relay import CrossedReply, FileMissing, FileTooLarge, RelayClient, RelayScopeError
 from services.gm.images import (
     DISCORD_UPLOAD_LIMIT,
     ImageCache,
@@ -378,6 +380,26 @@ async def test_the_relay_client_names_each_download_failure(download_relay):
 
     assert "worlds/a/nope.png" in missing.value.message
     assert scope.value.scope == "file:read"
+
+
+async def test_a_download_answered_with_another_files_bytes_is_refused():
+    """The relay matches replies by ``download-file_<ms>`` alone; the file name in the reply is all there is to check."""
+
+    async def crossed(request):
+        headers = {"Content-Type": "image/webp", "Content-Disposition": 'attachment; filename="gm.webp"'}
+        return web.Response(body=b"secret", headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/download", crossed)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = RelayClient(session, str(server.make_url("")).rstrip("/"), SecretStr("k"))
+            with pytest.raises(CrossedReply):
+                await client.download_file("worlds/a/map.webp")
+    finally:
+        await server.close()
 
 
 async def test_the_stand_in_serves_the_base64_form_and_the_relays_error_texts(download_relay):
