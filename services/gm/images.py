@@ -188,18 +188,24 @@ def _scale_below(picture, limit: int) -> tuple[bytes, str] | None:
     has transparency, which only WebP keeps of what Discord shows."""
     from PIL import Image
 
-    picture.load()
     alpha = "A" in picture.getbands() or "transparency" in picture.info
-    picture = picture.convert("RGBA" if alpha else "RGB")
+    target = "RGBA" if alpha else "RGB"
+    picture.draft(target, (4096, 4096))  # a JPEG decodes at a reduced scale: less memory, less time
+    if picture.mode != target:
+        picture = picture.convert(target)
     kind, extension, options = (
         ("WEBP", "webp", {"quality": 80, "method": 0}) if alpha else ("JPEG", "jpg", {"quality": 85})
     )
-    side = min(max(picture.size), 4096)  # Discord shows embed images far smaller than this
+    width, height = picture.size
+    side = min(max(width, height), 4096)  # Discord shows embed images far smaller than this
     for _ in range(8):
-        copy = picture.copy()
-        copy.thumbnail((side, side), Image.Resampling.LANCZOS)
+        scale = side / max(width, height)
+        smaller = picture
+        if scale < 1:  # a new, smaller image each time: the decoded original is never copied
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            smaller = picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
         out = io.BytesIO()
-        copy.save(out, kind, **options)
+        smaller.save(out, kind, **options)
         if out.tell() <= limit:
             return out.getvalue(), extension
         side = int(side * 0.7)
