@@ -8,9 +8,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.utils.attachments import finish_images, send_with_image
 from cogs.utils.checks import gm_only, guild_member, has_role
 from cogs.utils.confirm import confirm_in_discord
-from cogs.utils.respond import edit_reply, send_reply
+from cogs.utils.respond import edit_reply
 from core.errors import UserFacingError
 from core.replies import Reply, Tone
 from services.codex import check_push_size
@@ -69,9 +70,11 @@ class GMCommands(commands.Cog):
         if found.player is None and not private:
             note = "Players can't see this entry: nothing was posted to the channel."
             full.footer = f"{full.footer}\n{note}" if full.footer else note
-        await send_reply(interaction, full, ephemeral=True)
+        images = self.bot.app.images
+        pending = [await send_with_image(interaction, full, images, world.client_id, ephemeral=True)]
         if found.player is not None and not private:
-            await send_reply(interaction, found.player, ephemeral=False)
+            pending.append(await send_with_image(interaction, found.player, images, world.client_id, ephemeral=False))
+        await finish_images(pending)
 
     async def lookup_as_player(self, interaction: discord.Interaction, name: str, private: bool) -> None:
         viewers = self.service.viewers
@@ -83,7 +86,11 @@ class GMCommands(commands.Cog):
         world = await self.service.resolve_world(interaction.guild_id)
         viewer = await viewers.for_member(interaction.guild_id, world.client_id, interaction.user.id, is_gm=False)
         found = await self.service.lookup(world, name, viewer=viewer)
-        await send_reply(interaction, found.player, ephemeral=private)
+        # The image is fetched only now, from the view this member receives.
+        images = self.bot.app.images
+        await finish_images(
+            [await send_with_image(interaction, found.player, images, world.client_id, ephemeral=private)]
+        )
 
     @app_commands.command(name="push", description="Write Campaign Codex data from a JSON file into a journal entry")
     @app_commands.describe(

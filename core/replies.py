@@ -25,6 +25,17 @@ class ReplyField:
     inline: bool = False
 
 
+@dataclass(frozen=True)
+class ImageRef:
+    """An image the reply wants that Discord cannot fetch by itself: the bot fetches it (services/gm/images.py)
+    and uploads it. Set only from the view the reader receives."""
+
+    path: str | None = None  # a file on Foundry's server
+    actor_uuid: str | None = None  # no image of its own: the linked actor's
+    base: str | None = None  # Foundry's public address, if known (the actor's image can then be linked)
+    fallback_url: str | None = None  # what to link when the actor has no image either
+
+
 @dataclass
 class Reply:
     title: str | None = None
@@ -35,6 +46,7 @@ class Reply:
     image_url: str | None = None
     thumbnail_url: str | None = None
     footer: str | None = None
+    image: ImageRef | None = None
     # Extra data for --json output; never shown in Discord.
     data: dict = field(default_factory=dict)
 

@@ -4,6 +4,8 @@ from relay.client import SEARCH_CAP, RelayClient
 from relay.errors import (
     CrossedReply,
     EntryNotFound,
+    FileMissing,
+    FileTooLarge,
     NotPermitted,
     NoWorldConnected,
     RelayAuthError,
@@ -18,13 +20,16 @@ from relay.errors import (
     UnknownFoundryUser,
     UnknownWorld,
 )
-from relay.models import FoundryUser, JournalEntry, RelayStatus, SearchHit, SearchResult, World
+from relay.models import DownloadedFile, FoundryUser, JournalEntry, RelayStatus, SearchHit, SearchResult, World
 
 __all__ = [
     "SEARCH_CAP",
     "CrossedReply",
+    "DownloadedFile",
     "EntryNotFound",
     "FoundryUser",
+    "FileMissing",
+    "FileTooLarge",
     "JournalEntry",
     "NotPermitted",
     "NoWorldConnected",

@@ -7,6 +7,8 @@ header; any relay text shown to a person is scrubbed of it first.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 import re
@@ -22,6 +24,8 @@ from core.errors import ConfigurationError, connection_reason
 from relay.errors import (
     CrossedReply,
     EntryNotFound,
+    FileMissing,
+    FileTooLarge,
     NotPermitted,
     NoWorldConnected,
     RelayAuthError,
@@ -36,7 +40,7 @@ from relay.errors import (
     UnknownFoundryUser,
     UnknownWorld,
 )
-from relay.models import FoundryUser, JournalEntry, RelayStatus, SearchHit, SearchResult, World
+from relay.models import DownloadedFile, FoundryUser, JournalEntry, RelayStatus, SearchHit, SearchResult, World
 from relay.pacing import Pacer
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,9 @@ _SCOPE_RE = re.compile(r"lacks required scope:\s*(\S+)")
 _NOT_PERMITTED_RE = re.compile(r"^User '.*' does not have permission to view", re.S)
 _UNKNOWN_USER = "User not found: "
 _NOT_JSON = object()
+# The relay waits 45 s for Foundry's browser to send a file, then the bytes still have to reach us.
+DOWNLOAD_TIMEOUT = 50.0
+_FILENAME_RE = re.compile(r'filename="([^"]*)"')
 
 
 class _StartSpacer:
@@ -87,6 +94,8 @@ class RelayClient:
         self._key = api_key
         self._timeout = timeout
         self._spacer = _StartSpacer(_START_GAP)
+        # A /download reply names only the file's base name: two in flight could be crossed unnoticed (relay.md).
+        self._download_lock = asyncio.Lock()
         # The relay's 300 requests/minute bucket, kept on our side: every keyed request takes a token.
         self.pacer = pacer or Pacer()
 
@@ -228,6 +237,52 @@ class RelayClient:
 
         return await self._call("GET", "/get-folder", parse, params={"name": name}, client_id=client_id, read=True)
 
+    async def download_file(
+        self,
+        path: str,
+        *,
+        client_id: str | None = None,
+        max_bytes: int | None = None,
+        timeout: float = DOWNLOAD_TIMEOUT,
+    ) -> DownloadedFile:
+        """A file from Foundry's server (scope ``file:read``): raw bytes and their Content-Type.
+
+        Never retried: the module pulls the whole file through the GM's browser each time. One at a time (the
+        time spent waiting for the one before counts in ``timeout``). A missing file is FileMissing; a file over
+        ``max_bytes`` is FileTooLarge (not read past the limit)."""
+        query = {"path": path}
+        if client_id:
+            query["clientId"] = client_id
+        await self.pacer.take()
+        try:
+            async with asyncio.timeout(timeout), self._download_lock:
+                status, content_type, raw, disposition = await self._receive("/download", query, path, max_bytes)
+        except TimeoutError:
+            raise RelayTimeout(seconds=timeout) from None
+        if status == 200 and content_type != "application/json":
+            filename = _filename(disposition)
+            asked = path.rsplit("/", 1)[-1]
+            # The header carries the name's raw bytes: compare only plain ASCII names (the lock covers the rest).
+            if filename is not None and asked and filename.isascii() and asked.isascii() and filename != asked:
+                raise CrossedReply(path, filename)
+            return DownloadedFile(path, raw, content_type or "application/octet-stream", filename)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = _NOT_JSON
+        if (
+            status == 400
+            and isinstance(body, dict)
+            and str(body.get("error", "")).startswith("Failed to download file: 404")
+        ):
+            raise FileMissing(path)
+
+        def parse(reply: dict) -> DownloadedFile:
+            # The relay answers JSON instead of bytes when it cannot decode the module's data URL (an empty file).
+            return _file_from_data_url(path, reply, max_bytes)
+
+        return self._interpret("/download", status, body, parse, uuid=None, client_id=client_id)
+
     # --- plumbing -------------------------------------------------------------------------------
 
     async def _call(
@@ -287,6 +342,34 @@ class RelayClient:
             return status, json.loads(raw)
         except ValueError:  # includes UnicodeDecodeError and an empty body
             return status, _NOT_JSON
+
+    async def _receive(
+        self, route: str, query: dict, path: str, max_bytes: int | None
+    ) -> tuple[int, str, bytes, str | None]:
+        """GET a route whose success body is bytes: (status, content type, body, Content-Disposition)."""
+        headers = {"x-api-key": self._key.get_secret_value()}
+        await self._spacer.wait(route)
+        try:
+            async with self._session.get(
+                self._base + route, params=query, headers=headers, raise_for_status=False
+            ) as resp:
+                if max_bytes is not None and resp.status == 200 and (resp.content_length or 0) > max_bytes:
+                    raise FileTooLarge(path, max_bytes)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.content.iter_chunked(1 << 16):
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise FileTooLarge(path, max_bytes)
+                    chunks.append(chunk)
+                log.debug("GET %s -> %s (%d bytes)", route, resp.status, size)
+                return resp.status, resp.content_type, b"".join(chunks), resp.headers.get("Content-Disposition")
+        except TimeoutError:
+            raise RelayTimeout(seconds=self._timeout) from None
+        except aiohttp.ClientError as exc:
+            raise RelayUnavailable(
+                f"Couldn't reach the relay at {self._shown_base}", details=[self._scrub(str(exc) or type(exc).__name__)]
+            ) from None
 
     def _interpret(
         self, route: str, status: int, body: Any, parse: Callable[[dict], T], *, uuid: str | None, client_id: str | None
@@ -371,3 +454,28 @@ def _is_missing_entry(body: dict) -> bool:
         return True
     # Updating an unknown uuid crashes inside the module rather than saying "not found".
     return isinstance(error, str) and "reading 'uuid'" in error and body.get("message") == "Failed to update entity"
+
+
+def _filename(disposition: str | None) -> str | None:
+    found = _FILENAME_RE.search(disposition or "")
+    return found.group(1) if found and found.group(1) else None
+
+
+def _file_from_data_url(path: str, body: dict, max_bytes: int | None) -> DownloadedFile:
+    """The ``format=base64`` form: ``{fileData: "data:<mime>;base64,...", filename, mimeType}``."""
+    data_url = body.get("fileData")
+    if not isinstance(data_url, str) or not data_url.startswith("data:"):
+        raise ValueError("'fileData' is not a data URL")
+    header, _, encoded = data_url.partition(",")
+    if max_bytes is not None and len(encoded) * 3 // 4 > max_bytes:
+        raise FileTooLarge(path, max_bytes)
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("'fileData' is not valid base64") from None
+    mime = body.get("mimeType") if isinstance(body.get("mimeType"), str) and body.get("mimeType") else None
+    mime = mime or header.removeprefix("data:").split(";", 1)[0] or "application/octet-stream"
+    filename = body.get("filename") if isinstance(body.get("filename"), str) else None
+    if isinstance(body.get("path"), str) and path and body["path"] != path:
+        raise CrossedReply(path, body["path"])
+    return DownloadedFile(path, data, mime, filename or None)

@@ -156,3 +156,16 @@ class CrossedReply(RelayError):
         )
         self.asked = asked
         self.got = got
+
+
+class FileMissing(RelayError):
+    def __init__(self, path: str):
+        super().__init__(f"Foundry has no file at {path}; check the path in the entry.", status=400)
+        self.path = path
+
+
+class FileTooLarge(RelayError):
+    def __init__(self, path: str, limit: int):
+        super().__init__(f"The file {path} is larger than the {limit // (1024 * 1024)} MiB the bot fetches.")
+        self.path = path
+        self.limit = limit

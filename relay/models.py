@@ -156,3 +156,14 @@ class FoundryUser:
 @dataclass(frozen=True)
 class RelayStatus:
     version: str
+
+
+@dataclass(frozen=True)
+class DownloadedFile:
+    """A file from Foundry's server, fetched by the module in the GM's browser (``GET /download``)."""
+
+    path: str
+    data: bytes
+    # As the relay labelled it; Foundry's browser may give none ("application/octet-stream").
+    content_type: str
+    filename: str | None

@@ -11,6 +11,7 @@ import aiohttp
 from core.settings import Settings
 from relay import RelayClient
 from release import ReleaseClient
+from services.gm.images import ImageService
 from services.gm.maps import NameMaps
 from services.gm.service import GMService
 from services.gm.viewers import Viewers
@@ -48,6 +49,7 @@ class App:
             viewers=viewers,
             visibility=Visibility(relay, VisibilityStore(db), viewers, maps),
         )
+        self.images = ImageService(self.relay)
         self.releases = ReleaseService(
             settings=settings,
             client=ReleaseClient(session, settings.release_api_url),

@@ -46,6 +46,11 @@ async def status_report(app, guild_id: int | None) -> Reply:
             reply.add_field("FOUNDRY_PLAYER", player.describe()[:1000])
             if player.user is None:
                 reply.tone = Tone.WARNING
+            try:
+                images = await app.images.status(world.client_id, await app.gm.image_base(world))
+            except UserFacingError as error:
+                images = f"unknown: {error.message}"
+            reply.add_field("Entry images", images[:1000])
         except UserFacingError as error:
             reply.tone = Tone.WARNING
             reply.add_field("World", error.message[:1000])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import discord
@@ -44,6 +45,13 @@ def safe_url(url: object) -> str | None:
     return url
 
 
+def _attachment_url(url: object) -> str | None:
+    """``attachment://<name>``: a file uploaded with the same message (cogs/utils/attachments.py names it)."""
+    if isinstance(url, str) and re.fullmatch(r"attachment://[A-Za-z0-9._-]{1,80}", url):
+        return url
+    return None
+
+
 def to_embed(reply: Reply) -> discord.Embed:
     embed = discord.Embed(colour=COLOURS[reply.tone])
     budget = TOTAL
@@ -56,8 +64,9 @@ def to_embed(reply: Reply) -> discord.Embed:
         budget -= len(footer)
     if safe_url(reply.url):
         embed.url = safe_url(reply.url)
-    if safe_url(reply.image_url):
-        embed.set_image(url=safe_url(reply.image_url))
+    image = safe_url(reply.image_url) or _attachment_url(reply.image_url)
+    if image:
+        embed.set_image(url=image)
     if safe_url(reply.thumbnail_url):
         embed.set_thumbnail(url=safe_url(reply.thumbnail_url))
     # Fields get their share first; the description takes what is left, up to its own limit.

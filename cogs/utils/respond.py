@@ -28,6 +28,7 @@ async def send_reply(
     content: str | None = None,
     ephemeral: bool = False,
     view: discord.ui.View | None = None,
+    files: list[discord.File] | None = None,
 ) -> discord.Message | None:
     """Answer the interaction however far it has got; returns the message when Discord gives one.
     Late, an ephemeral reply goes by DM; a public one to the channel."""
@@ -37,6 +38,8 @@ async def send_reply(
         kwargs["embed"] = embed
     if view is not None:
         kwargs["view"] = view
+    if files:
+        kwargs["files"] = files
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(ephemeral=ephemeral, **kwargs)

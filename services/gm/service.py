@@ -14,6 +14,7 @@ from core.textsafe import echo
 from relay import EntryNotFound, JournalEntry, NotPermitted, NoWorldConnected, RelayClient, SeveralWorlds, World
 from services.codex import codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
 from services.gm.enumerate import Progress, enumerate_journal
+from services.gm.images import plan_image
 from services.gm.maps import NameMaps, WorldMap
 from services.gm.names import NameEntry, NameIndex, choice_label
 from services.gm.player_view import (
@@ -272,9 +273,12 @@ class GMService:
         live = await self._live(world, entry)
         base = await self.image_base(world)
         full = render_entry(live.name, live.flags, live.pages, gm=True, names=world_map.name_of, image_base=base)
+        plan_image(full, live.flags, image_base=base, gm=True)
         public = await self.viewers.public(world.client_id)
         player = await self._players_share(world, live, public.user_id, base) if public.user_id else None
-        return Lookup(player=player, gm=full if player is None or full.as_text() != player.as_text() else None)
+        # The GM view goes too when it shows more: secrets, notes, or a picture hidden from players.
+        shows_more = player is None or full.as_text() != player.as_text() or full.image != player.image
+        return Lookup(player=player, gm=full if shows_more else None)
 
     async def _player_lookup(self, world: ResolvedWorld, name: str, user_id: str) -> Reply:
         view_map = await self.visibility.map_for(world.client_id, user_id)
@@ -309,7 +313,9 @@ class GMService:
     def _render_for(live: JournalEntry, user_id: str, view_map: WorldMap, base: str | None, flags: dict) -> Reply:
         flags = without_hidden_links(flags, lambda uuid: uuid in view_map.by_uuid)
         pages = visible_pages(live.pages, live.ownership, user_id)
-        return render_entry(live.name, flags, pages, gm=False, names=view_map.name_of, image_base=base)
+        reply = render_entry(live.name, flags, pages, gm=False, names=view_map.name_of, image_base=base)
+        plan_image(reply, flags, image_base=base, gm=False)  # from the view this reader gets, never another
+        return reply
 
     # --- push ---------------------------------------------------------------------------------
 

@@ -42,6 +42,9 @@ SUPPRESS_EMBEDS = 1 << 2
 SUPPRESS_NOTIFICATIONS = 1 << 12
 IS_COMPONENTS_V2 = 1 << 15
 
+# Files uploaded with one message, in a server without boosts: more is 413 40005 "Request entity too large".
+UPLOAD_LIMIT = 10 * 1024 * 1024
+
 # Discord's documented limits
 LIMITS = {
     "content": 2000,
@@ -159,8 +162,10 @@ class FakeDiscord:
         bot_name: str = "HarnessBot",
         application_id: int | None = None,
         ack_deadline: float | None = None,
+        upload_limit: int = UPLOAD_LIMIT,
     ) -> None:
         self.snowflake = _Snowflakes()
+        self.upload_limit = upload_limit  # bytes of files per message (a server without boosts)
         self.bot_id: int = bot_id or self.snowflake()
         self.application_id: int = application_id or self.bot_id
         self.bot_name = bot_name
@@ -372,8 +377,13 @@ class FakeDiscord:
         await self._read_body(request, rec)
         self.requests.append(rec)
 
+        uploaded = sum(len(data) for name, _, data in rec.files if name.startswith("files["))
         if raw_path.startswith("/cdn/") and request.method == "GET":
             resp = self._cdn(raw_path)
+        elif uploaded > self.upload_limit:
+            resp = self._violation(
+                "too_large", rec, 413, 40005, "Request entity too large", detail=f"{uploaded} bytes of files"
+            )
         elif m is None:
             resp = self._unknown(rec)
         else:
@@ -686,6 +696,7 @@ class FakeDiscord:
                 or {"id": str(interaction.user_id), "username": "user", "discriminator": "0", "avatar": None},
                 "authorizing_integration_owners": {},
             }
+        self._link_attachments(payload)
         mrec = MessageRecord(
             id=msg_id,
             channel_id=channel_id,
@@ -699,6 +710,18 @@ class FakeDiscord:
         self.messages[msg_id] = mrec
         self.channel_messages.setdefault(channel_id, []).append(msg_id)
         return mrec
+
+    @staticmethod
+    def _link_attachments(payload: dict[str, Any]) -> None:
+        """An embed image ``attachment://name`` shows the message's attachment of that name: Discord answers
+        with the attachment's URL (and leaves the reference as it is when no such file was uploaded)."""
+        urls = {a["filename"]: a["url"] for a in payload.get("attachments") or []}
+        for embed in payload.get("embeds") or []:
+            for key in ("image", "thumbnail"):
+                media = embed.get(key)
+                url = media.get("url") if isinstance(media, dict) else None
+                if isinstance(url, str) and url.startswith("attachment://") and url[13:] in urls:
+                    embed[key] = {**media, "url": urls[url[13:]], "proxy_url": urls[url[13:]]}
 
     @staticmethod
     def _echo_embed(embed: dict[str, Any]) -> dict[str, Any]:
@@ -733,6 +756,7 @@ class FakeDiscord:
             # only SUPPRESS_EMBEDS (and the v2 flag) can be changed by an edit
             keep = p["flags"] & ~(SUPPRESS_EMBEDS)
             p["flags"] = keep | (int(body["flags"]) & (SUPPRESS_EMBEDS | IS_COMPONENTS_V2))
+        self._link_attachments(p)
         if clear_loading:
             p["flags"] &= ~LOADING
         p["edited_timestamp"] = _now_iso()

@@ -30,6 +30,7 @@ Faults: force(), fail_send(), not_answering(), add_latency(), enable_rate_limit(
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import itertools
 import json
@@ -41,7 +42,7 @@ from typing import Any
 
 from aiohttp import web
 
-ALL_SCOPES = frozenset({"entity:read", "entity:write", "search", "clients:read", "structure:read"})
+ALL_SCOPES = frozenset({"entity:read", "entity:write", "search", "clients:read", "structure:read", "file:read"})
 VERSION = "3.4.1"
 SEARCH_CAP = 500
 SEARCH_DEFAULT_LIMIT = 200
@@ -55,6 +56,7 @@ _FOUNDRY_ROUTES = {
     "/structure": ("GET", "structure:read", "structure"),
     "/get-folder": ("GET", "structure:read", "get-folder"),
     "/players": ("GET", "entity:read", "players"),
+    "/download": ("GET", "file:read", "download-file"),
 }
 # Foundry's ownership levels; pages default to INHERIT (the entry's level).
 INHERIT, NONE, LIMITED, OBSERVER, OWNER = -1, 0, 1, 2, 3
@@ -162,6 +164,19 @@ class StandInWorld:
         ownership = doc.get("ownership") or {}
         return ownership.get(user_id, ownership.get("default", NONE))
 
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path (no leading /) -> (bytes, mime)
+    actors: dict[str, dict] = field(default_factory=dict)  # id -> Actor document (for /get of linked actors)
+
+    def add_actor(self, name: str, *, img: str | None = "icons/svg/mystery-man.svg") -> str:
+        """An Actor (Foundry's default image unless given); returns its uuid ``Actor.<id>``."""
+        doc = {"_id": new_id(), "name": name, "type": "npc", "img": img, "flags": {}, "ownership": {"default": 0}}
+        self.actors[doc["_id"]] = doc
+        return f"Actor.{doc['_id']}"
+
+    def add_file(self, path: str, data: bytes, mime: str = "image/webp") -> None:
+        """A file Foundry serves (for /download); ``mime`` "" stands for a blob the browser gave no type."""
+        self.files[path.lstrip("/")] = (data, mime)
+
     def add_entry(
         self,
         name: str,
@@ -213,6 +228,8 @@ class StandInWorld:
         parts = uuid.split(".")
         if len(parts) == 2 and parts[0] == "JournalEntry":
             return self.entries.get(parts[1])
+        if len(parts) == 2 and parts[0] == "Actor":
+            return self.actors.get(parts[1])
         if len(parts) == 5 and parts[0] == "Compendium" and parts[3] == "JournalEntry":
             pack = self.packs.get(f"{parts[1]}.{parts[2]}")
             return pack.entries.get(parts[4]) if pack else None
@@ -477,7 +494,7 @@ class StandInRelay:
             if not self.crossing:
                 await asyncio.sleep(self.foundry_delay)
                 status, reply = answer()
-                return web.json_response(_stamp(reply, request_id), status=status)
+                return _respond(status, _stamp(reply, request_id))
             waiter = asyncio.get_running_loop().create_future()
             self._pending[request_id] = waiter  # a same-id request already pending loses its slot
             task = asyncio.create_task(self._foundry_reply(request_id, answer))
@@ -490,7 +507,7 @@ class StandInRelay:
             finally:
                 if self._pending.get(request_id) is waiter:
                     del self._pending[request_id]
-            return web.json_response(reply, status=status)
+            return _respond(status, reply)
         finally:
             self.in_flight -= 1
 
@@ -522,6 +539,8 @@ class StandInRelay:
             return _search(world, query)
         if path == "/structure":
             return _structure(world, query)
+        if path == "/download":
+            return _download(world, query.get("path"), query.get("format"))
         return _get_folder(world, query.get("name"))
 
 
@@ -614,9 +633,14 @@ def _filter_tree(node: dict, level_of: Callable[[dict], int], world: StandInWorl
             _filter_tree(value, level_of, world)
 
 
-def _stamp(reply: dict, request_id: str) -> dict:
+def _stamp(reply: dict | web.Response, request_id: str) -> dict | web.Response:
     # Module envelopes carry the request id; the bare crash reply of /update and relay errors don't.
-    return {**reply, "requestId": request_id} if "type" in reply else reply
+    stamped = isinstance(reply, dict) and ("type" in reply or "requestId" in reply)
+    return {**reply, "requestId": request_id} if stamped else reply
+
+
+def _respond(status: int, reply: dict | web.Response) -> web.Response:
+    return reply if isinstance(reply, web.Response) else web.json_response(reply, status=status)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -824,3 +848,27 @@ def _get_folder(world: StandInWorld, name: str | None) -> tuple[int, dict]:
             "contents": contents,
         },
     }
+
+
+def _download(world: StandInWorld, path: str | None, fmt: str | None) -> tuple[int, dict | web.Response]:
+    """The module fetches the file in the GM's browser and sends it as a data URL; the relay answers the raw
+    bytes with the file's Content-Type (or, with ``format=base64``, the module's reply as JSON). Errors: the
+    relay's ``{"requestId", "error"}`` with 400, no ``type``."""
+    if not path:
+        return 400, {"requestId": None, "error": "Missing required parameter (path)"}
+    found = world.files.get(path.lstrip("/"))
+    if found is None:
+        return 400, {"requestId": None, "error": "Failed to download file: 404 Not Found"}
+    data, mime = found
+    filename = path.split("/")[-1] or "file"
+    if fmt == "base64" or not data:  # the relay cannot decode an empty data URL and falls back to JSON
+        data_url = f"data:{mime or 'application/octet-stream'};base64,{base64.b64encode(data).decode()}"
+        reply = {"type": "download-file-result", "success": True, "path": path, "fileData": data_url}
+        return 200, {**reply, "filename": filename, "mimeType": mime}
+    return 200, web.Response(
+        body=data,
+        headers={
+            "Content-Type": mime or "application/octet-stream",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
