@@ -26,6 +26,7 @@ from core.settings import Settings, load_settings
 from core.textsafe import echo
 from services.maintainers.service import NoToken, ReleaseOptions
 from services.resources import App
+from storage import StorageError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_TEMPORARY = 0, 1, 2, 75
 
@@ -105,7 +106,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigurationError("No release token: set RELEASE_TOKENS, or FOUNDRY_RELEASE_TOKEN for one package.")
     else:
         settings.require_relay()
-    async with await App.open(settings) as app:
+    try:
+        app = await App.open(settings)
+    except StorageError as error:
+        raise ConfigurationError(error.message) from None
+    async with app:
         if args.command == "worlds":
             worlds = await app.gm.relay.list_worlds()
             _print_reply(app.gm.worlds_reply(worlds, args_world(args, settings)), args.json)

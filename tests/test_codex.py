@@ -304,10 +304,13 @@ def dot_merge(live: dict, diff: dict, prefix: str = PREFIX) -> dict:
 
 
 def deep_merge(live, pushed):
-    """What a partial push means: pushed objects merge into live ones, everything else replaces."""
+    """What a partial push means: pushed objects merge into live ones, everything else replaces;
+    null clears a key that holds something and adds nothing where there is nothing."""
     if isinstance(live, dict) and isinstance(pushed, dict):
         out = copy.deepcopy(live)
         for key, value in pushed.items():
+            if value is None and key not in live:
+                continue
             out[key] = deep_merge(live.get(key), value) if key in live else copy.deepcopy(value)
         return out
     return copy.deepcopy(pushed)
