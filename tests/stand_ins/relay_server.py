@@ -35,6 +35,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.stand_ins import codex_rules
+
 ALL_SCOPES = frozenset({"entity:read", "entity:write", "search", "clients:read", "structure:read"})
 VERSION = "3.4.1"
 SEARCH_CAP = 500
@@ -122,6 +124,8 @@ class StandInWorld:
     entries: dict[str, dict] = field(default_factory=dict)  # id -> JournalEntry document
     folders: dict[str, Folder] = field(default_factory=dict)  # insertion order = Foundry's order
     packs: dict[str, Pack] = field(default_factory=dict)
+    # Campaign Codex's "data will be lost" dialogs this world showed: [{uuid, lost: [fields]}].
+    codex_dialogs: list[dict] = field(default_factory=list)
 
     def add_entry(
         self,
@@ -499,8 +503,20 @@ def _update(world: StandInWorld, uuid: str, body: Any) -> tuple[int, dict]:
         return 400, {"error": "Cannot read properties of null (reading 'uuid')", "message": "Failed to update entity"}
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         return 400, {"type": "update-result", "error": "data is required"}
-    apply_update(doc, body["data"])
+    diff = copy.deepcopy(body["data"])
+    pending = codex_rules.before_update(doc, diff)
+    apply_update(doc, diff)
+    codex_rules.after_update(world, doc, pending)
+    _touch(doc)
     return 200, {"type": "update-result", "uuid": uuid, "entity": [copy.deepcopy(doc)]}
+
+
+_modified = itertools.count(1_700_000_000_000)
+
+
+def _touch(doc: dict) -> None:
+    """Foundry stamps every write in _stats.modifiedTime (ms)."""
+    doc.setdefault("_stats", {})["modifiedTime"] = next(_modified)
 
 
 def _create(world: StandInWorld, body: Any) -> tuple[int, dict]:
@@ -509,7 +525,8 @@ def _create(world: StandInWorld, body: Any) -> tuple[int, dict]:
     data = copy.deepcopy(body["data"])
     uuid = world.add_entry(str(data.pop("name", "New Journal Entry")), folder=body.get("folder"))
     doc = world.entry(uuid)
-    apply_update(doc, data)
+    apply_update(doc, data)  # no Campaign Codex pre-create hook: the entry keeps exactly what was sent
+    _touch(doc)
     return 200, {"type": "create-result", "uuid": uuid, "entity": copy.deepcopy(doc)}
 
 
