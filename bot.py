@@ -24,7 +24,7 @@ from storage import StorageError
 
 log = logging.getLogger("bot")
 
-EXTENSIONS = ("cogs.gm", "cogs.worlds", "cogs.release", "cogs.status")
+EXTENSIONS = ("cogs.gm", "cogs.reveal", "cogs.worlds", "cogs.release", "cogs.status")
 # On stop, running commands get this long to finish before they are cancelled (docker stop waits 10 s).
 SHUTDOWN_GRACE = 8.0
 
@@ -138,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return cli_main(argv)
     if any(arg in ("-h", "--help") for arg in argv):
-        print("usage: python bot.py [--sync-global] | python bot.py {refresh,lookup,push,worlds,release} ...")
+        print(
+            "usage: python bot.py [--sync-global] | python bot.py {refresh,lookup,push,reveal,hide,worlds,release} ..."
+        )
         return 0
     try:
         settings = load_settings()

@@ -1,6 +1,6 @@
 """The command-line twin: the bot's commands without Discord, printing what the bot would post.
 
-    python bot.py refresh | lookup NAME | push NAME --file F [--rename N] [--yes] | worlds
+    python bot.py refresh | lookup NAME | push NAME --file F [--rename N] [--yes] | reveal|hide NAME [--yes] | worlds
     python bot.py release dry-run|publish --package P --manifest URL [...] [--yes]
 
 Exit codes: 0 done, 1 refused or not found, 2 usage or configuration error, 75 temporary
@@ -24,6 +24,7 @@ from core.errors import ConfigurationError, UserFacingError
 from core.replies import Decision, Reply
 from core.settings import Settings, load_settings
 from core.textsafe import echo
+from services.gm.reveal import set_visibility
 from services.maintainers.service import NoToken, ReleaseOptions
 from services.resources import App
 from storage import StorageError
@@ -48,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--file", required=True, type=Path, help="JSON file with a flags.campaign-codex object")
     push.add_argument("--rename", help="also rename the entry")
     push.add_argument("--yes", action="store_true", help="write without asking (otherwise only the preview is shown)")
+    for action, text in (("reveal", "show an entry to the players"), ("hide", "hide an entry from the players")):
+        cmd = sub.add_parser(action, parents=[common, world], help=text)
+        cmd.add_argument("name")
+        cmd.add_argument("--yes", action="store_true", help="change it without asking (otherwise only the preview)")
     sub.add_parser("worlds", parents=[common], help="list the relay's online worlds")
 
     release = sub.add_parser("release", help="Foundry package releases").add_subparsers(dest="action", required=True)
@@ -129,6 +134,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             _print_reply(found.gm or found.player, args.json)
         elif args.command == "push":
             return await _push(app, world, args)
+        elif args.command in ("reveal", "hide"):
+            done = await set_visibility(
+                app.gm, world, args.name, visible=args.command == "reveal", confirm=_confirm(args, args.command + " it")
+            )
+            _print_reply(done.reply, args.json)
     return EXIT_OK
 
 

@@ -72,7 +72,9 @@ def new_sheet_in(diff: dict) -> str | None:
     """The sheet class an update sets, in dot-path or nested form."""
     if "flags.core.sheetClass" in diff:
         return diff["flags.core.sheetClass"]
-    return ((diff.get("flags") or {}).get("core") or {}).get("sheetClass") if isinstance(diff.get("flags"), dict) else None
+    return (
+        ((diff.get("flags") or {}).get("core") or {}).get("sheetClass") if isinstance(diff.get("flags"), dict) else None
+    )
 
 
 def before_update(doc: dict, diff: dict) -> dict | None:

@@ -255,6 +255,9 @@ class StandInRelay:
         self.peak_in_flight = 0  # most requests waiting on Foundry at once
         self._forced: dict[str, list[_Forced]] = {}
         self._silent: dict[str, int] = {}
+        self._applied_silently: set[str] = set()
+        self._crossed: dict[str, list] = {}
+        self._fail_after: dict[str, list] = {}
         self._latency: dict[str, float] = {}
         self._pending: dict[str, asyncio.Future] = {}
         self._bucket: tuple[int, float] | None = None  # (capacity, refill per second)
@@ -282,9 +285,21 @@ class StandInRelay:
         """The relay can't hand the request to Foundry: 500 "Failed to send request to Foundry client"."""
         self.force(route, 500, {"error": "Failed to send request to Foundry client"}, times=times)
 
-    def not_answering(self, route: str, *, times: int = 1) -> None:
-        """Foundry ignores the next ``times`` requests: the relay answers 408 after ``relay_timeout``."""
+    def not_answering(self, route: str, *, times: int = 1, applied: bool = False) -> None:
+        """Foundry ignores the next ``times`` requests: the relay answers 408 after ``relay_timeout``.
+        ``applied``: Foundry did the work (a write lands) but its reply came too late."""
         self._silent[route] = self._silent.get(route, 0) + times
+        if applied:
+            self._applied_silently.add(route)
+
+    def cross_replies(self, route: str, other_uuid: str, *, times: int = 1, applied: bool = True) -> None:
+        """The next ``times`` requests get the reply of another same-type request (for ``other_uuid``),
+        as the relay's id-only matching does; ``applied``: Foundry still did this request's work."""
+        self._crossed[route] = [other_uuid, times, applied]
+
+    def fail_after(self, route: str, passed: int, status: int = 500, body: Any = None) -> None:
+        """Let ``passed`` requests to ``route`` through, then answer the next one with ``status``."""
+        self._fail_after[route] = [passed, status, body or {"error": "Failed to send request to Foundry client"}]
 
     def add_latency(self, route: str, seconds: float) -> None:
         """Every request to ``route`` waits this long before being handled."""
@@ -348,6 +363,12 @@ class StandInRelay:
         forced = self._take_forced(path)
         if forced is not None:
             return forced
+        if path in self._fail_after:
+            passed, status, fail_body = self._fail_after[path]
+            if passed <= 0:
+                del self._fail_after[path]
+                return web.json_response(fail_body, status=status)
+            self._fail_after[path][0] -= 1
         if path in self._latency:
             await asyncio.sleep(self._latency[path])
 
@@ -436,8 +457,12 @@ class StandInRelay:
         try:
             if self._silent.get(path):
                 self._silent[path] -= 1
+                if path in self._applied_silently:
+                    answer()
                 await asyncio.sleep(self.relay_timeout)
                 return _error(408, "Request timed out")
+            if path in self._crossed:
+                return self._crossed_reply(path, answer, request_id)
             if not self.crossing:
                 await asyncio.sleep(self.foundry_delay)
                 status, reply = answer()
@@ -457,6 +482,16 @@ class StandInRelay:
             return web.json_response(reply, status=status)
         finally:
             self.in_flight -= 1
+
+    def _crossed_reply(self, path: str, answer: Callable[[], tuple[int, dict]], request_id: str) -> web.Response:
+        other, times, applied = self._crossed[path]
+        if times <= 1:
+            del self._crossed[path]
+        else:
+            self._crossed[path][1] -= 1
+        status, reply = answer() if applied else (200, {"type": "update-result", "entity": [{}]})
+        reply = {**reply, "uuid": other}
+        return web.json_response(_stamp(reply, request_id), status=status)
 
     async def _foundry_reply(self, request_id: str, answer: Callable[[], tuple[int, dict]]) -> None:
         await asyncio.sleep(self.foundry_delay)
