@@ -142,8 +142,10 @@ async def open_database(path: Path | str) -> Database:
         await _run(conn, "PRAGMA foreign_keys = ON")
         await _run(conn, "PRAGMA journal_mode = WAL")
         await _migrate(conn)
-    except sqlite3.Error as error:
-        await conn.close()
+    except BaseException as error:
+        await conn.close()  # never leave the connection's thread running
+        if not isinstance(error, sqlite3.Error):
+            raise
         raise StorageError(
             f"Cannot open or migrate the database at {path} ({error}); check DATABASE_PATH, "
             "or move a damaged file aside."
