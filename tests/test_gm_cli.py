@@ -112,3 +112,22 @@ async def test_usage_and_configuration_errors_exit_2(cli):
     assert (await cli("push", "Harbor")).code == 2  # --file is required
     run = await cli("refresh", RELAY_API_KEY="")
     assert run.code == 2 and "RELAY_API_KEY" in run.err
+
+
+async def test_reveal_and_hide_preview_without_yes_and_set_ownership_with_it(cli):
+    await cli("refresh")
+    [uuid] = [f"JournalEntry.{i}" for i in cli.world.entries]
+    preview = await cli("reveal", "Harbor")
+    assert preview.code == 0 and "Reveal Harbor?" in preview.out and "--yes" in preview.out
+    assert cli.world.entry(uuid)["ownership"]["default"] == 0
+
+    revealed = await cli("reveal", "Harbor", "--yes")
+    assert revealed.code == 0, revealed.err
+    assert "Revealed: Harbor" in revealed.out
+    assert cli.world.entry(uuid)["ownership"]["default"] == 2
+
+    hidden = await cli("hide", "Harbor", "--yes", "--json")
+    assert json.loads(hidden.out)["data"]["ownership_default"] == 0
+    assert cli.world.entry(uuid)["ownership"]["default"] == 0
+    [first, second] = cli.relay.requests("/update")
+    assert first.json == {"data": {"ownership.default": 2}} and second.json == {"data": {"ownership.default": 0}}
