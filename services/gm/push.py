@@ -165,7 +165,7 @@ class Pusher:
             data={"create": name, "document": document},
         )
         if links:
-            preview.add_field("Linked entries that will change", _linked_lines(links, names))
+            preview.add_field("Linked entries that will change", _linked_lines(links))
         if notes:
             preview.add_field("Notes", _bullets(notes, 1000))
         decision = await confirm(preview)
@@ -284,6 +284,7 @@ class Pusher:
         notes = [f"Campaign Codex converts this {old_label} to a {label}:"]
         effects = conversion_effects(old_type, new_type, data)
         notes += [f"{e.field}: {e.text}" for e in effects] or ["no field moves or is dropped"]
+        notes.append("links to it in other Campaign Codex entries are moved to the matching field or removed")
         asked = asks_to_confirm(old_type, new_type, data)
         if asked:
             notes.append(
@@ -457,7 +458,7 @@ class Pusher:
             },
         )
         if plan.linked:
-            preview.add_field("Linked entries that will change", _linked_lines(plan.linked, None))
+            preview.add_field("Linked entries that will change", _linked_lines(plan.linked))
         if plan.notes:
             preview.add_field("Campaign Codex", _bullets(plan.notes, 1000))
         preview.add_field("Players", _visibility(plan.visible))
@@ -479,7 +480,7 @@ def _a(codex_type: object) -> str:
     return f"{'an' if label[0] in 'AEIOU' else 'a'} {label}"
 
 
-def _linked_lines(writes: list[Write], _names_fn) -> str:
+def _linked_lines(writes: list[Write]) -> str:
     text = "\n".join(f"**{echo(w.name, 80)}**: " + "; ".join(w.lines) for w in writes)
     return text if len(text) <= 1000 else text[:990].rsplit("\n", 1)[0] + "\n…"
 
