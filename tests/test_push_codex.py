@@ -265,3 +265,30 @@ async def test_hide_hides_and_needs_the_gm_role(gm_env, town):
     assert gm_env.world.entry(town["harbor"])["ownership"]["default"] == 0
     again = await gm_env.h.slash(gm_env.gm, gm_env.channel, "hide", name="Harbor")
     assert "already hidden" in again.text
+
+
+async def test_an_update_that_timed_out_but_landed_is_read_back_and_reported_written(gm_env, town):
+    gm_env.relay.not_answering("/update", applied=True)
+    task, preview = await push(gm_env, "Harbor", {"data": {"description": "<p>Salt.</p>"}})
+    await confirm(gm_env, preview)
+    result = await task
+    assert "Pushed to Harbor" in result.text
+    assert len(gm_env.relay.requests("/update")) == 1  # read back, never written twice
+
+
+async def test_a_created_entry_gets_its_links_mirrored_once_it_exists(gm_env, town):
+    task, preview = await push(gm_env, "Tar Shop", {"type": "shop", "data": {"linkedLocation": town["harbor"]}})
+    assert "Harbor" in embeds(gm_env, preview)
+    await confirm(gm_env, preview)
+    result = await task
+    [shop] = [f"JournalEntry.{i}" for i, d in gm_env.world.entries.items() if d["name"] == "Tar Shop"]
+    assert data_of(gm_env, town["harbor"])["linkedShops"] == [shop]
+    assert "Created Tar Shop" in result.text and "Harbor" in result.text
+
+
+async def test_a_new_entry_needs_a_type(gm_env, town):
+    result = await gm_env.h.slash(
+        gm_env.gm, gm_env.channel, "push", name="Nowhere", data=push_file({"data": {"description": "<p>x</p>"}})
+    )
+    assert "needs a type" in result.text or "must say which" in result.text
+    assert not gm_env.relay.requests("/create")
