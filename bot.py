@@ -21,10 +21,11 @@ from core.errors import ConfigurationError
 from core.health import Heartbeat
 from core.settings import Settings, load_settings
 from services.resources import App
+from storage import StorageError
 
 log = logging.getLogger("bot")
 
-EXTENSIONS = ("cogs.gm", "cogs.worlds", "cogs.release", "cogs.status", "cogs.players")
+EXTENSIONS = ("cogs.gm", "cogs.reveal", "cogs.worlds", "cogs.release", "cogs.status", "cogs.players")
 # On stop, running commands get this long to finish before they are cancelled (docker stop waits 10 s).
 SHUTDOWN_GRACE = 8.0
 
@@ -129,6 +130,9 @@ def create_bot(settings: Settings | None = None, *, sync_global: bool = False) -
 
 async def _run(bot: FoundryBot, token: str) -> None:
     """Start the bot and close it cleanly on SIGINT or SIGTERM (docker stop)."""
+    if bot.app is None:
+        # The database opens (and migrates) before the bot logs in: a broken one stops start-up early.
+        bot.app = await App.open(bot.settings)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -175,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     bot = create_bot(settings, sync_global=args.sync_global)
     try:
         asyncio.run(_run(bot, settings.discord_token.get_secret_value()))
+    except StorageError as error:  # raised before Discord is contacted: the database opens first
+        print(f"Database error: {error.message}", file=sys.stderr)
+        return 2
     except discord.LoginFailure:
         print(
             "Discord rejected DISCORD_TOKEN: reset the token in the Developer Portal and update .env.", file=sys.stderr

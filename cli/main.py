@@ -20,10 +20,12 @@ from core.replies import Decision, Reply
 from core.settings import Settings, load_settings
 from core.textsafe import echo
 from services.gm.players import PlayersService
+from services.gm.reveal import set_visibility
 from services.gm.viewers import GM_VIEWER
 from services.maintainers.service import NoToken, ReleaseOptions
 from services.resources import App
 from services.status import status_report
+from storage import StorageError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_TEMPORARY = 0, 1, 2, 75
 
@@ -63,7 +65,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         settings.require_relay()
     # Local input is checked before anything reaches the network.
     raw = _read_push_file(args.file) if args.command == "push" else None
-    async with await App.open(settings) as app:
+    try:
+        app = await App.open(settings)
+    except StorageError as error:
+        raise ConfigurationError(error.message) from None
+    async with app:
         if args.command == "status":
             _print_reply(await status_report(app, None), args.json)
             return EXIT_OK
@@ -88,6 +94,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         elif args.command == "push":
             reply = await app.gm.push(world, args.name, raw, rename=args.rename, confirm=_confirm(args, "write it"))
             _print_reply(reply, args.json)
+        elif args.command in ("reveal", "hide"):
+            done = await set_visibility(
+                app.gm, world, args.name, visible=args.command == "reveal", confirm=_confirm(args, args.command + " it")
+            )
+            _print_reply(done.reply, args.json)
     return EXIT_OK
 
 

@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--file", required=True, type=Path, help="JSON file with a flags.campaign-codex object")
     push.add_argument("--rename", metavar="NEW_NAME", help="also rename the entry")
     push.add_argument("--yes", action="store_true", help="write without asking (otherwise only the preview is shown)")
+    for action, text in (("reveal", "show an entry to the players"), ("hide", "hide an entry from the players")):
+        cmd = sub.add_parser(
+            action,
+            parents=[json_flag, world],
+            help=text,
+            description=f"Set the entry's default ownership the way Campaign Codex's eye button does ({text}).",
+        )
+        cmd.add_argument("name", help="the entry's name, as in Foundry")
+        cmd.add_argument("--yes", action="store_true", help="change it without asking (otherwise only the preview)")
     sub.add_parser(
         "worlds",
         parents=[json_flag],

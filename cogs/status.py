@@ -23,6 +23,12 @@ HELP = [
         "`/push name:Baron Vell data:vell.json` — previews the changes, then writes them on Confirm.",
     ),
     (
+        "/reveal name [post]",
+        "GM role",
+        "`/reveal name:Harbor` — shares the entry with the players and posts what they now see.",
+    ),
+    ("/hide name", "GM role", "`/hide name:Harbor` — hides the entry from the players again."),
+    (
         "/refresh",
         "GM role",
         "`/refresh` — rebuilds the name map from the live world and reports added/removed/renamed.",

@@ -164,7 +164,12 @@ class RelayClient:
         return await self._call("POST", "/create", parse, payload=payload, client_id=client_id, read=False)
 
     async def search_journal_entries(
-        self, *, client_id: str | None = None, folder_id: str | None = None, limit: int = SEARCH_CAP
+        self,
+        *,
+        client_id: str | None = None,
+        folder_id: str | None = None,
+        limit: int = SEARCH_CAP,
+        query: str | None = None,
     ) -> SearchResult:
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -172,6 +177,8 @@ class RelayClient:
         search_filter = "documentType:JournalEntry" + (f",folder:{folder_id}" if folder_id else "")
         # Not minified: the minified form drops each hit's folder.
         params = {"filter": search_filter, "excludeCompendiums": "true", "limit": str(limit)}
+        if query is not None:  # matched by the module as a case-insensitive substring of the name
+            params["query"] = query
 
         def parse(body: dict) -> SearchResult:
             results = body.get("results")

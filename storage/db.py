@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,34 +34,57 @@ def _storage_error(error: sqlite3.Error) -> StorageError:
 
 
 class Database:
-    """The one aiosqlite connection. Writes go through `transaction()` so they commit whole or not at all."""
+    """The one aiosqlite connection. Writes go through `transaction()` so they commit whole or not at all.
+
+    SQLite has one transaction per connection: a second BEGIN while a long write (a 50,000-entry
+    refresh) is open fails, and a read's cursor still open at COMMIT makes the commit fail. So every
+    transaction and every read takes `_turn`, one at a time; the task already holding it (a read inside
+    its own transaction) goes straight through.
+    """
 
     def __init__(self, conn: aiosqlite.Connection, path: Path):
         self.conn = conn
         self.path = path
+        self._turn = asyncio.Lock()
+        self._holder: asyncio.Task | None = None
+
+    @asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if self._holder is not None and self._holder is task:
+            yield
+            return
+        async with self._turn:
+            self._holder = task
+            try:
+                yield
+            finally:
+                self._holder = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        try:
-            await self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as error:
-            raise _storage_error(error) from None
-        try:
-            yield self.conn
-            await self.conn.commit()
-        except BaseException as error:
-            # Covers cancellation (shutdown mid-command) too: roll back, never leave half a write.
-            await self.conn.rollback()
-            if isinstance(error, sqlite3.Error):
+        async with self._exclusive():
+            try:
+                await _run(self.conn, "BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
                 raise _storage_error(error) from None
-            raise
+            try:
+                yield self.conn
+                await self.conn.commit()
+            except BaseException as error:
+                # Covers cancellation (shutdown mid-command) too: roll back, never leave half a write.
+                await self.conn.rollback()
+                if isinstance(error, sqlite3.Error):
+                    raise _storage_error(error) from None
+                raise
 
     async def fetchall(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        try:
-            async with self.conn.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
-        except sqlite3.Error as error:
-            raise _storage_error(error) from None
+        async with self._exclusive():
+            try:
+                async with self.conn.execute(sql, params) as cursor:
+                    return list(await cursor.fetchall())
+            except sqlite3.Error as error:
+                raise _storage_error(error) from None
 
     async def fetchone(self, sql: str, params: tuple = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, params)
@@ -74,16 +98,28 @@ class Database:
         await self.conn.close()
 
 
+async def execute(conn: aiosqlite.Connection, sql: str, params: tuple = ()) -> None:
+    """One statement inside `transaction()`, its cursor closed before the commit."""
+    async with conn.execute(sql, params):
+        pass
+
+
+async def _run(conn: aiosqlite.Connection, sql: str) -> list:
+    """Execute one statement and close its cursor at once: a cursor left open (PRAGMA journal_mode
+    returns a row) keeps a statement in progress, and the next COMMIT then fails."""
+    async with conn.execute(sql) as cursor:
+        return list(await cursor.fetchall())
+
+
 async def _migrate(conn: aiosqlite.Connection) -> None:
-    async with conn.execute("PRAGMA user_version") as cursor:
-        (current,) = await cursor.fetchone()
+    ((current,),) = await _run(conn, "PRAGMA user_version")
     for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
-        await conn.execute("BEGIN IMMEDIATE")
+        await _run(conn, "BEGIN IMMEDIATE")
         try:
             for statement in statements:
-                await conn.execute(statement)
+                await _run(conn, statement)
             # PRAGMA takes no parameters; version is our own integer.
-            await conn.execute(f"PRAGMA user_version = {int(version)}")
+            await _run(conn, f"PRAGMA user_version = {int(version)}")
             await conn.commit()
         except BaseException:
             await conn.rollback()
@@ -102,11 +138,16 @@ async def open_database(path: Path | str) -> Database:
         ) from None
     conn.row_factory = sqlite3.Row
     try:
-        await conn.execute("PRAGMA busy_timeout = 5000")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA journal_mode = WAL")
+        await _run(conn, "PRAGMA busy_timeout = 5000")
+        await _run(conn, "PRAGMA foreign_keys = ON")
+        await _run(conn, "PRAGMA journal_mode = WAL")
         await _migrate(conn)
-    except sqlite3.Error as error:
-        await conn.close()
-        raise _storage_error(error) from None
+    except BaseException as error:
+        await conn.close()  # never leave the connection's thread running
+        if not isinstance(error, sqlite3.Error):
+            raise
+        raise StorageError(
+            f"Cannot open or migrate the database at {path} ({error}); check DATABASE_PATH, "
+            "or move a damaged file aside."
+        ) from None
     return Database(conn, path)

@@ -6,7 +6,7 @@ import json
 import time
 
 from core.textsafe import valid_unicode
-from storage.db import Database
+from storage.db import Database, execute
 
 
 class ReleaseStore:
@@ -21,7 +21,8 @@ class ReleaseStore:
 
     async def set_cooldown(self, package_id: str, until: float) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute(
+            await execute(
+                conn,
                 "INSERT INTO release_cooldowns (package_id, until) VALUES (?, ?) "
                 "ON CONFLICT (package_id) DO UPDATE SET until = excluded.until",
                 (package_id, until),
@@ -46,7 +47,8 @@ class ReleaseStore:
     ) -> None:
         """Keep one attempt. `options` and `answer` must hold no token (callers pass the request, not headers)."""
         async with self.db.transaction() as conn:
-            await conn.execute(
+            await execute(
+                conn,
                 "INSERT INTO release_log (at, actor, package_id, version, dry_run, options, status, http_status, answer) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 # Text from Foundry may hold lone surrogates, which SQLite cannot store.

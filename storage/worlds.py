@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from core.textsafe import valid_unicode
-from storage.db import Database
+from storage.db import Database, execute
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class WorldChoiceStore:
 
     async def set(self, guild_id: int, client_id: str, label: str | None, chosen_by: int | None) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute(
+            await execute(
+                conn,
                 "INSERT INTO guild_worlds (guild_id, client_id, label, chosen_by, chosen_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (guild_id) DO UPDATE SET client_id = excluded.client_id, label = excluded.label, "
                 "chosen_by = excluded.chosen_by, chosen_at = excluded.chosen_at",

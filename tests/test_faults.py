@@ -203,11 +203,10 @@ SIGNAL_SCRIPT = textwrap.dedent("""
     import asyncio, sys
     sys.path.insert(0, {root!r})
     import bot
-    from services.resources import App
 
     class Connected(bot.FoundryBot):
         async def start(self, token, *, reconnect=True):
-            self.app = await App.open(self.settings)
+            assert self.app is not None  # _run opened the database before "connecting"
             print("ready", flush=True)
             while not self.is_closed():  # as if connected to the gateway until close()
                 await asyncio.sleep(0.05)

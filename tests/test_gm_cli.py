@@ -164,3 +164,23 @@ async def test_status_runs_from_the_terminal(cli):
     run = await cli("status")
     assert run.code == 0, run.err
     assert "Bot status" in run.out and "Name map: 1 entries" in run.out
+
+
+async def test_reveal_and_hide_preview_without_yes_and_set_ownership_with_it(cli):
+    await cli("refresh")
+    [uuid] = [f"JournalEntry.{i}" for i in cli.world.entries]
+    cli.world.entry(uuid)["ownership"] = {"default": 0}  # as Foundry creates it: hidden from players
+    preview = await cli("reveal", "Harbor")
+    assert preview.code == 0 and "Reveal Harbor?" in preview.out and "--yes" in preview.out
+    assert cli.world.entry(uuid)["ownership"]["default"] == 0
+
+    revealed = await cli("reveal", "Harbor", "--yes")
+    assert revealed.code == 0, revealed.err
+    assert "Revealed: Harbor" in revealed.out
+    assert cli.world.entry(uuid)["ownership"]["default"] == 2
+
+    hidden = await cli("hide", "Harbor", "--yes", "--json")
+    assert json.loads(hidden.out)["data"]["ownership_default"] == 0
+    assert cli.world.entry(uuid)["ownership"]["default"] == 0
+    [first, second] = cli.relay.requests("/update")
+    assert first.json == {"data": {"ownership.default": 2}} and second.json == {"data": {"ownership.default": 0}}

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import FOUNDRY_PLAYER, WORLD_ID
 from tests.helpers import run_until_button
+from tests.stand_ins.codex_rules import sheet_type
 
 DESCRIPTION = (
     "<p>The baron rules from <strong>Castle Vell</strong>. Ally: @UUID[JournalEntry.{ally}]{{Mira Thorn}}.</p>"
@@ -235,7 +236,13 @@ async def test_push_previews_then_writes_exactly_the_narrow_diff(gm_env, baron):
     result = await task
 
     [update] = gm_env.relay.requests("/update")
-    assert update.json == {"data": {"flags.campaign-codex.data.description": "<p>The baron is dead.</p>"}}
+    # The entry had the npc type but no sheet class (it opened as a plain journal): the push sets it.
+    assert update.json == {
+        "data": {
+            "flags.campaign-codex.data.description": "<p>The baron is dead.</p>",
+            "flags.core.sheetClass": "campaign-codex.NPCSheet",
+        }
+    }
     assert update.query["uuid"] == baron["baron"] and update.query["clientId"] == WORLD_ID
     live = gm_env.world.entry(baron["baron"])
     assert live["flags"]["other-module"] == {"keep": True}  # sibling flags survive
@@ -283,7 +290,7 @@ async def test_pushing_what_is_already_there_sends_nothing(gm_env, baron):
         gm_env.channel,
         "push",
         name="Baron Vell",
-        data=push_file({"type": "npc", "data": {"description": live["data"]["description"]}}),
+        data=push_file({"data": {"description": live["data"]["description"]}}),
     )
     assert "already holds exactly this data; nothing was sent" in result.text
     assert not gm_env.relay.requests("/update")
@@ -344,15 +351,32 @@ async def test_push_to_a_new_name_offers_to_create_it(gm_env, baron):
     [create] = gm_env.relay.requests("/create")
     assert create.json["entityType"] == "JournalEntry"
     assert create.json["data"]["name"] == "Old Mill"
+    # As Campaign Codex's own "create" buttons write it: the sheet, the type, its defaults; hidden.
     assert create.json["data"]["flags"] == {
-        "campaign-codex": {"type": "location", "data": {"description": "<p>Creaky.</p>"}}
+        "core": {"sheetClass": "campaign-codex.LocationSheet"},
+        "campaign-codex": {
+            "type": "location",
+            "data": {
+                "description": "<p>Creaky.</p>",
+                "linkedNPCs": [],
+                "linkedScene": None,
+                "linkedShops": [],
+                "notes": "",
+            },
+        },
     }
+    assert create.json["data"]["ownership"] == {"default": 0}
     assert "Created Old Mill" in result.text
+    assert sheet_type(gm_env.world.entry(create_uuid(gm_env))) == "location"  # opens as a Location sheet
     lookup = await h.slash(gm_env.gm, gm_env.channel, "lookup", name="Old Mill")
     assert "Creaky." in lookup.text
     # Created as Foundry does, hidden from players: they are not told it exists.
     hidden = await h.slash(gm_env.player, gm_env.channel, "lookup", name="Old Mill")
     assert "No entry named “Old Mill”" in hidden.text and "Creaky." not in hidden.text
+
+
+def create_uuid(env) -> str:
+    return next(f"JournalEntry.{i}" for i, d in env.world.entries.items() if d["name"] == "Old Mill")
 
 
 async def test_push_needs_the_gm_role(gm_env, baron):

@@ -44,6 +44,8 @@ async def test_help_lists_every_command_with_who_may_use_it_and_an_example(gm_en
     for command in (
         "/lookup",
         "/push",
+        "/reveal",
+        "/hide",
         "/refresh",
         "/world",
         "/players",
@@ -55,7 +57,7 @@ async def test_help_lists_every_command_with_who_may_use_it_and_an_example(gm_en
         assert command in text
     assert "GM role (GM)" in text and "maintainer role" in text
     synced = {c["name"] for c in gm_env.h.fake.guild_commands[gm_env.guild.id]}
-    assert synced == {"lookup", "push", "refresh", "world", "players", "release", "status", "help"}
+    assert synced == {"lookup", "push", "reveal", "hide", "refresh", "world", "players", "release", "status", "help"}
 
 
 async def test_each_command_logs_one_line_with_who_what_outcome_and_duration(gm_env, caplog):

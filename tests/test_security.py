@@ -77,10 +77,12 @@ def options_for(env, command: str) -> dict:
         return {"name": "Baron Vell", "data": push_file({"data": {"description": "<p>x</p>"}})}
     if command.startswith("release "):
         return {"package": "my-module", "manifest": serve(env.foundry)}
+    if command in ("reveal", "hide"):
+        return {"name": "Baron Vell"}
     return {}
 
 
-WRITE_COMMANDS = ["push", "refresh", "world", "release dry-run", "release publish", "status"]
+WRITE_COMMANDS = ["push", "reveal", "hide", "refresh", "world", "release dry-run", "release publish", "status"]
 
 
 def assert_refused(result, *, expect: str, what: str) -> None:
@@ -125,7 +127,7 @@ async def test_gm_and_maintainer_roles_do_not_stand_in_for_each_other(world_with
     for command in ("release dry-run", "release publish"):
         result = await env.h.slash(env.gm, env.channel, command, **options_for(env, command))
         assert_refused(result, expect="Only members with the Maintainer role", what=f"/{command} by a GM")
-    for command in ("push", "refresh", "world"):
+    for command in ("push", "reveal", "hide", "refresh", "world"):
         result = await env.h.slash(env.maintainer, env.channel, command, **options_for(env, command))
         assert_refused(result, expect="Only members with the GM role", what=f"/{command} by a maintainer")
     # Manifests were served by the Foundry stand-in before the run: only requests matter.

@@ -1,6 +1,9 @@
 """The narrowest dot-path update that turns the live ``flags.campaign-codex`` into the pushed one.
 
-A push is a partial update: keys the file leaves out stay as they are. Objects are walked down to
+A push is a partial update: keys the file leaves out stay as they are; ``null`` clears a key (sent as
+a null leaf, ``"flags.campaign-codex.data.notes": null``: Foundry's mergeObject assigns null like any
+value, and Campaign Codex itself clears fields to null; the ``-=key`` deletion form would remove the
+key, which no Campaign Codex code does). Objects are walked down to
 their leaves (``flags.campaign-codex.data.description``); lists and scalars are replaced whole at
 their own path. Foundry's dot-path merge creates missing intermediate objects, so the deepest path is
 emitted even when the live entry lacks the parent.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 from services.codex.render import html_to_text, neutralise_mentions
@@ -61,6 +65,11 @@ def _walk(live: dict, pushed: dict, prefix: str, out: dict[str, object]) -> None
             else:
                 # An empty object where nothing is, or an object replacing a scalar/list: whole.
                 out[path] = copy.deepcopy(new)
+        elif new is None:
+            # A clear: written as a null leaf, the way Campaign Codex clears fields itself. Nothing to
+            # clear (missing or already null) sends nothing.
+            if old is not _MISSING and old is not None:
+                out[path] = None
         elif old is _MISSING or not json_equal(old, new):
             out[path] = copy.deepcopy(new)
 
@@ -71,6 +80,22 @@ def _lookup(obj: Any, parts: list[str]) -> Any:
             return _MISSING
         obj = obj[part]
     return obj
+
+
+def _named(value: Any, names: Callable[[str], str] | None) -> Any:
+    """Uuids shown as entry names: a preview never shows a bare uuid for a link."""
+    if names is None:
+        return value
+    if isinstance(value, str) and _is_uuid(value):
+        return names(value)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return [names(v) if _is_uuid(v) else v for v in value]
+    return value
+
+
+def _is_uuid(text: str) -> bool:
+    head, _, rest = text.partition(".")
+    return bool(rest) and head in ("JournalEntry", "Actor", "Scene", "Item", "Compendium", "JournalEntryPage")
 
 
 def _shorten(value: Any, width: int) -> str:
@@ -91,7 +116,14 @@ def _shorten(value: Any, width: int) -> str:
     return neutralise_mentions(text)
 
 
-def describe_changes(live: dict, diff: dict, *, width: int = 80, prefix: str = "flags.campaign-codex") -> list[str]:
+def describe_changes(
+    live: dict,
+    diff: dict,
+    *,
+    width: int = 80,
+    prefix: str = "flags.campaign-codex",
+    names: Callable[[str], str] | None = None,
+) -> list[str]:
     """One preview line per changed path: ``data.description: old → new``.
 
     ``live`` is the live campaign-codex object; paths are shown relative to ``prefix``. Values are
@@ -105,5 +137,6 @@ def describe_changes(live: dict, diff: dict, *, width: int = 80, prefix: str = "
             if path.startswith(prefix + ".")
             else _MISSING
         )
-        lines.append(f"{rel}: {_shorten(old, width)} → {_shorten(new, width)}")
+        shown_new = "(cleared)" if new is None and old not in (_MISSING, None) else _shorten(_named(new, names), width)
+        lines.append(f"{rel}: {_shorten(_named(old, names), width)} → {shown_new}")
     return lines

@@ -321,7 +321,8 @@ def _check_object(obj: dict) -> None:
             )
         problems: list[str] = []
         for key, value in data.items():
-            problems.extend(_check_kind(f"data.{key}", FIELD_KINDS[key], value))
+            if value is not None:  # null clears the field (see services/codex/diff.py)
+                problems.extend(_check_kind(f"data.{key}", FIELD_KINDS[key], value))
         if problems:
             raise _fail("Some data fields have the wrong kind of value.", problems)
 

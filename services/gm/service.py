@@ -8,15 +8,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from core.errors import ConfigurationError, UserFacingError
-from core.replies import Confirm, Decision, Reply, Tone
+from core.replies import Confirm, Reply, Tone
 from core.settings import Settings
 from core.textsafe import echo
 from relay import EntryNotFound, JournalEntry, NotPermitted, NoWorldConnected, RelayClient, SeveralWorlds, World
-from services.codex import codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
+from services.codex import parse_push_file, render_entry
 from services.gm.enumerate import Progress, enumerate_journal
 from services.gm.images import plan_image
 from services.gm.maps import NameMaps, WorldMap
-from services.gm.names import NameEntry, NameIndex, choice_label
+from services.gm.names import NameEntry, NameIndex, choice_label, normalise
 from services.gm.player_view import (
     LIMITED,
     OBSERVER,
@@ -25,6 +25,7 @@ from services.gm.player_view import (
     visible_pages,
     without_hidden_links,
 )
+from services.gm.push import Pusher
 from services.gm.viewers import GM_VIEWER, NoPlayerLookups, Viewer, ViewerKind, Viewers
 from services.gm.visibility import Visibility
 from storage import WorldChoiceStore
@@ -83,6 +84,7 @@ class GMService:
         # One push per entry at a time, from preview to write: a second push previews against the first's result.
         self._entry_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._public_urls: dict[str, tuple[float, str | None]] = {}
+        self._pusher = Pusher(self)
         # The world each guild last used, so autocomplete can answer from local data alone.
         self._last_world: dict[int | None, str] = {}
 
@@ -328,86 +330,27 @@ class GMService:
             if not rename or len(rename) > 255:
                 raise UserFacingError("The new name must be 1 to 255 characters long; nothing was sent.")
         entry = await self._find(world.client_id, name)
+        note = ""
         if entry is None:
-            return await self._create(world, rename or name, pushed, confirm)
-        async with self._entry_locks[entry.uuid]:
-            live = await self._live(world, entry)
-            live_codex = live.codex_flags
-            validate_against_type(pushed, live_codex.get("type"))
-            diff = codex_diff(live_codex, pushed)
-            lines = describe_changes(live_codex, diff)
-            if rename and rename != live.name:
-                diff = {"name": rename, **diff}
-                lines.insert(0, f"name: {echo(live.name, 60)} → {echo(rename, 60)}")
-            if not diff:
-                return Reply(
-                    title=f"Nothing to change — {echo(live.name)}",
-                    description="The entry already holds exactly this data; nothing was sent.",
-                    tone=Tone.INFO,
-                    data={"changes": {}},
+            # The map may be stale: an entry of this exact name in the live world is offered instead.
+            found = await self.live_named(world, rename or name)
+            if len(found) > 1:
+                raise NoSuchEntry(
+                    f"{len(found)} entries in the world are named “{echo(rename or name)}”: run /refresh, then pick one "
+                    "from the suggestions. Nothing was sent.",
                 )
-            preview = Reply(
-                title=f"Push to {echo(live.name)}?",
-                description=_bullets(lines),
-                footer=f"{len(diff)} change(s) to {live.uuid}",
-                tone=Tone.INFO,
-                data={"changes": diff, "uuid": live.uuid},
-            )
-            decision = await confirm(preview)
-            if decision is not Decision.CONFIRMED:
-                return _not_sent(decision)
-            updated = await self.relay.update_entry(live.uuid, diff, client_id=world.client_id)
-            if "name" in diff:
-                await self.maps.put(
-                    world.client_id, NameEntry(uuid=updated.uuid, name=updated.name, folder=entry.folder)
-                )
-        return Reply(
-            title=f"Pushed to {echo(updated.name)}",
-            description=_bullets(lines),
-            footer=f"{len(diff)} change(s) written to {updated.uuid}",
-            tone=Tone.SUCCESS,
-            data={"changes": diff, "uuid": updated.uuid},
-        )
+            if not found:
+                return await self._pusher.create(world, rename or name, pushed, confirm)
+            entry = found[0]
+            await self.maps.put(world.client_id, entry)
+            note = f"“{echo(entry.name)}” is in the world but was not in the bot's name map: this updates it."
+        return await self._pusher.push(world, entry, pushed, rename, confirm, note=note)
 
-    async def _create(self, world: ResolvedWorld, name: str, pushed: dict, confirm: Confirm) -> Reply:
-        validate_against_type(pushed, pushed.get("type"))
-        name = " ".join(name.split())
-        if not name or len(name) > 255:
-            raise UserFacingError("A new entry needs a name of 1 to 255 characters; nothing was sent.")
-        keys = ", ".join(sorted(pushed)) or "none"
-        preview = Reply(
-            title=f"Create “{echo(name)}”?",
-            description=(
-                f"No journal entry is named “{echo(name)}” in {echo(world.label)}. "
-                f"Create it with these Campaign Codex flags ({keys})?"
-            ),
-            tone=Tone.INFO,
-            data={"create": name},
-        )
-        decision = await confirm(preview)
-        if decision is not Decision.CONFIRMED:
-            return _not_sent(decision)
-        created = await self.relay.create_entry(name, {"flags": {"campaign-codex": pushed}}, client_id=world.client_id)
-        await self.maps.put(world.client_id, NameEntry(uuid=created.uuid, name=created.name, folder=created.folder))
-        return Reply(
-            title=f"Created {echo(created.name)}",
-            description=f"New journal entry {created.uuid} with Campaign Codex flags ({keys}); it is in the name map.",
-            tone=Tone.SUCCESS,
-            data={"uuid": created.uuid},
-        )
+    async def live_named(self, world: ResolvedWorld, name: str) -> list[NameEntry]:
+        """Journal entries of the live world named ``name`` (ignoring case and extra spaces), by /search."""
+        result = await self.relay.search_journal_entries(client_id=world.client_id, query=name)
+        wanted = normalise(name)
+        return [NameEntry(uuid=h.uuid, name=h.name) for h in result.hits if normalise(h.name) == wanted]
 
 
 _EMPTY_MAP = WorldMap(NameIndex([]), {})
-
-
-def _bullets(lines: list[str], limit: int = 3900) -> str:
-    text = "\n".join(f"• {line}" for line in lines)
-    return text if len(text) <= limit else text[:limit].rsplit("\n", 1)[0] + "\n…"
-
-
-def _not_sent(decision: Decision) -> Reply:
-    text = {
-        Decision.EXPIRED: "The confirmation expired; nothing was sent.",
-        Decision.PREVIEWED: "Preview only; nothing was sent.",
-    }.get(decision, "Cancelled; nothing was sent.")
-    return Reply(description=text, tone=Tone.WARNING if decision is Decision.EXPIRED else Tone.INFO)

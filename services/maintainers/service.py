@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass
 from urllib.parse import quote, urlsplit
@@ -27,7 +28,11 @@ from release import (
     preflight,
     request_from_manifest,
 )
-from storage import ReleaseStore
+from storage import ReleaseStore, StorageError
+
+log = logging.getLogger(__name__)
+
+LOG_FAILED = "The release log could not be written (the bot's database failed); the error is in the bot's log."
 
 
 class CoolingDown(UserFacingError):
@@ -140,7 +145,11 @@ class ReleaseService:
         await preflight(self.session, request, manifest=manifest)
         return request
 
-    async def _call(self, request: ReleaseRequest, actor: str, *, dry_run: bool) -> ReleaseResult:
+    async def _call(self, request: ReleaseRequest, actor: str, *, dry_run: bool) -> tuple[ReleaseResult, str | None]:
+        """Foundry's answer, plus a warning when the bookkeeping after it failed.
+
+        What Foundry did is what the maintainer is told: a failing audit log or cooldown write never
+        turns an accepted release (or a 429) into a different outcome."""
         token = self.token_for(request.package_id)
         until = await self.store.cooldown_until(request.package_id)
         if until is not None:
@@ -150,15 +159,37 @@ class ReleaseService:
             result = await self.client.release(request, token, dry_run=dry_run)
         except ReleaseRateLimited as error:
             until = time.time() + error.retry_after
-            await self.store.set_cooldown(request.package_id, until)
-            await self._log(request, actor, dry_run, "rate-limited", 429, error.message)
-            raise CoolingDown(request.package_id, until) from None
+            problems = [
+                await self._safely(self.store.set_cooldown(request.package_id, until), "save the cooldown"),
+                await self._safely(
+                    self._log(request, actor, dry_run, "rate-limited", 429, error.message), "write the release log"
+                ),
+            ]
+            cooling = CoolingDown(request.package_id, until)
+            cooling.details = [p for p in problems if p]
+            raise cooling from None
         except ReleaseError as error:
             status = "rejected" if isinstance(error, ReleaseRejected) else "failed"
-            await self._log(request, actor, dry_run, status, _status_of(error), str(error))
+            problem = await self._safely(
+                self._log(request, actor, dry_run, status, _status_of(error), str(error)), "write the release log"
+            )
+            if problem:
+                error.details = [*error.details, problem]
             raise
-        await self._log(request, actor, dry_run, "success", 200, result.message or result.page)
-        return result
+        problem = await self._safely(
+            self._log(request, actor, dry_run, "success", 200, result.message or result.page), "write the release log"
+        )
+        return result, LOG_FAILED if problem else None
+
+    @staticmethod
+    async def _safely(write, what: str) -> str | None:
+        """Run a bookkeeping write; on a database failure log it and return one line saying so."""
+        try:
+            await write
+        except StorageError as error:
+            log.error("Could not %s after Foundry answered: %s", what, error.message)
+            return f"The bot could not {what} (its database failed); the error is in the bot's log."
+        return None
 
     async def _log(self, request, actor, dry_run, status, http_status, answer) -> None:
         await self.store.log(
@@ -189,13 +220,14 @@ class ReleaseService:
 
     async def dry_run(self, options: ReleaseOptions, actor: str) -> Reply:
         request = await self._prepared(options, actor)
-        result = await self._call(request, actor, dry_run=True)
-        return _summary(
+        result, problem = await self._call(request, actor, dry_run=True)
+        reply = _summary(
             request,
             result,
             title=f"Dry run passed — {echo(request.package_id)} {echo(request.version, 40)}",
             description="Foundry accepted this release without saving it. Run /release publish to release it.",
         )
+        return _with_warning(reply, problem)
 
     async def publish(
         self, options: ReleaseOptions, actor: str, confirm: Confirm, *, released_by: str | None = None
@@ -203,7 +235,7 @@ class ReleaseService:
         """Dry run, ask `confirm`, release. `released_by`: who the announcement names (default `actor`);
         the caller makes it safe to post (no mention may ping)."""
         request = await self._prepared(options, actor)
-        checked = await self._call(request, actor, dry_run=True)
+        checked, _ = await self._call(request, actor, dry_run=True)
         preview = _summary(
             request,
             checked,
@@ -216,7 +248,7 @@ class ReleaseService:
                 decision, "Cancelled"
             )
             return Published(Reply(description=f"{text}; nothing was released.", tone=Tone.INFO), None)
-        result = await self._call(request, actor, dry_run=False)
+        result, problem = await self._call(request, actor, dry_run=False)
         reply = _summary(
             request,
             result,
@@ -224,7 +256,8 @@ class ReleaseService:
             description="The new version is live on Foundry's package listing.",
         )
         reply.tone = Tone.SUCCESS
-        return Published(reply, announcement(request, result, released_by or echo(actor)))
+        # Released is released: announced even when the log write failed.
+        return Published(_with_warning(reply, problem), announcement(request, result, released_by or echo(actor)))
 
     async def _prepared(self, options: ReleaseOptions, actor: str) -> ReleaseRequest:
         self.token_for(options.package)  # say "no token" before fetching anything
@@ -238,6 +271,13 @@ class ReleaseService:
         except PreflightFailed as error:
             await self._log_options(options, actor, "preflight-failed", str(error))
             raise
+
+
+def _with_warning(reply: Reply, problem: str | None) -> Reply:
+    if problem:
+        reply.add_field("Release log", problem)
+        reply.data["log_failed"] = True
+    return reply
 
 
 def _status_of(error: ReleaseError) -> int | None:

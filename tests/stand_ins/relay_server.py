@@ -42,6 +42,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.stand_ins import codex_rules
+
 ALL_SCOPES = frozenset({"entity:read", "entity:write", "search", "clients:read", "structure:read", "file:read"})
 VERSION = "3.4.1"
 SEARCH_CAP = 500
@@ -177,6 +179,9 @@ class StandInWorld:
         """A file Foundry serves (for /download); ``mime`` "" stands for a blob the browser gave no type."""
         self.files[path.lstrip("/")] = (data, mime)
 
+    # Campaign Codex's "data will be lost" dialogs this world showed: [{uuid, lost: [fields]}].
+    codex_dialogs: list[dict] = field(default_factory=list)
+
     def add_entry(
         self,
         name: str,
@@ -308,6 +313,9 @@ class StandInRelay:
         self.peak_in_flight = 0  # most requests waiting on Foundry at once
         self._forced: dict[str, list[_Forced]] = {}
         self._silent: dict[str, int] = {}
+        self._applied_silently: set[str] = set()
+        self._crossed: dict[str, list] = {}
+        self._fail_after: dict[str, list] = {}
         self._latency: dict[str, float] = {}
         self._pending: dict[str, asyncio.Future] = {}
         self._bucket: tuple[int, float] | None = None  # (capacity, refill per second)
@@ -335,9 +343,21 @@ class StandInRelay:
         """The relay can't hand the request to Foundry: 500 "Failed to send request to Foundry client"."""
         self.force(route, 500, {"error": "Failed to send request to Foundry client"}, times=times)
 
-    def not_answering(self, route: str, *, times: int = 1) -> None:
-        """Foundry ignores the next ``times`` requests: the relay answers 408 after ``relay_timeout``."""
+    def not_answering(self, route: str, *, times: int = 1, applied: bool = False) -> None:
+        """Foundry ignores the next ``times`` requests: the relay answers 408 after ``relay_timeout``.
+        ``applied``: Foundry did the work (a write lands) but its reply came too late."""
         self._silent[route] = self._silent.get(route, 0) + times
+        if applied:
+            self._applied_silently.add(route)
+
+    def cross_replies(self, route: str, other_uuid: str, *, times: int = 1, applied: bool = True) -> None:
+        """The next ``times`` requests get the reply of another same-type request (for ``other_uuid``),
+        as the relay's id-only matching does; ``applied``: Foundry still did this request's work."""
+        self._crossed[route] = [other_uuid, times, applied]
+
+    def fail_after(self, route: str, passed: int, status: int = 500, body: Any = None) -> None:
+        """Let ``passed`` requests to ``route`` through, then answer the next one with ``status``."""
+        self._fail_after[route] = [passed, status, body or {"error": "Failed to send request to Foundry client"}]
 
     def add_latency(self, route: str, seconds: float) -> None:
         """Every request to ``route`` waits this long before being handled."""
@@ -401,6 +421,12 @@ class StandInRelay:
         forced = self._take_forced(path)
         if forced is not None:
             return forced
+        if path in self._fail_after:
+            passed, status, fail_body = self._fail_after[path]
+            if passed <= 0:
+                del self._fail_after[path]
+                return web.json_response(fail_body, status=status)
+            self._fail_after[path][0] -= 1
         if path in self._latency:
             await asyncio.sleep(self._latency[path])
 
@@ -489,8 +515,12 @@ class StandInRelay:
         try:
             if self._silent.get(path):
                 self._silent[path] -= 1
+                if path in self._applied_silently:
+                    answer()
                 await asyncio.sleep(self.relay_timeout)
                 return _error(408, "Request timed out")
+            if path in self._crossed:
+                return self._crossed_reply(path, answer, request_id)
             if not self.crossing:
                 await asyncio.sleep(self.foundry_delay)
                 status, reply = answer()
@@ -510,6 +540,16 @@ class StandInRelay:
             return _respond(status, reply)
         finally:
             self.in_flight -= 1
+
+    def _crossed_reply(self, path: str, answer: Callable[[], tuple[int, dict]], request_id: str) -> web.Response:
+        other, times, applied = self._crossed[path]
+        if times <= 1:
+            del self._crossed[path]
+        else:
+            self._crossed[path][1] -= 1
+        status, reply = answer() if applied else (200, {"type": "update-result", "entity": [{}]})
+        reply = {**reply, "uuid": other}
+        return web.json_response(_stamp(reply, request_id), status=status)
 
     async def _foundry_reply(self, request_id: str, answer: Callable[[], tuple[int, dict]]) -> None:
         await asyncio.sleep(self.foundry_delay)
@@ -660,8 +700,20 @@ def _update(world: StandInWorld, uuid: str, body: Any) -> tuple[int, dict]:
         return 400, {"error": "Cannot read properties of null (reading 'uuid')", "message": "Failed to update entity"}
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         return 400, {"type": "update-result", "error": "data is required"}
-    apply_update(doc, body["data"])
+    diff = copy.deepcopy(body["data"])
+    pending = codex_rules.before_update(doc, diff)
+    apply_update(doc, diff)
+    codex_rules.after_update(world, doc, pending)
+    _touch(doc)
     return 200, {"type": "update-result", "uuid": uuid, "entity": [copy.deepcopy(doc)]}
+
+
+_modified = itertools.count(1_700_000_000_000)
+
+
+def _touch(doc: dict) -> None:
+    """Foundry stamps every write in _stats.modifiedTime (ms)."""
+    doc.setdefault("_stats", {})["modifiedTime"] = next(_modified)
 
 
 def _create(world: StandInWorld, body: Any) -> tuple[int, dict]:
@@ -672,7 +724,8 @@ def _create(world: StandInWorld, body: Any) -> tuple[int, dict]:
     # Foundry: hidden from players, owned by the GM who created it (the relay module's user).
     uuid = world.add_entry(name, folder=body.get("folder"), ownership={"default": NONE, GM_USER_ID: OWNER})
     doc = world.entry(uuid)
-    apply_update(doc, data)
+    apply_update(doc, data)  # no Campaign Codex pre-create hook: the entry keeps exactly what was sent
+    _touch(doc)
     return 200, {"type": "create-result", "uuid": uuid, "entity": copy.deepcopy(doc)}
 
 
