@@ -238,13 +238,23 @@ class GMService:
     def _not_found(self, world_map: WorldMap, name: str, *, map_empty: bool | None = None) -> NoSuchEntry:
         """``world_map``: the names the asker may know (did-you-mean comes only from them); ``map_empty``:
         whether the world's whole map is empty (for a player's view, whose emptiness says nothing)."""
+        players = map_empty is not None  # a player can't run /refresh: tell them what they can expect
         if map_empty is None:
             map_empty = len(world_map.index) == 0
         if map_empty:
-            return NoSuchEntry("The name map for this world is empty: run /refresh first.")
+            return NoSuchEntry(
+                "The bot doesn't know this world's entries yet: ask the GM to run /refresh."
+                if players
+                else "The name map for this world is empty: run /refresh first."
+            )
         close = world_map.index.close_matches(name, limit=5)
+        hint = (
+            " If the GM added it just now, it shows after the next refresh."
+            if players
+            else " Run /refresh if it is new."
+        )
         return NoSuchEntry(
-            f"No entry named “{echo(name)}”." + (" Did you mean:" if close else " Run /refresh if it is new."),
+            f"No entry named “{echo(name)}”." + (" Did you mean:" if close else hint),
             details=[choice_label(e, True) for e in close],
         )
 
