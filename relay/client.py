@@ -7,6 +7,7 @@ header; any relay text shown to a person is scrubbed of it first.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import aiohttp
+import orjson
 from pydantic import SecretStr
 from yarl import URL
 
@@ -34,7 +36,7 @@ from relay.errors import (
     SeveralWorlds,
     UnknownWorld,
 )
-from relay.models import JournalEntry, RelayStatus, SearchHit, SearchResult, World
+from relay.models import FolderDoc, JournalEntry, RelayStatus, SearchHit, SearchResult, StructureReply, World
 from relay.pacing import Pacer
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,18 @@ _START_GAP = 0.002  # the relay ids requests by <type>_<unix ms>; two starts in 
 _TEXT_LIMIT = 200
 _SCOPE_RE = re.compile(r"lacks required scope:\s*(\S+)")
 _NOT_JSON = object()
+# Replies of these routes carry nothing to check them by (relay.md, "Concurrency hazard"): one at a time each.
+_ONE_AT_A_TIME = ("/search", "/structure", "/get-folder", "/create")
+_REQUEST_ID = re.compile(rb'"requestId"\s*:\s*"[^"]*"')
+
+
+def loads(raw: bytes) -> Any:
+    """JSON from the relay: orjson (several times faster on big replies), json for what orjson refuses
+    (lone surrogates, which Foundry text can hold)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 class _StartSpacer:
@@ -83,6 +97,7 @@ class RelayClient:
         self._key = api_key
         self._timeout = timeout
         self._spacer = _StartSpacer(_START_GAP)
+        self._exclusive = {route: asyncio.Lock() for route in _ONE_AT_A_TIME}
         # The relay's 300 requests/minute bucket, kept on our side: every keyed request takes a token.
         self.pacer = pacer or Pacer()
 
@@ -95,6 +110,16 @@ class RelayClient:
         def parse(body: dict) -> JournalEntry:
             self._check_uuid(uuid, body.get("uuid"))
             return JournalEntry.from_doc(uuid, body.get("data"))
+
+        return await self._call("GET", "/get", parse, params={"uuid": uuid}, client_id=client_id, uuid=uuid, read=True)
+
+    async def folder_document(self, folder_id: str, *, client_id: str | None = None) -> FolderDoc:
+        """The Folder document behind an id (``/get?uuid=Folder.<id>``): its name, type and parent."""
+        uuid = f"Folder.{folder_id}"
+
+        def parse(body: dict) -> FolderDoc:
+            self._check_uuid(uuid, body.get("uuid"))
+            return FolderDoc.from_doc(body.get("data"))
 
         return await self._call("GET", "/get", parse, params={"uuid": uuid}, client_id=client_id, uuid=uuid, read=True)
 
@@ -172,19 +197,34 @@ class RelayClient:
     async def structure(
         self, *, client_id: str | None = None, path: str | None = None, recursive_depth: int | None = None
     ) -> dict:
+        """The parsed ``data`` of a /structure reply (see ``structure_reply`` for big worlds)."""
+        reply = await self.structure_reply(client_id=client_id, path=path, recursive_depth=recursive_depth)
+        data = loads(reply.raw).get("data")
+        if not isinstance(data, dict):
+            raise RelayBadResponse("/structure", 200, "'data' is not an object")
+        return data
+
+    async def structure_reply(
+        self, *, client_id: str | None = None, path: str | None = None, recursive_depth: int | None = None
+    ) -> StructureReply:
+        """A /structure reply left as the relay's bytes, with a digest of everything but its request id:
+        a large world's tree is megabytes, and an unchanged one need not be parsed at all. The caller
+        parses ``raw`` (its ``data`` object) where it suits it."""
         params = {"types": "JournalEntry", "recursive": "true"}
         if path is not None:
             params["path"] = path
         if recursive_depth is not None:
             params["recursiveDepth"] = str(recursive_depth)
 
-        def parse(body: dict) -> dict:
-            data = body.get("data")
-            if not isinstance(data, dict):
-                raise ValueError("'data' is not an object")
-            return data
+        def parse(raw: bytes) -> StructureReply:
+            if not raw.lstrip().startswith(b"{") or b'"data"' not in raw:
+                raise ValueError("'data' is missing")
+            digest = hashlib.blake2b(_REQUEST_ID.sub(b"", raw), digest_size=16).hexdigest()
+            return StructureReply(raw=raw, digest=digest)
 
-        return await self._call("GET", "/structure", parse, params=params, client_id=client_id, read=True)
+        return await self._call(
+            "GET", "/structure", parse, params=params, client_id=client_id, read=True, raw_success=True
+        )
 
     async def get_folder(self, name: str, *, client_id: str | None = None) -> dict:
         """The **first** folder of any type named exactly ``name``, with its direct contents (raw ``data``).
@@ -213,6 +253,7 @@ class RelayClient:
         uuid: str | None = None,
         read: bool,
         auth: bool = True,
+        raw_success: bool = False,
     ) -> T:
         query = dict(params or {})
         if client_id:
@@ -221,6 +262,27 @@ class RelayClient:
         attempts = 2 if read else 1
         # The relay's rate limit is per key (unkeyed health checks don't count). The first token is
         # taken before our deadline starts: waiting our turn is not the relay being slow.
+        exclusive = self._exclusive.get(route)
+        if exclusive is not None:
+            async with exclusive:
+                return await self._attempts(
+                    method, route, parse, query, payload, client_id, uuid, attempts, auth, raw_success
+                )
+        return await self._attempts(method, route, parse, query, payload, client_id, uuid, attempts, auth, raw_success)
+
+    async def _attempts(
+        self,
+        method: str,
+        route: str,
+        parse: Callable[[Any], T],
+        query: dict,
+        payload: dict | None,
+        client_id: str | None,
+        uuid: str | None,
+        attempts: int,
+        auth: bool,
+        raw_success: bool,
+    ) -> T:
         if auth:
             await self.pacer.take()
         try:
@@ -229,7 +291,15 @@ class RelayClient:
                     if attempt > 1 and auth:
                         await self.pacer.take()
                     try:
-                        status, body = await self._send(method, route, query, payload, auth)
+                        status, raw = await self._send(method, route, query, payload, auth)
+                        if raw_success and 200 <= status < 300:
+                            try:
+                                return parse(raw)
+                            except ValueError as exc:
+                                raise RelayBadResponse(route, status, self._scrub(str(exc))) from None
+                        body = _parse_body(raw)
+                        if status == 429 and auth:
+                            self.pacer.drain()  # someone else spent the key's bucket: pace from empty
                         return self._interpret(route, status, body, parse, uuid=uuid, client_id=client_id)
                     except (RelayTimeout, CrossedReply) as exc:
                         if attempt == attempts or not _retryable(exc):
@@ -238,7 +308,7 @@ class RelayClient:
         except TimeoutError:
             raise RelayTimeout(seconds=self._timeout) from None
 
-    async def _send(self, method: str, route: str, query: dict, payload: dict | None, auth: bool) -> tuple[int, Any]:
+    async def _send(self, method: str, route: str, query: dict, payload: dict | None, auth: bool) -> tuple[int, bytes]:
         headers = {"x-api-key": self._key.get_secret_value()} if auth else {}
         await self._spacer.wait(route)
         try:
@@ -254,10 +324,7 @@ class RelayClient:
                 f"Couldn't reach the relay at {self._shown_base}", details=[self._scrub(str(exc) or type(exc).__name__)]
             ) from None
         log.debug("%s %s -> %s", method, route, status)
-        try:
-            return status, json.loads(raw)
-        except ValueError:  # includes UnicodeDecodeError and an empty body
-            return status, _NOT_JSON
+        return status, raw
 
     def _interpret(
         self, route: str, status: int, body: Any, parse: Callable[[dict], T], *, uuid: str | None, client_id: str | None
@@ -325,6 +392,13 @@ class RelayClient:
             raise ValueError("'uuid' is missing")
         if got != asked:
             raise CrossedReply(asked, got)
+
+
+def _parse_body(raw: bytes) -> Any:
+    try:
+        return loads(raw)
+    except ValueError:  # includes UnicodeDecodeError and an empty body
+        return _NOT_JSON
 
 
 def _retryable(exc: RelayError) -> bool:
