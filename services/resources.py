@@ -11,6 +11,7 @@ import aiohttp
 from core.settings import Settings
 from relay import RelayClient
 from release import ReleaseClient
+from services.gm.background import BackgroundRefresher
 from services.gm.maps import NameMaps
 from services.gm.service import GMService
 from services.maintainers.service import ReleaseService
@@ -35,6 +36,8 @@ class App:
             maps=NameMaps(NameMapStore(db)),
             world_choices=WorldChoiceStore(db),
         )
+        # Started by the bot (not the command-line twin); stopped by close().
+        self.refresher = BackgroundRefresher(self.gm, settings.refresh_interval)
         self.releases = ReleaseService(
             settings=settings,
             client=ReleaseClient(session, settings.release_api_url),
@@ -49,6 +52,7 @@ class App:
         return cls(settings, session, db)
 
     async def close(self) -> None:
+        await self.refresher.stop()
         await self.session.close()
         await self.db.close()
 

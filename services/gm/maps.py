@@ -53,6 +53,12 @@ class NameMaps:
         self._maps: dict[str, WorldMap] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: set[asyncio.Task] = set()  # changes that outlive a cancelled caller
+        # Called with the world after each change is swapped in (the background refresh resets its clock).
+        self.listeners: list[Callable[[str], None]] = []
+
+    def _changed(self, world: str) -> None:
+        for listener in self.listeners:
+            listener(world)
 
     def _lock(self, world: str) -> asyncio.Lock:
         lock = self._locks.get(world)
@@ -98,6 +104,7 @@ class NameMaps:
         async def change() -> RefreshCounts:
             counts = await self.store.replace(world, entries, complete=complete, note=note)
             self._maps[world] = await build_off_loop(entries)
+            self._changed(world)
             return counts
 
         return await self._serialised(world, change)
@@ -107,6 +114,7 @@ class NameMaps:
             await self.store.put(world, entry)
             current = await self._current(world)
             self._maps[world] = await build_off_loop({**current.by_uuid, entry.uuid: entry}.values())
+            self._changed(world)
 
         await self._serialised(world, change)
 

@@ -13,9 +13,10 @@ from core.settings import Settings
 from core.textsafe import echo
 from relay import EntryNotFound, JournalEntry, NoWorldConnected, RelayClient, SeveralWorlds, World
 from services.codex import codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
-from services.gm.enumerate import Progress, enumerate_journal
+from services.gm.enumerate import Progress
 from services.gm.maps import NameMaps, WorldMap
 from services.gm.names import NameEntry, choice_label
+from services.gm.rebuild import MapRebuilder
 from storage import WorldChoiceStore
 
 # Discord shows at most 25 autocomplete choices.
@@ -58,7 +59,8 @@ class GMService:
         self._relay = relay
         self.maps = maps
         self.world_choices = world_choices
-        self._refresh_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # /refresh and the background refresh rebuild a map through this one object (one at a time per world).
+        self.rebuilder = MapRebuilder(lambda: self.relay, maps)
         # One push per entry at a time, from preview to write: a second push previews against the first's result.
         self._entry_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._public_urls: dict[str, tuple[float, str | None]] = {}
@@ -154,17 +156,16 @@ class GMService:
     # --- refresh ------------------------------------------------------------------------------
 
     async def refresh(self, world: ResolvedWorld, progress: Progress | None = None) -> Reply:
-        lock = self._refresh_locks[world.client_id]
-        if lock.locked():
+        running = self.rebuilder.running(world.client_id)
+        if running == "foreground":
             raise RefreshRunning("A refresh of this world is already running; its result will be posted when it ends.")
-        async with lock:
-            started = time.perf_counter()
-            found = await enumerate_journal(self.relay, world.client_id, progress)
-            counts = await self.maps.replace(world.client_id, found.entries, complete=found.complete, note=found.note)
-            took = time.perf_counter() - started
+        if running == "background" and progress is not None:
+            await progress("The background refresh of this world is running; starting right after it…")
+        done = await self.rebuilder.rebuild(world.client_id, progress)
+        found, counts, took = done.found, done.counts, done.seconds
         reply = Reply(
             title=f"Name map refreshed — {echo(world.label)}",
-            tone=Tone.SUCCESS if found.complete else Tone.WARNING,
+            tone=Tone.SUCCESS if found.complete else Tone.INFO,  # an unproven part is a note, not an alarm
             description=found.note or "Every journal entry of the world is in the map.",
             footer=f"{found.requests} relay request(s)",
             data={"complete": found.complete, "seconds": round(took, 3), "requests": found.requests},
