@@ -31,7 +31,7 @@ def background_line(refresher, client_id: str) -> str:
     every = f"every {_age(refresher.interval).removesuffix(' ago')}"
     if state is None:
         return f"{every}; not run yet"
-    now = time.time()
+    now = refresher.clock()
     parts = [every]
     if state.offline:
         parts.append("paused: the world is offline")
