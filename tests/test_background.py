@@ -116,7 +116,7 @@ async def test_failures_are_logged_once_per_streak_and_shown_in_status(env, capl
     app, refresher, clock, world, relay = env
     world.add_entry("Harbor")
     await refresher.run_due()
-    relay.fail_send("/structure", times=6)  # 3 runs, each retried once by the client
+    relay.fail_send("/structure", times=3)  # 3 runs (a failed send is not retried)
 
     with caplog.at_level(logging.INFO, logger="services.gm.background"):
         for _ in range(3):
