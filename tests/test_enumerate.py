@@ -629,3 +629,22 @@ async def test_stand_in_structure_models_the_collisions(relay, session, world):
     inside = await client.structure(client_id=CLIENT, path=lore.uuid, recursive_depth=5)
     assert [e["name"] for e in inside["entities"]] == ["Lore index again"]  # a path= read keeps them apart
     assert inside["folders"]["entities"]["id"] == sub.id
+
+
+@pytest.mark.parametrize("filler", [0, 600])
+async def test_a_folder_named_proto_never_reaches_the_tree_but_reaches_the_map(relay, session, world, filler):
+    """JavaScript sets a key named __proto__ as the object's prototype: the module's JSON never has it."""
+    odd = world.add_folder("__proto__", parent=world.add_folder("Lore"))
+    entry = world.add_entry("Zz odd entry", folder=odd)
+    big_filler(world, filler)
+
+    data = await client_for(session, relay).structure(client_id=CLIENT, recursive_depth=5)
+    assert "__proto__" not in data["folders"]["Lore"]  # control: the stand-in drops it as the module does
+    result, _ = await refresh(session, relay)
+
+    assert got(result) == expected(world)
+    assert {e.uuid: e.folder for e in result.entries}[entry] == "Lore/__proto__"
+    if filler:  # past 500 entries only its name finds it, and another could hide the same way
+        assert [(u.path, u.reason) for u in result.unverified] == [("__proto__", "dropped")]
+    else:
+        assert result.complete
