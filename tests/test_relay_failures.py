@@ -110,7 +110,7 @@ async def test_a_write_that_times_out_is_not_retried(mapped):
 async def test_the_bots_own_timeout_ends_a_silent_relay_with_a_message(mapped):
     mapped.relay.add_latency("/get", 3.0)
     result = await mapped.h.slash(mapped.player, mapped.channel, "lookup", name="Harbor")
-    assert result.response_time < 0.5  # acknowledged at once, before the relay answers
+    assert result.deferred  # acknowledged first, then the bot's own deadline ended the wait
     assert "didn't answer" in result.text, result.text
 
 
