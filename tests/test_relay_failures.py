@@ -131,7 +131,7 @@ async def test_commands_acknowledge_at_once_however_slow_the_relay_is(mapped):
         (mapped.gm, "refresh", {}),
     ]:
         result = await mapped.h.slash(who, mapped.channel, command, **options)
-        assert result.response_time < 0.3, (command, result.response_time)
+        assert result.deferred, command  # acknowledged first; the answer followed the slow relay
 
 
 async def test_client_id_is_a_query_parameter_never_a_header(mapped):
