@@ -204,7 +204,12 @@ def bench_settings(base_url: str, db_path: Path, **overrides):
     from core.settings import Settings
 
     values = dict(
-        relay_url=base_url, relay_api_key=RELAY_KEY, relay_client_id=WORLD_ID, relay_timeout=30.0, database_path=db_path
+        relay_url=base_url,
+        relay_api_key=RELAY_KEY,
+        relay_client_id=WORLD_ID,
+        relay_timeout=30.0,
+        database_path=db_path,
+        refresh_interval=0,  # a bench starts background refreshes itself when it measures them
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -243,7 +248,7 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
     import aiohttp
 
     import services.gm.maps
-    import services.gm.service
+    import services.gm.rebuild
     from services.gm.names import NameEntry
     from services.gm.service import ResolvedWorld
     from services.resources import App
@@ -256,10 +261,10 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                 world = ResolvedWorld(WORLD_ID, "Bench Campaign")
                 await app.relay.status()  # open the keep-alive connection first, as a running bot has
                 for run in range(1, runs + 1):
-                    enum_t = Timer(services.gm.service.enumerate_journal)
+                    enum_t = Timer(services.gm.rebuild.enumerate_journal)
                     replace_t = Timer(app.gm.maps.store.replace)
                     build_t = SyncTimer(services.gm.maps._build)
-                    services.gm.service.enumerate_journal, app.gm.maps.store.replace, services.gm.maps._build = (
+                    services.gm.rebuild.enumerate_journal, app.gm.maps.store.replace, services.gm.maps._build = (
                         enum_t,
                         replace_t,
                         build_t,
@@ -283,7 +288,7 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                         gc.collect()
                         after = proc_status()["VmRSS"]
                     finally:
-                        services.gm.service.enumerate_journal = enum_t.fn
+                        services.gm.rebuild.enumerate_journal = enum_t.fn
                         app.gm.maps.store.replace = replace_t.fn
                         services.gm.maps._build = build_t.fn
                     rows.append(

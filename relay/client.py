@@ -219,8 +219,7 @@ class RelayClient:
         def parse(raw: bytes) -> StructureReply:
             if not raw.lstrip().startswith(b"{") or b'"data"' not in raw:
                 raise ValueError("'data' is missing")
-            digest = hashlib.blake2b(_REQUEST_ID.sub(b"", raw), digest_size=16).hexdigest()
-            return StructureReply(raw=raw, digest=digest)
+            return StructureReply(raw=raw, digest=_digest(raw))
 
         return await self._call(
             "GET", "/structure", parse, params=params, client_id=client_id, read=True, raw_success=True
@@ -392,6 +391,19 @@ class RelayClient:
             raise ValueError("'uuid' is missing")
         if got != asked:
             raise CrossedReply(asked, got)
+
+
+def _digest(raw: bytes) -> str:
+    """Of the whole reply but its request id (which changes every time); no copy of the body is made."""
+    digest = hashlib.blake2b(digest_size=16)
+    view = memoryview(raw)
+    found = _REQUEST_ID.search(raw)
+    if found is None:
+        digest.update(view)
+    else:
+        digest.update(view[: found.start()])
+        digest.update(view[found.end() :])
+    return digest.hexdigest()
 
 
 def _parse_body(raw: bytes) -> Any:

@@ -37,6 +37,7 @@ from core.textsafe import echo
 from relay import RelayClient, RelayModuleError, RelayRateLimited
 from relay.client import loads
 from relay.errors import EntryNotFound
+from services.gm import worker
 from services.gm.names import NameEntry
 from services.gm.structure import Tree
 
@@ -50,6 +51,8 @@ BUDGET = 600.0  # seconds a whole run may take, waits for the rate limit include
 PROGRESS_EVERY = 2.0  # seconds between progress reports inside one step
 RATE_LIMIT_WAIT = 2.0  # seconds waited after a 429: the relay's bucket refills 5 requests a second
 _NOTE_PARTS = 8  # folders named in the note; the rest are counted
+WORKER_BYTES = 1_000_000  # /structure replies this big are parsed in the worker process
+_CHUNK = 2_000  # entries turned into NameEntry per step on the loop
 # Folder names the module's tree can drop whatever their siblings are called (see structure.py).
 _DROPPED_NAMES = ("entities", "__proto__")
 
@@ -218,10 +221,12 @@ class _Run:
         if known_digest is not None and reply.digest == known_digest:
             return Enumeration([], True, None, self.requests, digest=reply.digest, unchanged=True)
         digest = reply.digest
-        data = parse_structure(reply.raw)
+        if len(reply.raw) >= WORKER_BYTES:
+            # Parsing and reading megabytes holds the GIL: in the worker process (services/gm/worker.py).
+            self.tree, need = await worker.run(worker.read_tree, reply.raw, self.depth)
+        else:
+            need = self.tree.read_root(parse_structure(reply.raw), self.depth)
         del reply
-        need = self.tree.read_root(data, self.depth)
-        del data  # the parsed reply (tens of MB for a large world): the tree keeps what it needs
         await self._report(f"Folder tree read: {len(self.tree.entries)} entries in {len(self.tree.folders)} folders.")
         whole = not need and not any(k.startswith("?") for k in self.tree.folders)
         await self._read_folders(need)
@@ -340,26 +345,22 @@ class _Run:
             return "changed"  # renamed or deleted during the refresh
         return None if first[0] == key else "shared"
 
-    def _entries(self) -> list[NameEntry]:
-        """The tree's entries with their folder paths, sorted. Only reads the tree."""
+    async def _entries(self) -> list[NameEntry]:
+        """The tree's entries with their folder paths, a chunk at a time (50,000 take ~0.1 s of CPU)."""
         tree = self.tree
         paths: dict[str | None, str | None] = {}  # one path string per folder, shared by its entries
-
-        def path(folder: str | None) -> str | None:
-            if folder not in paths:
-                paths[folder] = tree.path(folder)
-            return paths[folder]
-
-        entries = [
-            NameEntry(uuid=uuid, name=name, folder=path(folder)) for uuid, (name, folder) in tree.entries.items()
-        ]
-        entries.sort(key=lambda e: (e.name.casefold(), e.folder or "", e.uuid))
+        entries: list[NameEntry] = []
+        items = list(tree.entries.items())
+        for start in range(0, len(items), _CHUNK):
+            for uuid, (name, folder) in items[start : start + _CHUNK]:
+                if folder not in paths:
+                    paths[folder] = tree.path(folder)
+                entries.append(NameEntry(uuid=uuid, name=name, folder=paths[folder]))
+            await asyncio.sleep(0)
         return entries
 
     async def _result(self, *, searched_all: bool, digest: str, whole_tree: bool) -> Enumeration:
-        # ~0.1 s of CPU for 50,000 entries: in a worker thread, so the event loop keeps answering
-        # interactions (nothing else touches this run's tree meanwhile).
-        entries = await asyncio.to_thread(self._entries)
+        entries = await self._entries()
         complete = not self.unverified
         note = None if complete else _note(len(entries), self.unverified)
         await self._report(

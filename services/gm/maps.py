@@ -4,10 +4,10 @@ Autocomplete must answer inside Discord's 3 s without deferring, so it reads thi
 relay. A refresh swaps the whole index at once after its transaction commits: readers never see a
 half-built map (zero downtime).
 
-Building the index for a large world takes about a second of CPU, so it runs in a worker thread
-(``asyncio.to_thread``): the event loop keeps acknowledging interactions meanwhile (the build holds
-the GIL, but the interpreter hands it back to the loop every switch interval), and readers keep
-getting the old map until the new one is complete. Per world, loads and changes run one at a time
+Building the index for a large world takes about a second of CPU, so it runs in the worker process
+(services/gm/worker.py; small maps in a thread), and readers keep getting the old map until the new
+one is complete. A refresh that finds the map unchanged writes nothing and rebuilds nothing; one that
+finds a few changes writes only those rows. Per world, loads and changes run one at a time
 under a lock: concurrent first uses after a restart build the map once, and a /push landing during
 a refresh is applied on top of the refreshed map, never lost to it. A change, once its SQLite write
 has started, always finishes its swap even when the caller that asked for it is cancelled (the
@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from services.gm import worker
 from services.gm.names import NameEntry, NameIndex
 from storage import MapInfo, NameMapStore, RefreshCounts
 
@@ -42,9 +43,38 @@ def _build(entries: Iterable[NameEntry]) -> WorldMap:
     return WorldMap(NameIndex(entries), {e.uuid: e for e in entries})
 
 
+WORKER_MIN = 5_000  # maps this big are built in the worker process; smaller ones in a thread (a few ms)
+_CHUNK = 5_000  # entries handled per step on the loop
+
+
 async def build_off_loop(entries: Iterable[NameEntry]) -> WorldMap:
-    """``_build`` in a worker thread (it only reads its own copy of the entries)."""
-    return await asyncio.to_thread(_build, list(entries))
+    """The map of ``entries``, built off the event loop: a small one in a worker thread, a big one in
+    the worker process (services/gm/worker.py), whose pieces are put together here a chunk at a time."""
+    entries = list(entries)
+    if len(entries) < WORKER_MIN:
+        return await asyncio.to_thread(_build, entries)
+    parts = await worker.run(worker.build_index, [(e.uuid, e.name, e.folder) for e in entries])
+    index = await worker.index_from_parts(parts)
+    by_uuid: dict[str, NameEntry] = {}
+    ranked = index.entries
+    for start in range(0, len(ranked), _CHUNK):
+        by_uuid.update((e.uuid, e) for e in ranked[start : start + _CHUNK])
+        await asyncio.sleep(0)
+    return WorldMap(index, by_uuid)
+
+
+async def _diff(current: dict[str, NameEntry], entries: list[NameEntry]) -> tuple[list[NameEntry], list[str]]:
+    """(entries added or changed, uuids removed) between the map in memory and a new listing; in chunks."""
+    changed: list[NameEntry] = []
+    seen: set[str] = set()
+    for start in range(0, len(entries), _CHUNK):
+        for entry in entries[start : start + _CHUNK]:
+            seen.add(entry.uuid)
+            if current.get(entry.uuid) != entry:
+                changed.append(entry)
+        await asyncio.sleep(0)
+    removed = [uuid for uuid in current if uuid not in seen]
+    return changed, removed
 
 
 class NameMaps:
@@ -99,10 +129,22 @@ class NameMaps:
         return await self._serialised(world, lambda: self._current(world))
 
     async def replace(self, world: str, entries: list[NameEntry], *, complete: bool, note: str | None) -> RefreshCounts:
+        """The world's map becomes ``entries``: in SQLite (one transaction), then in memory (one swap).
+        With the old map in memory only the difference is written, and an unchanged map is kept as it is."""
         entries = list(entries)
 
         async def change() -> RefreshCounts:
-            counts = await self.store.replace(world, entries, complete=complete, note=note)
+            current = self._maps.get(world)
+            if current is None:
+                counts = await self.store.replace(world, entries, complete=complete, note=note)
+            else:
+                changed, removed = await _diff(current.by_uuid, entries)
+                counts = await self.store.apply(
+                    world, changed, removed, complete=complete, note=note, old_names=current.name_of
+                )
+                if not changed and not removed:
+                    self._changed(world)
+                    return counts  # the index in memory is already this map
             self._maps[world] = await build_off_loop(entries)
             self._changed(world)
             return counts

@@ -12,11 +12,12 @@ from core.replies import Confirm, Decision, Reply, Tone
 from core.settings import Settings
 from core.textsafe import echo
 from relay import EntryNotFound, JournalEntry, NoWorldConnected, RelayClient, SeveralWorlds, World
-from services.codex import codex_diff, describe_changes, parse_push_file, render_entry, validate_against_type
+from services.codex import codex_diff, describe_changes, parse_push_file, validate_against_type
 from services.gm.enumerate import Progress
 from services.gm.maps import NameMaps, WorldMap
 from services.gm.names import NameEntry, choice_label
 from services.gm.rebuild import MapRebuilder
+from services.gm.views import render_views
 from storage import WorldChoiceStore
 
 # Discord shows at most 25 autocomplete choices.
@@ -225,11 +226,12 @@ class GMService:
             raise self._not_found(world_map, name)
         live = await self._live(world, entry)
         base = await self.image_base(world)
-        common = dict(names=world_map.name_of, image_base=base)
-        player = render_entry(live.name, live.flags, live.pages, gm=False, **common)
-        if not gm:  # players never need the GM's view: render it only for a GM
+        # Players never need the GM's view: it is rendered only for a GM. Big entries render off the loop.
+        player, full = await render_views(
+            live.name, live.flags, live.pages, gm=gm, names=world_map.name_of, image_base=base
+        )
+        if full is None:
             return Lookup(player=player, gm=None)
-        full = render_entry(live.name, live.flags, live.pages, gm=True, **common)
         return Lookup(player=player, gm=full if full.as_text() != player.as_text() else None)
 
     # --- push ---------------------------------------------------------------------------------
