@@ -34,7 +34,7 @@ async def test_a_big_entry_renders_in_the_worker_exactly_as_in_place():
     assert player == render_entry("Baron", big, [], gm=False, names=NAMES.get, image_base=None)
     assert gm == render_entry("Baron", big, [], gm=True, names=NAMES.get, image_base=None)
     assert "Bob the Smith" in player.description and "Ann of the Mill" in player.as_text()
-    assert "Only the GM knows" not in player.as_text() and "Only the GM knows" in gm.as_text()
+    assert "GM notes" not in player.as_text() and "GM notes" in gm.as_text()
 
 
 async def test_a_player_gets_no_gm_view_and_a_small_entry_renders_in_place():
