@@ -125,11 +125,28 @@ def build_world(relay, names: int, rich: int, seed: int):
     return manifest
 
 
-async def _serve(names: int, rich: int, seed: int, manifest_path: str, latency: float) -> None:
+HUGE_HTML = "".join(
+    f"<p>Chronicle {i}: the <b>Iron Lantern</b> met at <em>the mill</em>; see @UUID[{{ally}}]{{{{the ally}}}}.</p>"
+    for i in range(4_000)
+)  # ~400 KB
+DEEP_HTML = "<div>" * 3_000 + "<p>The bottom of the well.</p>" + "</div>" * 3_000
+
+
+def _worst_inputs(relay, manifest: list) -> None:
+    """The first two entries get the worst descriptions known: 400 KB of HTML, and HTML 3,000 levels deep."""
+    world = relay.worlds[WORLD_ID]
+    for (uuid, _, _), html in zip(manifest[:2], (HUGE_HTML, DEEP_HTML)):
+        doc = world.entry(uuid)
+        doc["flags"] = {"campaign-codex": {"type": "npc", "data": {"description": html.format(ally=manifest[2][0])}}}
+
+
+async def _serve(names: int, rich: int, seed: int, manifest_path: str, latency: float, worst: bool = False) -> None:
     from tests.stand_ins.relay_server import StandInRelay
 
     relay = StandInRelay(keys={RELAY_KEY: set(SCOPES)}, relay_timeout=15.0)
     manifest = build_world(relay, names, rich, seed)
+    if worst:
+        _worst_inputs(relay, manifest)
     with open(manifest_path, "w") as fh:
         json.dump(manifest, fh)
     if latency:
@@ -150,8 +167,8 @@ class RelayProcess:
     """The stand-in relay with the bench world, in a child process. ``async with RelayProcess(...) as r``:
     ``r.base_url``, ``r.entries`` (uuid, name, folder path)."""
 
-    def __init__(self, names: int, *, rich: int = 200, seed: int = 1, latency: float = 0.0):
-        self.names, self.rich, self.seed, self.latency = names, rich, seed, latency
+    def __init__(self, names: int, *, rich: int = 200, seed: int = 1, latency: float = 0.0, worst: bool = False):
+        self.names, self.rich, self.seed, self.latency, self.worst = names, rich, seed, latency, worst
         self.base_url = ""
         self.entries: list[tuple[str, str, str | None]] = []
         self._proc: subprocess.Popen | None = None
@@ -175,6 +192,7 @@ class RelayProcess:
                 str(self.latency),
                 "--manifest",
                 manifest,
+                *(["--worst"] if self.worst else []),
             ],
             cwd=ROOT,
             stdin=subprocess.PIPE,
@@ -391,9 +409,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--latency", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--manifest", help=argparse.SUPPRESS)
+    parser.add_argument("--worst", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        asyncio.run(_serve(args.names, args.rich, args.seed, args.manifest, args.latency))
+        asyncio.run(_serve(args.names, args.rich, args.seed, args.manifest, args.latency, args.worst))
         return 0
 
     rows = asyncio.run(measure_refresh(args.names, args.runs, args.profile))

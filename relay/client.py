@@ -397,7 +397,8 @@ def _digest(raw: bytes) -> str:
     """Of the whole reply but its request id (which changes every time); no copy of the body is made."""
     digest = hashlib.blake2b(digest_size=16)
     view = memoryview(raw)
-    found = _REQUEST_ID.search(raw)
+    # The module puts requestId beside `type` at the start; a relay may append it: look only there.
+    found = _REQUEST_ID.search(raw, 0, 512) or _REQUEST_ID.search(raw, max(0, len(raw) - 512))
     if found is None:
         digest.update(view)
     else:

@@ -6,11 +6,14 @@ services without a gateway connection, and tests inject their own settings.
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 
 from core.settings import Settings
 from relay import RelayClient
 from release import ReleaseClient
+from services.gm import worker
 from services.gm.background import BackgroundRefresher
 from services.gm.maps import NameMaps
 from services.gm.service import GMService
@@ -49,6 +52,8 @@ class App:
     async def open(cls, settings: Settings) -> App:
         db = await open_database(settings.database_path)
         session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        if settings.relay_configured:
+            await asyncio.to_thread(worker.warm)  # start the refresh worker process off the loop, once
         return cls(settings, session, db)
 
     async def close(self) -> None:

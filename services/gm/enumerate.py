@@ -223,7 +223,9 @@ class _Run:
         digest = reply.digest
         if len(reply.raw) >= WORKER_BYTES:
             # Parsing and reading megabytes holds the GIL: in the worker process (services/gm/worker.py).
-            self.tree, need = await worker.run(worker.read_tree, reply.raw, self.depth)
+            self.tree, need, parts = await worker.run(worker.read_tree, reply.raw, self.depth)
+            async for uuid, value in worker.from_parts(parts):
+                self.tree.entries[uuid] = value
         else:
             need = self.tree.read_root(parse_structure(reply.raw), self.depth)
         del reply

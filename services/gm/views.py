@@ -17,7 +17,9 @@ from core.replies import Reply
 from services.codex import render_entry
 from services.gm import worker
 
-OFF_LOOP_BYTES = 50_000  # entries whose flags and pages serialise bigger than this render in the worker
+# Entries whose flags and pages serialise bigger than this render in the worker (rendering costs ~1 ms
+# per KB of HTML, more when deeply nested; a typical 2 KB description stays here).
+OFF_LOOP_BYTES = 16_000
 _UUID = re.compile(rb"(?:JournalEntry|Compendium|Actor|Item|Scene|RollTable)\.[A-Za-z0-9_.-]{1,300}")
 _ENRICHER = re.compile(rb"@(JournalEntry|Actor|Item|Scene|RollTable)\[([^\]\n]{1,300})\]")
 

@@ -5,11 +5,12 @@ the loop wakes up (a socket is readable) it must wait for the GIL the thread hol
 acknowledgements measured several hundred ms late during a 50,000-entry refresh. In a process the
 loop only pays for the hand-over:
 
-* ``read_tree``: parses a ``/structure`` reply (megabytes) and reads it into a ``Tree``; the tree
-  comes back pickled (~20 ms to unpickle 50,000 entries, in the executor's result thread).
-* ``build_index``: builds a ``NameIndex`` and sends it back as a list of pickled *parts*;
-  ``index_from_parts`` unpickles them one at a time, yielding to the loop in between, so no single
-  step holds it for long.
+* ``read_tree``: parses a ``/structure`` reply (megabytes) and reads it into a ``Tree``;
+* ``build_index``: builds a ``NameIndex``.
+
+Big objects travel as lists of small pickles (*parts*): the executor's threads then only copy bytes
+(a 50,000-entry dict unpickled in one go holds the GIL ~20 ms, longer on a busy machine), and the loop
+unpickles one part per turn.
 
 One process for the whole bot (``max_workers=1``: refreshes are rare and one at a time per world),
 started on first use with the ``forkserver`` method (forking a process that runs threads is unsafe),
@@ -26,11 +27,11 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from services.gm.names import NameEntry, NameIndex
+from services.gm.names import NameEntry, NameIndex, _Table
 
 T = TypeVar("T")
 
-_CHUNK = 5_000  # list items per part: unpickling one part takes a few ms
+_CHUNK = 2_000  # list items per part: unpickling one part takes a few ms
 _pool: ProcessPoolExecutor | None = None
 
 
@@ -63,41 +64,99 @@ def shutdown() -> None:
 
 
 def read_tree(raw: bytes, depth: int):
+    """(the tree without its entries, folder ids to read with path=, the entries as pickled parts)."""
     from services.gm.enumerate import parse_structure
     from services.gm.structure import Tree
 
     tree = Tree()
     need = tree.read_root(parse_structure(raw), depth)
-    return tree, need
+    items = list(tree.entries.items())
+    tree.entries = {}
+    return tree, need, to_parts(items)
 
 
-def build_index(rows: list[tuple[str, str, str | None]]) -> list[bytes]:
+def build_index(row_parts: list[bytes]) -> list[bytes]:
+    rows = [row for part in row_parts for row in pickle.loads(part)]
     index = NameIndex(NameEntry(uuid, name, folder) for uuid, name, folder in rows)
     return index_parts(index)
 
 
+def to_parts(items: list) -> list[bytes]:
+    return [pickle.dumps(items[i : i + _CHUNK], pickle.HIGHEST_PROTOCOL) for i in range(0, len(items), _CHUNK)]
+
+
 def index_parts(index: NameIndex) -> list[bytes]:
-    """The index's attributes, pickled separately; long lists cut into ``_CHUNK``-item slices."""
+    """The index as small pickles: attributes one by one, long lists (the heads of the fuzzy tables
+    too) cut into ``_CHUNK``-item slices. A part is (attribute, key, table, field, extend, value)."""
     parts: list[bytes] = []
-    for name, value in vars(index).items():
+
+    def emit(name: str, key: Any, table: int | None, field: str | None, value: Any) -> None:
         if isinstance(value, list) and len(value) > _CHUNK:
             for start in range(0, len(value), _CHUNK):
-                parts.append(pickle.dumps((name, start > 0, value[start : start + _CHUNK]), pickle.HIGHEST_PROTOCOL))
+                part = (name, key, table, field, start > 0, value[start : start + _CHUNK])
+                parts.append(pickle.dumps(part, pickle.HIGHEST_PROTOCOL))
         else:
-            parts.append(pickle.dumps((name, False, value), pickle.HIGHEST_PROTOCOL))
+            parts.append(pickle.dumps((name, key, table, field, False, value), pickle.HIGHEST_PROTOCOL))
+
+    for name, value in vars(index).items():
+        if name == "_heads":
+            emit(name, None, None, None, {k: [None] * len(tables) for k, tables in value.items()})
+            for k, tables in value.items():
+                for i, table in enumerate(tables):
+                    emit(name, k, i, None, _Table([], table.ranks, table.offsets))
+                    emit(name, k, i, "heads", table.heads)
+        elif name == "_whole_words":
+            emit(name, None, None, None, _Table([], value.ranks, value.offsets))
+            emit(name, None, None, "heads", value.heads)
+        else:
+            emit(name, None, None, None, value)
     return parts
 
 
 # --- back on the loop --------------------------------------------------------------------------------
+# Big objects cross between the processes as lists of small pickles: the executor's threads only copy
+# bytes, and the loop (un)pickles one part per turn.
+
+
+async def parts_of(items: list) -> list[bytes]:
+    parts = []
+    for i in range(0, len(items), _CHUNK):
+        parts.append(pickle.dumps(items[i : i + _CHUNK], pickle.HIGHEST_PROTOCOL))
+        await asyncio.sleep(0)
+    return parts
+
+
+async def from_parts(parts: list[bytes]):
+    """The items of ``to_parts``/``parts_of``, one part per turn of the loop."""
+    for part in parts:
+        for item in pickle.loads(part):
+            yield item
+        await asyncio.sleep(0)
 
 
 async def index_from_parts(parts: list[bytes]) -> NameIndex:
     index = NameIndex.__new__(NameIndex)
     for part in parts:
-        name, more, value = pickle.loads(part)
-        if more:
-            getattr(index, name).extend(value)
+        name, key, table, field, extend, value = pickle.loads(part)
+        if table is None and field is None:  # a plain attribute (or a table's shell: _whole_words)
+            if extend:
+                getattr(index, name).extend(value)
+            else:
+                setattr(index, name, value)
         else:
-            setattr(index, name, value)
+            holder = getattr(index, name)
+            if field is None:  # a fuzzy table's shell in _heads
+                holder[key][table] = value
+            else:
+                obj = holder[key][table] if table is not None else holder
+                if extend:
+                    getattr(obj, field).extend(value)
+                else:
+                    setattr(obj, field, value)
         await asyncio.sleep(0)  # let interactions in between parts
     return index
+
+
+def warm() -> None:
+    """Starts the worker process (blocking: call it in a thread), so the first refresh need not."""
+    _executor().submit(int).result()
