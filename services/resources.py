@@ -53,6 +53,7 @@ class App:
         db = await open_database(settings.database_path)
         session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         if settings.relay_configured:
+            worker.fixed_mmap_threshold()
             await asyncio.to_thread(worker.warm)  # start the refresh worker process off the loop, once
         return cls(settings, session, db)
 

@@ -31,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, TypeVar
 
 from core.textsafe import echo
@@ -352,13 +353,14 @@ class _Run:
         tree = self.tree
         paths: dict[str | None, str | None] = {}  # one path string per folder, shared by its entries
         entries: list[NameEntry] = []
-        items = list(tree.entries.items())
-        for start in range(0, len(items), _CHUNK):
-            for uuid, (name, folder) in items[start : start + _CHUNK]:
+        items = iter(tree.entries.items())  # nothing else changes the tree meanwhile
+        while chunk := list(islice(items, _CHUNK)):
+            for uuid, (name, folder) in chunk:
                 if folder not in paths:
                     paths[folder] = tree.path(folder)
                 entries.append(NameEntry(uuid=uuid, name=name, folder=paths[folder]))
             await asyncio.sleep(0)
+        tree.entries = {}  # freed before the map is built, which can then reuse the memory
         return entries
 
     async def _result(self, *, searched_all: bool, digest: str, whole_tree: bool) -> Enumeration:

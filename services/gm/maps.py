@@ -54,9 +54,9 @@ async def build_off_loop(entries: Iterable[NameEntry]) -> WorldMap:
     entries = list(entries)
     if len(entries) < WORKER_MIN:
         return await asyncio.to_thread(_build, entries)
-    rows = await worker.parts_of([(e.uuid, e.name, e.folder) for e in entries])
+    rows = await worker.rows_of(entries)
     parts = await worker.run(worker.build_index, rows)
-    index = await worker.index_from_parts(parts)
+    index = await worker.index_from_parts(parts, entries)
     by_uuid: dict[str, NameEntry] = {}
     ranked = index.entries
     for start in range(0, len(ranked), _CHUNK):

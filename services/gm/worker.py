@@ -20,8 +20,10 @@ and started again if it dies.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 import pickle
+from array import array
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,6 +35,7 @@ T = TypeVar("T")
 
 _CHUNK = 2_000  # list items per part: unpickling one part takes a few ms
 _pool: ProcessPoolExecutor | None = None
+_M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -76,8 +79,12 @@ def read_tree(raw: bytes, depth: int):
 
 
 def build_index(row_parts: list[bytes]) -> list[bytes]:
+    """The index of the rows (uuid, name, folder), as parts. Its entries travel as positions in the
+    rows: the loop already holds those NameEntry objects, and sharing them saves a copy of every name."""
     rows = [row for part in row_parts for row in pickle.loads(part)]
     index = NameIndex(NameEntry(uuid, name, folder) for uuid, name, folder in rows)
+    position = {row[0]: i for i, row in enumerate(rows)}
+    index._entries = array("i", (position[e.uuid] for e in index._entries))  # type: ignore[assignment]
     return index_parts(index)
 
 
@@ -99,6 +106,8 @@ def index_parts(index: NameIndex) -> list[bytes]:
             parts.append(pickle.dumps((name, key, table, field, False, value), pickle.HIGHEST_PROTOCOL))
 
     for name, value in vars(index).items():
+        if name == "_sorted_norms":
+            continue  # the same strings as _norms, in _sorted_norm_ranks order: rebuilt from them on arrival
         if name == "_heads":
             emit(name, None, None, None, {k: [None] * len(tables) for k, tables in value.items()})
             for k, tables in value.items():
@@ -118,26 +127,33 @@ def index_parts(index: NameIndex) -> list[bytes]:
 # bytes, and the loop (un)pickles one part per turn.
 
 
-async def parts_of(items: list) -> list[bytes]:
+async def rows_of(entries: list[NameEntry]) -> list[bytes]:
+    """(uuid, name, folder) of each entry, as parts for ``build_index``."""
     parts = []
-    for i in range(0, len(items), _CHUNK):
-        parts.append(pickle.dumps(items[i : i + _CHUNK], pickle.HIGHEST_PROTOCOL))
+    for i in range(0, len(entries), _CHUNK):
+        rows = [(e.uuid, e.name, e.folder) for e in entries[i : i + _CHUNK]]
+        parts.append(pickle.dumps(rows, pickle.HIGHEST_PROTOCOL))
         await asyncio.sleep(0)
     return parts
 
 
 async def from_parts(parts: list[bytes]):
-    """The items of ``to_parts``/``parts_of``, one part per turn of the loop."""
-    for part in parts:
+    """The items of ``to_parts``, one part per turn of the loop."""
+    for i, part in enumerate(parts):
+        parts[i] = b""
         for item in pickle.loads(part):
             yield item
+        del part
         await asyncio.sleep(0)
 
 
-async def index_from_parts(parts: list[bytes]) -> NameIndex:
+async def index_from_parts(parts: list[bytes], entries: list[NameEntry]) -> NameIndex:
+    """The index ``build_index`` sent, its entries taken from ``entries`` (the rows it was built from)."""
     index = NameIndex.__new__(NameIndex)
-    for part in parts:
+    for i, part in enumerate(parts):
+        parts[i] = b""  # each part freed once read: the whole list is megabytes
         name, key, table, field, extend, value = pickle.loads(part)
+        del part
         if table is None and field is None:  # a plain attribute (or a table's shell: _whole_words)
             if extend:
                 getattr(index, name).extend(value)
@@ -154,7 +170,29 @@ async def index_from_parts(parts: list[bytes]) -> NameIndex:
                 else:
                     setattr(obj, field, value)
         await asyncio.sleep(0)  # let interactions in between parts
+    # Shares _norms' strings, as in an index built in place (pickled apart they would be copies).
+    norms, ranks, index._sorted_norms = index._norms, index._sorted_norm_ranks, []
+    for start in range(0, len(ranks), _CHUNK):
+        index._sorted_norms.extend(norms[r] for r in ranks[start : start + _CHUNK])
+        await asyncio.sleep(0)
+    positions, ranked = index._entries, []
+    for start in range(0, len(positions), _CHUNK):
+        ranked.extend(entries[i] for i in positions[start : start + _CHUNK])
+        await asyncio.sleep(0)
+    index._entries = ranked
     return index
+
+
+def fixed_mmap_threshold() -> None:
+    """Big buffers (a /structure reply, the parts) are allocated and freed once per refresh. glibc
+    raises its mmap threshold after the first such free, so later ones land in the heap and their memory
+    stays with the process when freed. A fixed threshold keeps them mmapped: returned to the system at
+    once. No-op where glibc is not the allocator."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):
+        pass
 
 
 def warm() -> None:
