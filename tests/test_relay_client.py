@@ -645,3 +645,25 @@ async def test_stand_in_search_and_folder_lookup(relay, session, world):
 
     async with session.get(relay.base_url + "/api/health") as resp:
         assert (await resp.json())["status"] == "ok"
+
+
+async def test_unverifiable_routes_go_one_at_a_time_while_gets_overlap(relay, session, world):
+    """Replies of /search, /structure, /get-folder and /create carry nothing to check them by: one of a
+    kind in flight at a time. /get replies are uuid-checked, so several may overlap."""
+    uuids = [world.add_entry(f"Entry {i}") for i in range(6)]
+    world.add_folder("Places")
+    client = client_for(session, relay)
+    relay.foundry_delay = 0.05
+
+    await asyncio.gather(*(client.search_journal_entries() for _ in range(4)))
+    assert relay.peak_in_flight == 1
+    await asyncio.gather(*(client.structure() for _ in range(3)), *(client.get_folder("Places") for _ in range(3)))
+    assert relay.peak_in_flight <= 2  # one /structure beside one /get-folder at most, never two of a kind
+    relay.peak_in_flight = 0
+    await asyncio.gather(*(client.create_entry(f"New {i}", {}) for i in range(3)))
+    assert relay.peak_in_flight == 1
+
+    relay.peak_in_flight, relay.foundry_delay = 0, 0.3
+    entries = await asyncio.gather(*(client.get_entry(u) for u in uuids))
+    assert [e.uuid for e in entries] == uuids
+    assert relay.peak_in_flight > 1  # spaced starts, but in flight together

@@ -178,7 +178,9 @@ class _Run:
         """Names a folder known only by its id, and every unknown parent above it, from their Folder
         documents. False when the folder is gone."""
         current: str | None = folder_id
-        while current is not None:
+        seen: set[str] = set()
+        while current is not None and current not in seen:  # Foundry has no parent cycles; never loop anyway
+            seen.add(current)
             rec = self.tree.folders.get(self.tree.resolve(current) or "")
             if rec is not None and rec.placed:
                 return True
