@@ -217,7 +217,7 @@ class RelayClient:
             params["recursiveDepth"] = str(recursive_depth)
 
         def parse(raw: bytes) -> StructureReply:
-            if not raw.lstrip().startswith(b"{") or b'"data"' not in raw:
+            if not bytes(raw[:64]).lstrip().startswith(b"{") or b'"data"' not in raw:
                 raise ValueError("'data' is missing")
             return StructureReply(raw=raw, digest=_digest(raw))
 

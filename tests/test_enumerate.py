@@ -648,3 +648,17 @@ async def test_a_folder_named_proto_never_reaches_the_tree_but_reaches_the_map(r
         assert [(u.path, u.reason) for u in result.unverified] == [("__proto__", "dropped")]
     else:
         assert result.complete
+
+
+async def test_a_hidden_folder_deleted_during_the_refresh_asks_for_another(relay, session, world):
+    npcs = world.add_folder("NPCs")
+    first = world.add_folder("Villains", parent=npcs)
+    world.add_folder("Villains", parent=npcs)
+    world.add_entry("Baron", folder=first)
+    relay.force("/get", 400, {"type": "entity-result", "error": "Entity not found", "data": None})
+
+    result, _ = await refresh(session, relay)
+
+    assert result.complete is False
+    assert [(u.path, u.reason) for u in result.unverified] == [(f"Folder.{first.id}", "changed")]
+    assert result.note.startswith("1 entry mapped.") and "run /refresh again" in result.note

@@ -327,7 +327,8 @@ class _Run:
         tree = self.tree
         for folder_id in sorted(self.vanished):
             rec = tree.folders.get(folder_id)
-            self.unverified.append(Unverified(tree.path(folder_id) if rec and rec.placed else None, "changed"))
+            where = tree.path(folder_id) if rec is not None and rec.placed else f"Folder.{folder_id}"
+            self.unverified.append(Unverified(where, "changed"))
         if not capped:
             return  # the search listed every entry, and every folder holding one was named
         for name in _DROPPED_NAMES:
@@ -396,7 +397,7 @@ def _note(mapped: int, parts: list[Unverified]) -> str:
     by_reason: dict[str, list[str | None]] = {}
     for part in parts:
         by_reason.setdefault(part.reason, []).append(part.path)
-    lines = [f"{mapped:,} entries mapped."]
+    lines = [f"{mapped:,} entr{'y' if mapped == 1 else 'ies'} mapped."]
     fix_names = False
     if "shared" in by_reason:
         fix_names = True
