@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import logging
 import multiprocessing
 import pickle
 from array import array
@@ -32,9 +33,11 @@ from typing import Any, TypeVar
 from services.gm.names import NameEntry, NameIndex, _Table
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _CHUNK = 2_000  # list items per part: unpickling one part takes a few ms
 _pool: ProcessPoolExecutor | None = None
+_unavailable = False  # processes cannot be started here: threads instead
 _M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
 
 
@@ -46,21 +49,21 @@ def _executor() -> ProcessPoolExecutor:
 
 
 async def run(fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)`` in the worker process (``fn`` and its arguments must pickle)."""
-    global _pool
+    """``fn(*args)`` in the worker process (``fn`` and its arguments must pickle). Where no process can
+    be started (no /dev/shm, a sandbox), in a thread: slower acknowledgements, same results."""
+    global _pool, _unavailable
     loop = asyncio.get_running_loop()
-    try:
-        return await loop.run_in_executor(_executor(), fn, *args)
-    except BrokenProcessPool:  # the worker died (killed, out of memory): one more try on a new one
-        _pool = None
-        return await loop.run_in_executor(_executor(), fn, *args)
-
-
-def shutdown() -> None:
-    global _pool
-    if _pool is not None:
-        _pool.shutdown(wait=False, cancel_futures=True)
-        _pool = None
+    if not _unavailable:
+        for _attempt in range(2):
+            try:
+                return await loop.run_in_executor(_executor(), fn, *args)
+            except BrokenProcessPool:  # the worker died (killed, out of memory): once more on a new one
+                _pool = None
+            except OSError:
+                log.warning("No worker process can be started: refresh work runs in a thread", exc_info=True)
+                _pool, _unavailable = None, True
+                break
+    return await asyncio.to_thread(fn, *args)
 
 
 # --- in the worker ----------------------------------------------------------------------------------
@@ -197,4 +200,9 @@ def fixed_mmap_threshold() -> None:
 
 def warm() -> None:
     """Starts the worker process (blocking: call it in a thread), so the first refresh need not."""
-    _executor().submit(int).result()
+    global _pool, _unavailable
+    try:
+        _executor().submit(int).result()
+    except (OSError, BrokenProcessPool):
+        log.warning("No worker process can be started: refresh work will run in a thread", exc_info=True)
+        _pool, _unavailable = None, True
