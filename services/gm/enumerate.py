@@ -227,8 +227,7 @@ class _Run:
         if len(reply.raw) >= WORKER_BYTES:
             # Parsing and reading megabytes holds the GIL: in the worker process (services/gm/worker.py).
             self.tree, need, parts = await worker.run(worker.read_tree, reply.raw, self.depth)
-            async for uuid, value in worker.from_parts(parts):
-                self.tree.entries[uuid] = value
+            await worker.entries_from_parts(parts, self.tree.entries)
         else:
             need = self.tree.read_root(parse_structure(reply.raw), self.depth)
         del reply
@@ -236,7 +235,7 @@ class _Run:
         whole = not need and not any(k.startswith("?") for k in self.tree.folders)
         await self._read_folders(need)
         await self._name_hidden_keys()
-        from_tree = dict(self.tree.entries)
+        from_tree = set(self.tree.entries)
 
         await self._report("Cross-checking with the relay's search…")
         search = await self._ask(lambda: self.relay.search_journal_entries(client_id=self.client_id))
@@ -259,7 +258,7 @@ class _Run:
         if search.capped:
             await self._check_names()
         self._collect_unverified(search.capped)
-        whole = whole and not self.hidden_found and self.tree.entries.keys() == from_tree.keys()
+        whole = whole and not self.hidden_found and self.tree.entries.keys() == from_tree
         return await self._result(searched_all=not search.capped, digest=digest, whole_tree=whole)
 
     async def _name_hidden_keys(self) -> None:

@@ -76,9 +76,13 @@ def read_tree(raw: bytes, depth: int):
 
     tree = Tree()
     need = tree.read_root(parse_structure(raw), depth)
-    items = list(tree.entries.items())
+    uuids, values = list(tree.entries), list(tree.entries.values())
     tree.entries = {}
-    return tree, need, to_parts(items)
+    parts = [
+        pickle.dumps((uuids[i : i + _CHUNK], values[i : i + _CHUNK]), pickle.HIGHEST_PROTOCOL)
+        for i in range(0, len(uuids), _CHUNK)
+    ]
+    return tree, need, parts
 
 
 def build_index(row_parts: list[bytes]) -> list[bytes]:
@@ -89,10 +93,6 @@ def build_index(row_parts: list[bytes]) -> list[bytes]:
     position = {row[0]: i for i, row in enumerate(rows)}
     index._entries = array("i", (position[e.uuid] for e in index._entries))  # type: ignore[assignment]
     return index_parts(index)
-
-
-def to_parts(items: list) -> list[bytes]:
-    return [pickle.dumps(items[i : i + _CHUNK], pickle.HIGHEST_PROTOCOL) for i in range(0, len(items), _CHUNK)]
 
 
 def index_parts(index: NameIndex) -> list[bytes]:
@@ -140,13 +140,13 @@ async def rows_of(entries: list[NameEntry]) -> list[bytes]:
     return parts
 
 
-async def from_parts(parts: list[bytes]):
-    """The items of ``to_parts``, one part per turn of the loop."""
+async def entries_from_parts(parts: list[bytes], into: dict) -> None:
+    """The tree entries ``read_tree`` sent, into ``into``: one part per turn of the loop."""
     for i, part in enumerate(parts):
-        parts[i] = b""
-        for item in pickle.loads(part):
-            yield item
+        parts[i] = b""  # each part freed once read
+        uuids, values = pickle.loads(part)
         del part
+        into.update(zip(uuids, values))
         await asyncio.sleep(0)
 
 
