@@ -42,9 +42,18 @@ KINDS = ("lookup", "lookup private", "refresh", "status", "world", "push", "auto
 
 
 async def run_phase(
-    names: int, per_kind: int, interval: float, relay_s: float, kinds: tuple[str, ...], refresh_at: float | None
+    names: int,
+    per_kind: int,
+    interval: float,
+    relay_s: float,
+    kinds: tuple[str, ...],
+    refresh_at: float | None,
+    *,
+    empty_map: bool = False,
+    background: bool = False,
 ) -> dict:
     from bot import create_bot
+    from services.gm.background import BackgroundRefresher
     from services.gm.names import NameEntry
     from tests.harness import DiscordHarness
 
@@ -68,6 +77,8 @@ async def run_phase(
                 bot.settings.discord_guild_id = guild.id
                 await bot.sync_commands()
                 entries = [NameEntry(uuid=u, name=n, folder=f) for u, n, f in relay.entries]
+                if empty_map:  # the worst case: the refresh inserts every row and builds a new index
+                    entries = entries[:100]
                 await bot.app.gm.maps.replace(WORLD_ID, entries, complete=True, note=None)
                 await bot.app.gm.visibility.recompute(WORLD_ID)  # the player view, as /refresh learns it
                 targets = [n for _, n, _ in relay.entries[:50]]
@@ -124,8 +135,13 @@ async def run_phase(
                 for i in range(total):
                     scheduled = start + i * interval
                     if refresh_at is not None and refresh_task is None and scheduled >= start + refresh_at:
-                        # A real /refresh by the GM: /structure + /search + /get-folder, SQLite, index build.
-                        refresh_task = asyncio.create_task(h.slash(gm, channel, "refresh", timeout=120))
+                        # A real /refresh by the GM: /structure + /search + /get-folder, SQLite, index build;
+                        # or the background refresh doing the same without a command.
+                        if background:
+                            refresher = BackgroundRefresher(bot.app.gm, 900, clock=lambda: float("inf"))
+                            refresh_task = asyncio.create_task(refresher.run_due())
+                        else:
+                            refresh_task = asyncio.create_task(h.slash(gm, channel, "refresh", timeout=120))
                         out["refresh_started"] = loop.time() - start
                     delay = scheduled - loop.time()
                     if delay > 0:
@@ -134,7 +150,8 @@ async def run_phase(
                     jobs.append((kind, scheduled, asyncio.create_task(one(kind, i // len(kinds)))))
                 if refresh_task is not None:
                     refreshed = await refresh_task
-                    out["refresh_text"] = refreshed.text.replace("\n", " / ")[:160]
+                    text = str(refreshed) if background else refreshed.text
+                    out["refresh_text"] = text.replace("\n", " / ")[:160]
                 results = await asyncio.gather(*(task for _, _, task in jobs), return_exceptions=True)
                 stop.set()
                 await dismisser
@@ -205,6 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval-ms", type=float, default=100.0, help="time between arrivals")
     parser.add_argument("--relay-s", type=float, default=10.0, help="relay latency in phase A")
     parser.add_argument("--phase", choices=("A", "B", "both"), default="both")
+    parser.add_argument(
+        "--map",
+        choices=("same", "empty"),
+        default="same",
+        help="phase B: the bot's map already holds the world (same) or only 100 of its entries (empty: worst case)",
+    )
+    parser.add_argument(
+        "--refresh", choices=("foreground", "background"), default="foreground", help="phase B: /refresh or background"
+    )
     args = parser.parse_args(argv)
     logging.getLogger("discord").setLevel(logging.CRITICAL)  # the stream's expected errors are not news
     logging.getLogger("bot").setLevel(logging.CRITICAL)
@@ -219,8 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.phase in ("B", "both"):
         kinds = ("lookup", "help", "status", "autocomplete")
         per_kind = max(args.per_kind, 60)
-        out = asyncio.run(run_phase(args.names, per_kind, min(args.interval_ms, 25) / 1000, 0.0, kinds, refresh_at=1.0))
-        table(f"Phase B: relay instant, while a GM's /refresh of {args.names:,} entries runs", out)
+        out = asyncio.run(
+            run_phase(
+                args.names,
+                per_kind,
+                min(args.interval_ms, 25) / 1000,
+                0.0,
+                kinds,
+                refresh_at=1.0,
+                empty_map=args.map == "empty",
+                background=args.refresh == "background",
+            )
+        )
+        what = "a GM's /refresh" if args.refresh == "foreground" else "a background refresh"
+        table(f"Phase B: relay instant, while {what} of {args.names:,} entries runs (map: {args.map})", out)
     return 0
 
 

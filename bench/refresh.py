@@ -127,11 +127,28 @@ def build_world(relay, names: int, rich: int, seed: int):
     return manifest
 
 
-async def _serve(names: int, rich: int, seed: int, manifest_path: str, latency: float) -> None:
+HUGE_HTML = "".join(
+    f"<p>Chronicle {i}: the <b>Iron Lantern</b> met at <em>the mill</em>; see @UUID[{{ally}}]{{{{the ally}}}}.</p>"
+    for i in range(4_000)
+)  # ~400 KB
+DEEP_HTML = "<div>" * 3_000 + "<p>The bottom of the well.</p>" + "</div>" * 3_000
+
+
+def _worst_inputs(relay, manifest: list) -> None:
+    """The first two entries get the worst descriptions known: 400 KB of HTML, and HTML 3,000 levels deep."""
+    world = relay.worlds[WORLD_ID]
+    for (uuid, _, _), html in zip(manifest[:2], (HUGE_HTML, DEEP_HTML)):
+        doc = world.entry(uuid)
+        doc["flags"] = {"campaign-codex": {"type": "npc", "data": {"description": html.format(ally=manifest[2][0])}}}
+
+
+async def _serve(names: int, rich: int, seed: int, manifest_path: str, latency: float, worst: bool = False) -> None:
     from tests.stand_ins.relay_server import StandInRelay
 
     relay = StandInRelay(keys={RELAY_KEY: set(SCOPES)}, relay_timeout=15.0)
     manifest = build_world(relay, names, rich, seed)
+    if worst:
+        _worst_inputs(relay, manifest)
     with open(manifest_path, "w") as fh:
         json.dump(manifest, fh)
     if latency:
@@ -152,8 +169,8 @@ class RelayProcess:
     """The stand-in relay with the bench world, in a child process. ``async with RelayProcess(...) as r``:
     ``r.base_url``, ``r.entries`` (uuid, name, folder path)."""
 
-    def __init__(self, names: int, *, rich: int = 200, seed: int = 1, latency: float = 0.0):
-        self.names, self.rich, self.seed, self.latency = names, rich, seed, latency
+    def __init__(self, names: int, *, rich: int = 200, seed: int = 1, latency: float = 0.0, worst: bool = False):
+        self.names, self.rich, self.seed, self.latency, self.worst = names, rich, seed, latency, worst
         self.base_url = ""
         self.entries: list[tuple[str, str, str | None]] = []
         self._proc: subprocess.Popen | None = None
@@ -177,6 +194,7 @@ class RelayProcess:
                 str(self.latency),
                 "--manifest",
                 manifest,
+                *(["--worst"] if self.worst else []),
             ],
             cwd=ROOT,
             stdin=subprocess.PIPE,
@@ -206,7 +224,12 @@ def bench_settings(base_url: str, db_path: Path, **overrides):
     from core.settings import Settings
 
     values = dict(
-        relay_url=base_url, relay_api_key=RELAY_KEY, relay_client_id=WORLD_ID, relay_timeout=30.0, database_path=db_path
+        relay_url=base_url,
+        relay_api_key=RELAY_KEY,
+        relay_client_id=WORLD_ID,
+        relay_timeout=30.0,
+        database_path=db_path,
+        refresh_interval=0,  # a bench starts background refreshes itself when it measures them
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -245,7 +268,7 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
     import aiohttp
 
     import services.gm.maps
-    import services.gm.service
+    import services.gm.rebuild
     from services.gm.names import NameEntry
     from services.gm.service import ResolvedWorld
     from services.resources import App
@@ -258,10 +281,10 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                 world = ResolvedWorld(WORLD_ID, "Bench Campaign")
                 await app.relay.status()  # open the keep-alive connection first, as a running bot has
                 for run in range(1, runs + 1):
-                    enum_t = Timer(services.gm.service.enumerate_journal)
+                    enum_t = Timer(services.gm.rebuild.enumerate_journal)
                     replace_t = Timer(app.gm.maps.store.replace)
                     build_t = SyncTimer(services.gm.maps._build)
-                    services.gm.service.enumerate_journal, app.gm.maps.store.replace, services.gm.maps._build = (
+                    services.gm.rebuild.enumerate_journal, app.gm.maps.store.replace, services.gm.maps._build = (
                         enum_t,
                         replace_t,
                         build_t,
@@ -285,7 +308,7 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                         gc.collect()
                         after = proc_status()["VmRSS"]
                     finally:
-                        services.gm.service.enumerate_journal = enum_t.fn
+                        services.gm.rebuild.enumerate_journal = enum_t.fn
                         app.gm.maps.store.replace = replace_t.fn
                         services.gm.maps._build = build_t.fn
                     rows.append(
@@ -388,9 +411,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--latency", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--manifest", help=argparse.SUPPRESS)
+    parser.add_argument("--worst", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        asyncio.run(_serve(args.names, args.rich, args.seed, args.manifest, args.latency))
+        asyncio.run(_serve(args.names, args.rich, args.seed, args.manifest, args.latency, args.worst))
         return 0
 
     rows = asyncio.run(measure_refresh(args.names, args.runs, args.profile))

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     foundry_player: str | None = None
     foundry_public_url: str | None = None
     database_path: Path = Path("data/bot.sqlite3")
+    # Seconds between background refreshes of each world's name map; 0 turns them off.
+    refresh_interval: float = Field(default=900.0, ge=0)
 
     # Foundry's Package Release API (maintainer commands)
     release_api_url: str = DEFAULT_RELEASE_API_URL
@@ -112,6 +114,14 @@ class Settings(BaseSettings):
         if value is not None and value.rstrip("/").endswith("/api"):
             raise ValueError("must be the relay's base URL without /api")
         return value.rstrip("/") if value else value
+
+    @field_validator("refresh_interval")
+    @classmethod
+    def _sane_interval(cls, value: float) -> float:
+        # Each background refresh costs at least one relay request per world: no tighter than a minute.
+        if 0 < value < 60:
+            raise ValueError("must be 0 (off) or at least 60 seconds")
+        return value
 
     @field_validator("discord_token", "relay_api_key", mode="before")
     @classmethod

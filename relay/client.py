@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import re
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import aiohttp
+import orjson
 from pydantic import SecretStr
 from yarl import URL
 
@@ -40,7 +42,17 @@ from relay.errors import (
     UnknownFoundryUser,
     UnknownWorld,
 )
-from relay.models import DownloadedFile, FoundryUser, JournalEntry, RelayStatus, SearchHit, SearchResult, World
+from relay.models import (
+    DownloadedFile,
+    FolderDoc,
+    FoundryUser,
+    JournalEntry,
+    RelayStatus,
+    SearchHit,
+    SearchResult,
+    StructureReply,
+    World,
+)
 from relay.pacing import Pacer
 
 log = logging.getLogger(__name__)
@@ -57,6 +69,18 @@ _NOT_JSON = object()
 # The relay waits 45 s for Foundry's browser to send a file, then the bytes still have to reach us.
 DOWNLOAD_TIMEOUT = 50.0
 _FILENAME_RE = re.compile(r'filename="([^"]*)"')
+# Replies of these routes carry nothing to check them by (relay.md, "Concurrency hazard"): one at a time each.
+_ONE_AT_A_TIME = ("/search", "/structure", "/get-folder", "/create")
+_REQUEST_ID = re.compile(rb'"requestId"\s*:\s*"[^"]*"')
+
+
+def loads(raw: bytes) -> Any:
+    """JSON from the relay: orjson (several times faster on big replies), json for what orjson refuses
+    (lone surrogates, which Foundry text can hold)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 class _StartSpacer:
@@ -96,6 +120,7 @@ class RelayClient:
         self._spacer = _StartSpacer(_START_GAP)
         # A /download reply names only the file's base name: two in flight could be crossed unnoticed (relay.md).
         self._download_lock = asyncio.Lock()
+        self._exclusive = {route: asyncio.Lock() for route in _ONE_AT_A_TIME}
         # The relay's 300 requests/minute bucket, kept on our side: every keyed request takes a token.
         self.pacer = pacer or Pacer()
 
@@ -128,6 +153,16 @@ class RelayClient:
             return [FoundryUser.from_reply(u) for u in users]
 
         return await self._call("GET", "/players", parse, client_id=client_id, read=True)
+
+    async def folder_document(self, folder_id: str, *, client_id: str | None = None) -> FolderDoc:
+        """The Folder document behind an id (``/get?uuid=Folder.<id>``): its name, type and parent."""
+        uuid = f"Folder.{folder_id}"
+
+        def parse(body: dict) -> FolderDoc:
+            self._check_uuid(uuid, body.get("uuid"))
+            return FolderDoc.from_doc(body.get("data"))
+
+        return await self._call("GET", "/get", parse, params={"uuid": uuid}, client_id=client_id, uuid=uuid, read=True)
 
     async def update_entry(self, uuid: str, diff: dict, *, client_id: str | None = None) -> JournalEntry:
         def parse(body: dict) -> JournalEntry:
@@ -215,6 +250,26 @@ class RelayClient:
         recursive_depth: int | None = None,
         user_id: str | None = None,
     ) -> dict:
+        """The parsed ``data`` of a /structure reply (see ``structure_reply`` for big worlds)."""
+        reply = await self.structure_reply(
+            client_id=client_id, path=path, recursive_depth=recursive_depth, user_id=user_id
+        )
+        data = loads(reply.raw).get("data")
+        if not isinstance(data, dict):
+            raise RelayBadResponse("/structure", 200, "'data' is not an object")
+        return data
+
+    async def structure_reply(
+        self,
+        *,
+        client_id: str | None = None,
+        path: str | None = None,
+        recursive_depth: int | None = None,
+        user_id: str | None = None,
+    ) -> StructureReply:
+        """A /structure reply left as the relay's bytes, with a digest of everything but its request id:
+        a large world's tree is megabytes, and an unchanged one need not be parsed at all. The caller
+        parses ``raw`` (its ``data`` object) where it suits it."""
         params = {"types": "JournalEntry", "recursive": "true"}
         if user_id is not None:  # as that user: NONE entries omitted, LIMITED ones trimmed
             params["userId"] = user_id
@@ -223,13 +278,14 @@ class RelayClient:
         if recursive_depth is not None:
             params["recursiveDepth"] = str(recursive_depth)
 
-        def parse(body: dict) -> dict:
-            data = body.get("data")
-            if not isinstance(data, dict):
-                raise ValueError("'data' is not an object")
-            return data
+        def parse(raw: bytes) -> StructureReply:
+            if not bytes(raw[:64]).lstrip().startswith(b"{") or b'"data"' not in raw:
+                raise ValueError("'data' is missing")
+            return StructureReply(raw=raw, digest=_digest(raw))
 
-        return await self._call("GET", "/structure", parse, params=params, client_id=client_id, read=True)
+        return await self._call(
+            "GET", "/structure", parse, params=params, client_id=client_id, read=True, raw_success=True
+        )
 
     async def get_folder(self, name: str, *, client_id: str | None = None) -> dict:
         """The **first** folder of any type named exactly ``name``, with its direct contents (raw ``data``).
@@ -304,6 +360,7 @@ class RelayClient:
         uuid: str | None = None,
         read: bool,
         auth: bool = True,
+        raw_success: bool = False,
     ) -> T:
         query = dict(params or {})
         if client_id:
@@ -312,6 +369,27 @@ class RelayClient:
         attempts = 2 if read else 1
         # The relay's rate limit is per key (unkeyed health checks don't count). The first token is
         # taken before our deadline starts: waiting our turn is not the relay being slow.
+        exclusive = self._exclusive.get(route)
+        if exclusive is not None:
+            async with exclusive:
+                return await self._attempts(
+                    method, route, parse, query, payload, client_id, uuid, attempts, auth, raw_success
+                )
+        return await self._attempts(method, route, parse, query, payload, client_id, uuid, attempts, auth, raw_success)
+
+    async def _attempts(
+        self,
+        method: str,
+        route: str,
+        parse: Callable[[Any], T],
+        query: dict,
+        payload: dict | None,
+        client_id: str | None,
+        uuid: str | None,
+        attempts: int,
+        auth: bool,
+        raw_success: bool,
+    ) -> T:
         if auth:
             await self.pacer.take()
         try:
@@ -320,7 +398,15 @@ class RelayClient:
                     if attempt > 1 and auth:
                         await self.pacer.take()
                     try:
-                        status, body = await self._send(method, route, query, payload, auth)
+                        status, raw = await self._send(method, route, query, payload, auth)
+                        if raw_success and 200 <= status < 300:
+                            try:
+                                return parse(raw)
+                            except ValueError as exc:
+                                raise RelayBadResponse(route, status, self._scrub(str(exc))) from None
+                        body = _parse_body(raw)
+                        if status == 429 and auth:
+                            self.pacer.drain()  # someone else spent the key's bucket: pace from empty
                         return self._interpret(route, status, body, parse, uuid=uuid, client_id=client_id)
                     except (RelayTimeout, CrossedReply) as exc:
                         if attempt == attempts or not _retryable(exc):
@@ -329,14 +415,14 @@ class RelayClient:
         except TimeoutError:
             raise RelayTimeout(seconds=self._timeout) from None
 
-    async def _send(self, method: str, route: str, query: dict, payload: dict | None, auth: bool) -> tuple[int, Any]:
+    async def _send(self, method: str, route: str, query: dict, payload: dict | None, auth: bool) -> tuple[int, bytes]:
         headers = {"x-api-key": self._key.get_secret_value()} if auth else {}
         await self._spacer.wait(route)
         try:
             async with self._session.request(
                 method, self._base + route, params=query, json=payload, headers=headers, raise_for_status=False
             ) as resp:
-                raw = await resp.read()
+                raw = await _read_body(resp)
                 status = resp.status
         except TimeoutError:  # the session's own timeout, if it has a shorter one than ours
             raise RelayTimeout(seconds=self._timeout) from None
@@ -345,10 +431,7 @@ class RelayClient:
                 f"Couldn't reach the relay at {self._shown_base} ({connection_reason(exc)})"
             ) from None
         log.debug("%s %s -> %s", method, route, status)
-        try:
-            return status, json.loads(raw)
-        except ValueError:  # includes UnicodeDecodeError and an empty body
-            return status, _NOT_JSON
+        return status, raw
 
     async def _receive(
         self, route: str, query: dict, path: str, max_bytes: int | None
@@ -448,6 +531,36 @@ class RelayClient:
             raise ValueError("'uuid' is missing")
         if got != asked:
             raise CrossedReply(asked, got)
+
+
+async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
+    """The body, grown in one buffer as it arrives: ``resp.read()`` keeps every chunk and then joins
+    them, twice the memory of a multi-megabyte /structure reply at its peak."""
+    body = bytearray()
+    async for chunk in resp.content.iter_any():
+        body += chunk
+    return bytes(body) if len(body) < 65_536 else body  # type: ignore[return-value]  # big: no extra copy
+
+
+def _digest(raw: bytes) -> str:
+    """Of the whole reply but its request id (which changes every time); no copy of the body is made."""
+    digest = hashlib.blake2b(digest_size=16)
+    view = memoryview(raw)
+    # The module puts requestId beside `type` at the start; a relay may append it: look only there.
+    found = _REQUEST_ID.search(raw, 0, 512) or _REQUEST_ID.search(raw, max(0, len(raw) - 512))
+    if found is None:
+        digest.update(view)
+    else:
+        digest.update(view[: found.start()])
+        digest.update(view[found.end() :])
+    return digest.hexdigest()
+
+
+def _parse_body(raw: bytes) -> Any:
+    try:
+        return loads(raw)
+    except ValueError:  # includes UnicodeDecodeError and an empty body
+        return _NOT_JSON
 
 
 def _retryable(exc: RelayError) -> bool:

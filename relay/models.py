@@ -167,3 +167,30 @@ class DownloadedFile:
     # As the relay labelled it; Foundry's browser may give none ("application/octet-stream").
     content_type: str
     filename: str | None
+
+
+@dataclass(frozen=True)
+class FolderDoc:
+    """A Folder document read by id: what names a folder the tree did not show."""
+
+    id: str
+    name: str
+    type: str
+    parent: str | None
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> FolderDoc:
+        return cls(
+            id=_field(doc, "_id", str),
+            name=_field(doc, "name", str),
+            type=_field(doc, "type", str, optional=True) or "",
+            parent=_field(doc, "folder", str, optional=True) or None,
+        )
+
+
+@dataclass(frozen=True)
+class StructureReply:
+    """A /structure reply as the relay's bytes, and a digest that ignores its request id."""
+
+    raw: bytes
+    digest: str

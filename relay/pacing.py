@@ -49,6 +49,11 @@ class Pacer:
         self._tokens = min(float(self.capacity), self._tokens + (now - self._stamp) * self.per_second)
         self._stamp = now
 
+    def drain(self) -> None:
+        """The relay answered 429: its bucket is empty (other users of the key spent it), so ours is too."""
+        self._refill()
+        self._tokens = 0.0
+
     async def take(self) -> None:
         async with self._lock:
             self._refill()

@@ -6,11 +6,15 @@ services without a gateway connection, and tests inject their own settings.
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 
 from core.settings import Settings
 from relay import RelayClient
 from release import ReleaseClient
+from services.gm import worker
+from services.gm.background import BackgroundRefresher
 from services.gm.images import ImageService
 from services.gm.maps import NameMaps
 from services.gm.service import GMService
@@ -50,6 +54,8 @@ class App:
             visibility=Visibility(relay, VisibilityStore(db), viewers, maps),
         )
         self.images = ImageService(self.relay)
+        # Started by the bot (not the command-line twin); stopped by close().
+        self.refresher = BackgroundRefresher(self.gm, settings.refresh_interval)
         self.releases = ReleaseService(
             settings=settings,
             client=ReleaseClient(session, settings.release_api_url),
@@ -61,9 +67,13 @@ class App:
     async def open(cls, settings: Settings) -> App:
         db = await open_database(settings.database_path)
         session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        if settings.relay_configured:
+            worker.fixed_mmap_threshold()
+            await asyncio.to_thread(worker.warm)  # start the refresh worker process off the loop, once
         return cls(settings, session, db)
 
     async def close(self) -> None:
+        await self.refresher.stop()
         await self.session.close()
         await self.db.close()
 

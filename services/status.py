@@ -19,6 +19,30 @@ def _age(seconds: float) -> str:
     return f"{int(seconds // 86400)} days ago"
 
 
+def _until(seconds: float) -> str:
+    return "now" if seconds < 1 else "in " + _age(seconds).removesuffix(" ago")
+
+
+def background_line(refresher, client_id: str) -> str:
+    """The background refresh of one world: when it last worked, its last error, when it runs next."""
+    if not refresher.enabled:
+        return "off (REFRESH_INTERVAL=0)"
+    state = refresher.status(client_id)
+    every = f"every {_age(refresher.interval).removesuffix(' ago')}"
+    if state is None:
+        return f"{every}; not run yet"
+    now = refresher.clock()
+    parts = [every]
+    if state.offline:
+        parts.append("paused: the world is offline")
+    if state.last_success is not None:
+        parts.append(f"last success {_age(now - state.last_success)}")
+    if state.failing and state.last_error:
+        parts.append(f"last error {_age(now - (state.last_error_at or now))}: {state.last_error}")
+    parts.append(f"next {_until(state.next_run - now)}")
+    return "; ".join(parts)
+
+
 async def status_report(app, guild_id: int | None) -> Reply:
     reply = Reply(title="Bot status", tone=Tone.SUCCESS)
     if app.relay is None:
@@ -37,7 +61,7 @@ async def status_report(app, guild_id: int | None) -> Reply:
             if info is None:
                 reply.add_field("Name map", "empty: run /refresh")
             else:
-                state = "complete" if info.complete else "may be incomplete"
+                state = "complete" if info.complete else "some folders not provably complete (see /refresh)"
                 reply.add_field(
                     "Name map", f"{info.total} entries, refreshed {_age(time.time() - info.refreshed_at)}, {state}"
                 )
@@ -51,6 +75,7 @@ async def status_report(app, guild_id: int | None) -> Reply:
             except UserFacingError as error:
                 images = f"unknown: {error.message}"
             reply.add_field("Entry images", images[:1000])
+            reply.add_field("Background refresh", background_line(app.refresher, world.client_id)[:1000])
         except UserFacingError as error:
             reply.tone = Tone.WARNING
             reply.add_field("World", error.message[:1000])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from services.gm.names import NameEntry
@@ -44,17 +44,51 @@ class NameMapStore:
                 "INSERT INTO name_entries (world, uuid, name, folder) VALUES (?, ?, ?, ?)",
                 ((world, e.uuid, e.name, e.folder) for e in new.values()),
             )
-            await conn.execute(
-                "INSERT INTO name_maps (world, refreshed_at, complete, note) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (world) DO UPDATE SET refreshed_at = excluded.refreshed_at, "
-                "complete = excluded.complete, note = excluded.note",
-                (world, time.time(), int(complete), note),
-            )
+            await self._stamp(conn, world, complete, note)
         return RefreshCounts(
             total=len(new),
             added=sum(1 for uuid in new if uuid not in old),
             removed=sum(1 for uuid in old if uuid not in new),
             renamed=sum(1 for uuid, e in new.items() if uuid in old and old[uuid] != e.name),
+        )
+
+    async def apply(
+        self,
+        world: str,
+        changed: list[NameEntry],
+        removed: list[str],
+        *,
+        complete: bool,
+        note: str | None,
+        old_names: Callable[[str], str | None],
+    ) -> RefreshCounts:
+        """Like ``replace``, given the difference from the map SQLite holds (``old_names`` reads it): only
+        changed rows are written, in one transaction."""
+        added = sum(1 for e in changed if old_names(e.uuid) is None)
+        renamed = sum(1 for e in changed if old_names(e.uuid) not in (None, e.name))
+        async with self.db.transaction() as conn:
+            if removed:
+                await conn.executemany(
+                    "DELETE FROM name_entries WHERE world = ? AND uuid = ?", ((world, uuid) for uuid in removed)
+                )
+            if changed:
+                await conn.executemany(
+                    "INSERT INTO name_entries (world, uuid, name, folder) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (world, uuid) DO UPDATE SET name = excluded.name, folder = excluded.folder",
+                    [(world, e.uuid, e.name, e.folder) for e in changed],
+                )
+            await self._stamp(conn, world, complete, note)
+            async with conn.execute("SELECT COUNT(*) FROM name_entries WHERE world = ?", (world,)) as cursor:
+                (total,) = await cursor.fetchone()
+        return RefreshCounts(total=total, added=added, removed=len(removed), renamed=renamed)
+
+    @staticmethod
+    async def _stamp(conn, world: str, complete: bool, note: str | None) -> None:
+        await conn.execute(
+            "INSERT INTO name_maps (world, refreshed_at, complete, note) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (world) DO UPDATE SET refreshed_at = excluded.refreshed_at, "
+            "complete = excluded.complete, note = excluded.note",
+            (world, time.time(), int(complete), note),
         )
 
     async def put(self, world: str, entry: NameEntry) -> None:

@@ -23,6 +23,10 @@ class WorldChoiceStore:
         row = await self.db.fetchone("SELECT client_id, label FROM guild_worlds WHERE guild_id = ?", (guild_id,))
         return WorldChoice(row[0], row[1]) if row else None
 
+    async def client_ids(self) -> list[str]:
+        """Every world some guild has chosen."""
+        return [r[0] for r in await self.db.fetchall("SELECT DISTINCT client_id FROM guild_worlds ORDER BY client_id")]
+
     async def set(self, guild_id: int, client_id: str, label: str | None, chosen_by: int | None) -> None:
         async with self.db.transaction() as conn:
             await execute(

@@ -132,6 +132,7 @@ def make_settings(tmp_path, relay: StandInRelay, foundry: StandInFoundryAPI, **o
         release_tokens={"my-module": RELEASE_TOKEN, "other-module": OTHER_TOKEN},
         maintainer_role="Maintainer",
         foundry_player=FOUNDRY_PLAYER,
+        refresh_interval=0,  # tests drive the background refresh themselves (tests/test_background.py)
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -70,9 +69,7 @@ def test_tags_as_comma_string_and_full_shop_accepted():
 # ------------------------------------------------------------------ schema: refused
 def test_over_size_refused_before_decoding():
     raw = b"\xff" * (50 * 1024 * 1024)  # 50 MB, and not even UTF-8: the size check must come first
-    start = time.perf_counter()
     err = refused(raw)
-    assert time.perf_counter() - start < 1.0
     assert "limit" in err.message and "52,428,800 bytes" in err.message and "1,000,000 bytes" in err.message
 
 
@@ -507,8 +504,7 @@ def test_100kb_description_within_limits():
         for i in range(1200)
     )
     assert len(html) >= 100_000
-    # No wall-clock threshold here (the test box is shared and loaded): speed is measured in bench/.
-    reply = render(codex_flags(description=html, notes=html), gm=True)
+    reply = render(codex_flags(description=html, notes=html), gm=True)  # its speed: bench/loop_lag.py
     assert_within_limits(reply)
     assert reply.description.endswith("…")
 

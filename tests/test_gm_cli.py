@@ -101,9 +101,9 @@ async def test_worlds_lists_online_worlds_and_world_overrides(cli):
 
 
 async def test_temporary_failures_exit_75(cli):
-    cli.relay.force("/search", 429, {"error": "Too many API requests, please slow down"}, times=3)
-    cli.relay.force("/structure", 429, {"error": "Too many API requests, please slow down"}, times=3)
-    run = await cli("refresh", "--world", WORLD_ID)
+    # (A 429 during a refresh is waited out: tests/test_enumerate.py.)
+    cli.relay.force("/clients", 429, {"error": "Too many API requests, please slow down"}, times=3)
+    run = await cli("worlds")
     assert run.code == 75 and "300 requests a minute" in run.err
 
     run = await cli("worlds", RELAY_URL="http://127.0.0.1:9")

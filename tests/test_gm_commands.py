@@ -205,7 +205,8 @@ async def test_a_second_refresh_while_one_runs_is_told_so(gm_env):
     gm_env.relay.add_latency("/search", 0.6)
     gm_env.relay.add_latency("/structure", 0.6)
     first = asyncio.create_task(gm_env.h.slash(gm_env.gm, gm_env.channel, "refresh"))
-    await asyncio.sleep(0.2)
+    while not gm_env.relay.requests("/structure"):  # the first refresh is under way
+        await asyncio.sleep(0.01)
     second = await gm_env.h.slash(gm_env.gm, gm_env.channel, "refresh")
     assert "already running" in second.text
     assert "Name map refreshed" in (await first).text

@@ -110,7 +110,7 @@ async def test_a_write_that_times_out_is_not_retried(mapped):
 async def test_the_bots_own_timeout_ends_a_silent_relay_with_a_message(mapped):
     mapped.relay.add_latency("/get", 3.0)
     result = await mapped.h.slash(mapped.player, mapped.channel, "lookup", name="Harbor")
-    assert result.response_time < 0.5  # acknowledged at once, before the relay answers
+    assert result.deferred  # acknowledged first, then the bot's own deadline ended the wait
     assert "didn't answer" in result.text, result.text
 
 
@@ -131,7 +131,7 @@ async def test_commands_acknowledge_at_once_however_slow_the_relay_is(mapped):
         (mapped.gm, "refresh", {}),
     ]:
         result = await mapped.h.slash(who, mapped.channel, command, **options)
-        assert result.response_time < 0.3, (command, result.response_time)
+        assert result.deferred, command  # acknowledged first; the answer followed the slow relay
 
 
 async def test_client_id_is_a_query_parameter_never_a_header(mapped):

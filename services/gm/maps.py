@@ -4,10 +4,10 @@ Autocomplete must answer inside Discord's 3 s without deferring, so it reads thi
 relay. A refresh swaps the whole index at once after its transaction commits: readers never see a
 half-built map (zero downtime).
 
-Building the index for a large world takes about a second of CPU, so it runs in a worker thread
-(``asyncio.to_thread``): the event loop keeps acknowledging interactions meanwhile (the build holds
-the GIL, but the interpreter hands it back to the loop every switch interval), and readers keep
-getting the old map until the new one is complete. Per world, loads and changes run one at a time
+Building the index for a large world takes about a second of CPU, so it runs in the worker process
+(services/gm/worker.py; small maps in a thread), and readers keep getting the old map until the new
+one is complete. A refresh that finds the map unchanged writes nothing and rebuilds nothing; one that
+finds a few changes writes only those rows. Per world, loads and changes run one at a time
 under a lock: concurrent first uses after a restart build the map once, and a /push landing during
 a refresh is applied on top of the refreshed map, never lost to it. A change, once its SQLite write
 has started, always finishes its swap even when the caller that asked for it is cancelled (the
@@ -17,10 +17,12 @@ interaction timed out, the bot is closing): memory never drifts from SQLite.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from services.gm import worker
 from services.gm.names import NameEntry, NameIndex
 from storage import MapInfo, NameMapStore, RefreshCounts
 
@@ -42,9 +44,44 @@ def _build(entries: Iterable[NameEntry]) -> WorldMap:
     return WorldMap(NameIndex(entries), {e.uuid: e for e in entries})
 
 
+WORKER_MIN = 5_000  # maps this big are built in the worker process; smaller ones in a thread (a few ms)
+_CHUNK = 5_000  # entries handled per step on the loop
+
+
 async def build_off_loop(entries: Iterable[NameEntry]) -> WorldMap:
-    """``_build`` in a worker thread (it only reads its own copy of the entries)."""
-    return await asyncio.to_thread(_build, list(entries))
+    """The map of ``entries``, built off the event loop: a small one in a worker thread, a big one in
+    the worker process (services/gm/worker.py), whose pieces are put together here a chunk at a time."""
+    entries = list(entries)
+    if len(entries) < WORKER_MIN:
+        return await asyncio.to_thread(_build, entries)
+    rows = await worker.rows_of(entries)
+    parts = await worker.run(worker.build_index, rows)
+    index = await worker.index_from_parts(parts, entries)
+    by_uuid: dict[str, NameEntry] = {}
+    ranked = index.entries
+    for start in range(0, len(ranked), _CHUNK):
+        by_uuid.update((e.uuid, e) for e in ranked[start : start + _CHUNK])
+        await asyncio.sleep(0)
+    # A map is ~100,000 long-lived objects. Left to the cyclic garbage collector, every full collection
+    # walks them all (50-100 ms holding the loop on this machine). Freezing moves everything alive now
+    # out of its reach; the map's objects hold no reference cycles, so reference counting still frees
+    # them when the map is replaced.
+    gc.freeze()
+    return WorldMap(index, by_uuid)
+
+
+async def _diff(current: dict[str, NameEntry], entries: list[NameEntry]) -> tuple[list[NameEntry], list[str]]:
+    """(entries added or changed, uuids removed) between the map in memory and a new listing; in chunks."""
+    changed: list[NameEntry] = []
+    seen: set[str] = set()
+    for start in range(0, len(entries), _CHUNK):
+        for entry in entries[start : start + _CHUNK]:
+            seen.add(entry.uuid)
+            if current.get(entry.uuid) != entry:
+                changed.append(entry)
+        await asyncio.sleep(0)
+    removed = [uuid for uuid in current if uuid not in seen]
+    return changed, removed
 
 
 class NameMaps:
@@ -53,6 +90,12 @@ class NameMaps:
         self._maps: dict[str, WorldMap] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: set[asyncio.Task] = set()  # changes that outlive a cancelled caller
+        # Called with the world after each change is swapped in (the background refresh resets its clock).
+        self.listeners: list[Callable[[str], None]] = []
+
+    def _changed(self, world: str) -> None:
+        for listener in self.listeners:
+            listener(world)
 
     def _lock(self, world: str) -> asyncio.Lock:
         lock = self._locks.get(world)
@@ -93,11 +136,24 @@ class NameMaps:
         return await self._serialised(world, lambda: self._current(world))
 
     async def replace(self, world: str, entries: list[NameEntry], *, complete: bool, note: str | None) -> RefreshCounts:
+        """The world's map becomes ``entries``: in SQLite (one transaction), then in memory (one swap).
+        With the old map in memory only the difference is written, and an unchanged map is kept as it is."""
         entries = list(entries)
 
         async def change() -> RefreshCounts:
-            counts = await self.store.replace(world, entries, complete=complete, note=note)
+            current = self._maps.get(world)
+            if current is None:
+                counts = await self.store.replace(world, entries, complete=complete, note=note)
+            else:
+                changed, removed = await _diff(current.by_uuid, entries)
+                counts = await self.store.apply(
+                    world, changed, removed, complete=complete, note=note, old_names=current.name_of
+                )
+                if not changed and not removed:
+                    self._changed(world)
+                    return counts  # the index in memory is already this map
             self._maps[world] = await build_off_loop(entries)
+            self._changed(world)
             return counts
 
         return await self._serialised(world, change)
@@ -107,6 +163,7 @@ class NameMaps:
             await self.store.put(world, entry)
             current = await self._current(world)
             self._maps[world] = await build_off_loop({**current.by_uuid, entry.uuid: entry}.values())
+            self._changed(world)
 
         await self._serialised(world, change)
 

@@ -219,6 +219,11 @@ class NameIndex:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def entries(self) -> list[NameEntry]:
+        """Every entry, in ranking order (do not modify)."""
+        return self._entries
+
     # ----------------------------------------------------------------- lookups
     def _exact_ranks(self, norm: str) -> array:
         """Ranks (best first) of the names whose normalised form is ``norm``."""

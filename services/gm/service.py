@@ -12,8 +12,8 @@ from core.replies import Confirm, Reply, Tone
 from core.settings import Settings
 from core.textsafe import echo
 from relay import EntryNotFound, JournalEntry, NotPermitted, NoWorldConnected, RelayClient, SeveralWorlds, World
-from services.codex import parse_push_file, render_entry
-from services.gm.enumerate import Progress, enumerate_journal
+from services.codex import parse_push_file
+from services.gm.enumerate import Progress
 from services.gm.images import plan_image
 from services.gm.maps import NameMaps, WorldMap
 from services.gm.names import NameEntry, NameIndex, choice_label, normalise
@@ -26,8 +26,10 @@ from services.gm.player_view import (
     without_hidden_links,
 )
 from services.gm.push import Pusher
+from services.gm.rebuild import MapRebuilder
 from services.gm.viewers import GM_VIEWER, NoPlayerLookups, Viewer, ViewerKind, Viewers
-from services.gm.visibility import Visibility
+from services.gm.views import render_view
+from services.gm.visibility import Visibility, VisibilityReport
 from storage import WorldChoiceStore
 
 # Discord shows at most 25 autocomplete choices.
@@ -80,7 +82,11 @@ class GMService:
         self.world_choices = world_choices
         self.viewers = viewers
         self.visibility = visibility
-        self._refresh_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # /refresh and the background refresh rebuild a map through this one object (one at a time per world);
+        # after every rebuild each player view is learnt again (ownership changes never show in the GM's tree).
+        self.rebuilder = MapRebuilder(lambda: self.relay, maps)
+        self.rebuilder.after_rebuild.append(self._learn_player_views)
+        self._views_learnt: dict[str, VisibilityReport] = {}
         # One push per entry at a time, from preview to write: a second push previews against the first's result.
         self._entry_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._public_urls: dict[str, tuple[float, str | None]] = {}
@@ -176,26 +182,29 @@ class GMService:
 
     # --- refresh ------------------------------------------------------------------------------
 
+    async def _learn_player_views(self, client_id: str, found) -> None:
+        """After every rebuild (foreground or background): what each player view may now see."""
+        self._views_learnt[client_id] = await self.visibility.recompute(client_id)
+
     async def refresh(self, world: ResolvedWorld, progress: Progress | None = None) -> Reply:
-        lock = self._refresh_locks[world.client_id]
-        if lock.locked():
+        running = self.rebuilder.running(world.client_id)
+        if running == "foreground":
             raise RefreshRunning("A refresh of this world is already running; its result will be posted when it ends.")
-        async with lock:
-            started = time.perf_counter()
-            found = await enumerate_journal(self.relay, world.client_id, progress)
-            counts = await self.maps.replace(world.client_id, found.entries, complete=found.complete, note=found.note)
-            # Issue 8 hook: what each player view may see, learnt once the map is replaced.
-            seen = await self.visibility.recompute(world.client_id)
-            took = time.perf_counter() - started
+        if running == "background" and progress is not None:
+            await progress("The background refresh of this world is running; starting right after it…")
+        done = await self.rebuilder.rebuild(world.client_id, progress)
+        found, counts, took = done.found, done.counts, done.seconds
+        seen = self._views_learnt.pop(world.client_id, VisibilityReport())
         description = found.note or "Every journal entry of the world is in the map."
         if seen.note():
             description += "\n" + seen.note()
         reply = Reply(
             title=f"Name map refreshed — {echo(world.label)}",
-            tone=Tone.SUCCESS if found.complete and not seen.failed else Tone.WARNING,
+            # An unproven part of the map is a note, not an alarm; a player view that could not be learnt is.
+            tone=Tone.WARNING if seen.failed else Tone.SUCCESS if found.complete else Tone.INFO,
             description=description[:4000],
             footer=f"{found.requests + seen.requests} relay request(s)",
-            data={"complete": found.complete, "seconds": round(took, 3), "requests": found.requests},
+            data={"complete": found.complete, "seconds": round(took, 3), "requests": found.requests + seen.requests},
         )
         reply.add_field("Entries", str(counts.total), inline=True)
         reply.add_field("Added", str(counts.added), inline=True)
@@ -284,7 +293,7 @@ class GMService:
             raise self._not_found(world_map, name)
         live = await self._live(world, entry)
         base = await self.image_base(world)
-        full = render_entry(live.name, live.flags, live.pages, gm=True, names=world_map.name_of, image_base=base)
+        full = await render_view(live.name, live.flags, live.pages, gm=True, names=world_map.name_of, image_base=base)
         plan_image(full, live.flags, image_base=base, gm=True)
         public = await self.viewers.public(world.client_id)
         player = await self._players_share(world, live, public.user_id, base) if public.user_id else None
@@ -305,7 +314,7 @@ class GMService:
         base = await self.image_base(world)
         if live.limited:
             return limited_reply(live.name, live.img, base)
-        return self._render_for(live, user_id, view_map, base, live.flags)
+        return await self._render_for(live, user_id, view_map, base, live.flags)
 
     async def _players_share(
         self, world: ResolvedWorld, live: JournalEntry, user_id: str, base: str | None
@@ -319,13 +328,13 @@ class GMService:
         if level < OBSERVER or visible[live.uuid]:
             return limited_reply(live.name, live.img, base)
         view_map = await self.visibility.map_for(world.client_id, user_id)
-        return self._render_for(live, user_id, view_map, base, live.flags)
+        return await self._render_for(live, user_id, view_map, base, live.flags)
 
     @staticmethod
-    def _render_for(live: JournalEntry, user_id: str, view_map: WorldMap, base: str | None, flags: dict) -> Reply:
+    async def _render_for(live: JournalEntry, user_id: str, view_map: WorldMap, base: str | None, flags: dict) -> Reply:
         flags = without_hidden_links(flags, lambda uuid: uuid in view_map.by_uuid)
         pages = visible_pages(live.pages, live.ownership, user_id)
-        reply = render_entry(live.name, flags, pages, gm=False, names=view_map.name_of, image_base=base)
+        reply = await render_view(live.name, flags, pages, gm=False, names=view_map.name_of, image_base=base)
         plan_image(reply, flags, image_base=base, gm=False)  # from the view this reader gets, never another
         return reply
 

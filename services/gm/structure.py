@@ -1,12 +1,15 @@
 """Reading the relay's ``/structure`` replies into a folder tree, quirks included (see relay.md).
 
-A folder node is ``{id, uuid, type, entities?: [...], <subfolder name>: <node>, ...}``: subfolders sit
-beside the node's own keys, keyed by *name*. So
+The module builds a node as ``{id, uuid, type, ...subfolders keyed by name}`` and *then*, when the
+folder holds entries directly, sets ``node.entities = [...]`` (a key that is absent when it holds
+none). So
 
-* two sibling folders with the same name collide and only one is shown (the later);
-* a subfolder named ``id``, ``uuid``, ``type`` or ``entities`` overwrites that key: a dict where a
-  string (or the entry list) should be. The subfolder is kept; what it overwrote is marked unknown
-  (an ``id`` is still known from ``uuid`` unless that is overwritten too);
+* two sibling folders with the same name collide and only the later is shown, subtree and all;
+* a subfolder named ``id``, ``uuid`` or ``type`` overwrites that key: a dict where a string should
+  be. The subfolder is kept; what it overwrote is marked unknown (an ``id`` is still known from
+  ``uuid`` unless that is overwritten too);
+* a subfolder named ``entities`` is the node's ``entities`` when its parent holds no entries, and is
+  lost when it does (``may_hide_entities``); one named ``__proto__`` never reaches the JSON;
 * nodes at ``recursiveDepth`` come without their subfolders.
 
 ``Tree`` records what a reply shows and which folders need a ``path=Folder.<id>`` read to be
@@ -31,6 +34,8 @@ class FolderRec:
     visible: bool = False  # shown as a node of a /structure tree (so it won its name among siblings)
     entries_known: bool = False  # its direct entries were listed
     expanded: bool = False  # its subfolders were listed
+    may_hide_entities: bool = False  # it holds entries directly: a subfolder named "entities" would be lost
+    type: str = "JournalEntry"
 
     @property
     def id(self) -> str | None:
@@ -58,8 +63,10 @@ class Tree:
         """A ``path=Folder.<id>`` reply: that folder's direct entries and its subfolders."""
         rec = self.folders.get(folder_id) or self.add_unplaced(folder_id)
         rec.expanded = True
-        if self._read_entries(data.get("entities"), folder_id):
+        entities = data.get("entities")
+        if entities is None or self._read_entries(entities, folder_id):  # absent: it holds none directly
             rec.entries_known = True
+            rec.may_hide_entities = bool(entities)
         return self._read_nodes(data.get("folders"), folder_id, 1, depth)
 
     def add_unplaced(self, folder_id: str) -> FolderRec:
@@ -70,11 +77,18 @@ class Tree:
         return rec
 
     def place(self, folder_id: str, name: str, parent: str | None) -> FolderRec:
-        """Name and parent learned from /get-folder."""
+        """Name and parent learned from /get-folder or the Folder document."""
         rec = self.add_unplaced(folder_id)
         if not rec.placed:
             rec.name, rec.parent, rec.placed = name, parent, True
         return rec
+
+    def adopt_hidden_parent(self, child_id: str, parent_id: str | None) -> None:
+        """The Folder document of ``child_id`` names its parent: when the tree knew that parent only
+        under a key the relay hid ("?n"), that key is ``parent_id``."""
+        rec = self.folders.get(child_id)
+        if rec is not None and rec.parent is not None and rec.parent.startswith("?") and parent_id is not None:
+            self._merge_hidden(rec.parent, parent_id)
 
     def _read_entries(self, items: Any, folder: str | None) -> bool:
         if not isinstance(items, list):
@@ -107,11 +121,15 @@ class Tree:
 
         subfolders = {k: v for k, v in node.items() if k not in (*_OWN_KEYS, "entities") and isinstance(v, dict)}
         subfolders.update({k: node[k] for k in _OWN_KEYS if isinstance(node.get(k), dict)})  # clobbered keys
-        entities = node.get("entities", [])
-        if isinstance(entities, dict):  # a subfolder named "entities" took the entry list's place
-            subfolders["entities"] = entities
+        entities = node.get("entities")
+        if entities is None or isinstance(entities, dict):
+            # No direct entries (the key is set only when there are some); a dict is a subfolder named "entities".
+            rec.entries_known = True
+            if entities is not None:
+                subfolders["entities"] = entities
         elif self._read_entries(entities, key):
             rec.entries_known = True
+            rec.may_hide_entities = True
 
         need: list[str] = []
         if level < depth:
@@ -145,9 +163,12 @@ class Tree:
         self.alias[hidden_key] = folder_id
         hidden = self.folders.pop(hidden_key, None)
         rec = self.add_unplaced(folder_id)
-        if hidden is not None and hidden.placed and not rec.placed:
-            rec.name, rec.parent, rec.placed = hidden.name, hidden.parent, True
+        if hidden is not None:
+            if hidden.placed and not rec.placed:
+                rec.name, rec.parent, rec.placed = hidden.name, hidden.parent, True
             rec.visible = rec.visible or hidden.visible
+            rec.entries_known = rec.entries_known or hidden.entries_known
+            rec.may_hide_entities = rec.may_hide_entities or hidden.may_hide_entities
         for uuid, (name, folder) in list(self.entries.items()):
             if folder == hidden_key:
                 self.entries[uuid] = (name, folder_id)

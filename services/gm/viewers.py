@@ -153,9 +153,12 @@ class Viewers:
     async def player_views(self, world: str) -> set[str]:
         """Every distinct player view of the world: FOUNDRY_PLAYER's user and each linked user. A linked
         user who has since become a GM in Foundry (or was deleted) serves no view: fail closed."""
+        linked = await self.links.linked_users(world)
+        if not linked and not self.settings.foundry_player:
+            return set()  # no player view configured: not even a /players request
         setting = await self.foundry_player(world, fresh=True)
         players = {u.id for u in await self.users(world) if not u.is_gm}
-        views = {user_id for user_id in await self.links.linked_users(world) if user_id in players}
+        views = {user_id for user_id in linked if user_id in players}
         if setting.user is not None:
             views.add(setting.user.id)
         return views

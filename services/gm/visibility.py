@@ -79,7 +79,7 @@ class Visibility:
         report = VisibilityReport()
         try:
             views = await self.viewers.player_views(world)
-            report.requests += 1
+            report.requests += 1 if views or self.viewers.settings.foundry_player else 0  # the /players read
         except UserFacingError as error:
             report.failed.append(f"the world's users could not be read ({error.message})")
             return report

@@ -3,11 +3,11 @@
 Written from the facts in the shared docs/relay.md (not from the relay's code), quirks included:
 per-endpoint envelopes, module failures as 400, the 500-result search cap (sorted by name, no paging;
 a `folder:<id>` filter matches direct entries by folder id only and never root entries), the
-`<type>_<unix ms>` request ids that cross same-millisecond requests, and /structure's name-keyed
-folder tree: a later same-name sibling replaces the earlier one with its subtree, a subfolder named
-`id`, `uuid`, `type` or `entities` replaces that key of its parent's node, `recursiveDepth` (default
-5) stops expanding deeper folders, `path=Folder.<id>` gives one subtree plus its direct entries, and
-/get-folder returns the first folder of any type with the name. Worlds of 20,000 entries answer fast.
+`<type>_<unix ms>` request ids that cross same-millisecond requests, the per-key rate limit (token
+bucket of 300 refilling 5/s, 429 without Retry-After), and /structure's name-keyed folder tree built
+as the module builds it (see ``_folder_nodes``): `path=Folder.<id>` gives one subtree plus its direct
+entries, /get-folder returns the first folder of any type with the name (`parentFolder` = parent id),
+and /get?uuid=Folder.<id> returns the Folder document. Worlds of 50,000 entries answer fast.
 
     relay = StandInRelay()
     world = relay.add_world("client-a", "Ashes of Damascus")
@@ -210,6 +210,12 @@ class StandInWorld:
 
     def move_entry(self, uuid: str, folder: str | Folder | None) -> None:
         self.entries[uuid.removeprefix("JournalEntry.")]["folder"] = folder.id if isinstance(folder, Folder) else folder
+
+    def rename_folder(self, folder: Folder, name: str) -> None:
+        folder.name = name
+
+    def move_folder(self, folder: Folder, parent: Folder | None) -> None:
+        folder.parent = parent.id if parent is not None else None
 
     def delete_entry(self, uuid: str) -> None:
         del self.entries[uuid.removeprefix("JournalEntry.")]
@@ -688,6 +694,9 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def _get(world: StandInWorld, uuid: str) -> tuple[int, dict]:
+    folder = world.folders.get(uuid.removeprefix("Folder.")) if uuid.startswith("Folder.") else None
+    if folder is not None:
+        return 200, {"type": "entity-result", "uuid": uuid, "data": _folder_doc(folder)}
     doc = world.entry(uuid)
     if doc is None:
         return 400, {"type": "entity-result", "error": "Entity not found", "data": None}
@@ -824,31 +833,42 @@ def _folder_nodes(
     parent: str | None,
     types: set[str],
     recursive: bool,
-    level: int,
     depth: int,
+    current: int = 0,
 ) -> dict:
-    """Folders under ``parent`` keyed by *name*, subfolders beside id/uuid/type/entities: the relay's collisions.
+    """Folders under ``parent`` keyed by *name*, as the module builds them (structure.ts, v3.4.1).
 
-    A same-name sibling overwrites the earlier one (with its whole subtree), and a subfolder named
-    ``id``, ``uuid``, ``type`` or ``entities`` overwrites that key of its parent's node. Children are
-    expanded while ``level < depth`` (root folders are level 1): deeper nodes come without subfolders.
+    Each node is ``{id, uuid, type, ...subfolders}`` and only *then*, when the folder has direct
+    entries, ``node["entities"] = [...]``: a subfolder named ``id``, ``uuid`` or ``type`` overwrites
+    that field; one named ``entities`` is lost when its parent has direct entries (and is the node's
+    ``entities`` when it has none); the last same-name sibling in ``game.folders.contents`` order wins
+    with its whole subtree; a folder named ``__proto__`` is set as the JavaScript object's prototype and
+    so never reaches the JSON. Nothing is built once ``current`` reaches ``depth`` (root folders are
+    built at 0), so folders deeper than ``depth`` levels are not shown.
     """
     nodes: dict = {}
+    if not recursive or current >= depth:
+        return nodes
     for folder in children.get(parent, ()):
         if folder.type not in types:
             continue
-        node: dict = {"id": folder.id, "uuid": folder.uuid, "type": folder.type}
+        key = folder.name or folder.id
+        node: dict = {
+            "id": folder.id,
+            "uuid": folder.uuid,
+            "type": folder.type,
+            **_folder_nodes(children, entries, folder.id, types, recursive, depth, current + 1),
+        }
         direct = entries.get(folder.id) if entries is not None else None
         if direct:
             node["entities"] = list(direct)
-        if recursive and level < depth:
-            node.update(_folder_nodes(children, entries, folder.id, types, recursive, level + 1, depth))
-        nodes[folder.name] = node  # a same-name sibling overwrites this one
+        if key != "__proto__":
+            nodes[key] = node  # a same-name sibling overwrites this one
     return nodes
 
 
 def _structure(world: StandInWorld, query: Any) -> tuple[int, dict]:
-    types = {t for t in (query.get("types") or "").split(",") if t}
+    types = {t.strip() for t in (query.get("types") or "").split(",") if t.strip()}
     if not types:
         return 200, {"type": "structure-result", "data": {"folders": {}}}
     recursive = query.get("recursive") == "true"
@@ -859,36 +879,44 @@ def _structure(world: StandInWorld, query: Any) -> tuple[int, dict]:
     path = query.get("path") or ""
     children = _children(world)
     entries = _by_folder(world) if "JournalEntry" in types else None
-    if path:
-        folder = world.folders.get(path.removeprefix("Folder.")) if path.startswith("Folder.") else None
+    data: dict = {}
+    if path.startswith("Folder."):
+        folder = world.folders.get(path.removeprefix("Folder."))
         if folder is None:
-            return 400, {"error": f"Folder not found: {path}", "data": {}}
-        data = {
-            "folders": _folder_nodes(children, entries, folder.id, types, recursive, 1, depth),
-            "entities": list(entries.get(folder.id, [])) if entries is not None else [],
-        }
+            return 400, {"type": "structure-result", "error": f"Folder not found: {path}", "data": {}}
+        if folder.type not in types:
+            error = f"Folder type {folder.type} not included in requested types"
+            return 400, {"type": "structure-result", "error": error, "data": {}}
+        data["folders"] = _folder_nodes(children, entries, folder.id, types, recursive, depth)
+        direct = entries.get(folder.id) if entries is not None else None
+        if direct:  # the key is absent when the folder holds no entries directly
+            data["entities"] = list(direct)
         return 200, {"type": "structure-result", "data": data}
-    data: dict = {"folders": _folder_nodes(children, entries, None, types, recursive, 1, depth), "entities": {}}
-    if entries is not None:
-        data["entities"]["journalentrys"] = list(entries.get(None, []))
-    data["compendiumPacks"] = {
-        p.id: {
+    data["folders"] = _folder_nodes(children, entries, None, types, True, depth if recursive else 1)
+    root = entries.get(None) if entries is not None else None
+    if root:  # absent when no entry sits at the top level
+        data["entities"] = {"journalentrys": list(root)}
+    packs = {
+        p.label: {
             "id": p.id,
             "name": p.label,
             "type": "JournalEntry",
+            "uuid": f"Compendium.{p.id}",
             "entities": [_entity_ref(f"Compendium.{p.id}.JournalEntry.{i}", d) for i, d in p.entries.items()],
         }
         for p in world.packs.values()
     }
+    if packs:
+        data["compendiumPacks"] = packs
     return 200, {"type": "structure-result", "data": data}
 
 
 def _get_folder(world: StandInWorld, name: str | None) -> tuple[int, dict]:
     if not name:
-        return 400, {"type": "get-folder-result", "error": "name is required"}
+        return 400, {"type": "get-folder-result", "error": "name is required", "data": None}
     folder = next((f for f in world.folders.values() if f.name == name), None)  # the first, of any type
     if folder is None:
-        return 400, {"type": "get-folder-result", "error": f"Folder not found: {name}"}
+        return 400, {"type": "get-folder-result", "error": f"Folder not found with name: {name}", "data": None}
     contents = _by_folder(world).get(folder.id, []) if folder.type == "JournalEntry" else []
     return 200, {
         "type": "get-folder-result",
@@ -897,8 +925,8 @@ def _get_folder(world: StandInWorld, name: str | None) -> tuple[int, dict]:
             "uuid": folder.uuid,
             "name": folder.name,
             "type": folder.type,
-            "parent": folder.parent,
-            "contents": contents,
+            "parentFolder": folder.parent,
+            "contents": [{**c, "img": None} for c in contents],
         },
     }
 
@@ -925,3 +953,18 @@ def _download(world: StandInWorld, path: str | None, fmt: str | None) -> tuple[i
             "Content-Disposition": f'attachment; filename="{filename}"',
         },
     )
+
+
+def _folder_doc(folder: Folder) -> dict:
+    """A Folder document as /get returns it (``toObject``): ``folder`` is the parent's id."""
+    return {
+        "_id": folder.id,
+        "name": folder.name,
+        "type": folder.type,
+        "folder": folder.parent,
+        "description": "",
+        "sorting": "a",
+        "sort": 0,
+        "color": None,
+        "flags": {},
+    }

@@ -1,0 +1,161 @@
+"""Keeping name maps current without anyone running /refresh.
+
+The Foundry module sends no journal events (relay.md, "Live events"), so the bot polls: every
+``REFRESH_INTERVAL`` seconds each world a guild uses (chosen with /world, RELAY_CLIENT_ID, or one that
+has a map) is rebuilt through the same ``MapRebuilder`` as /refresh. An unchanged world costs one
+``/structure`` request (its digest matches; SQLite is not touched). Nothing is ever posted to a channel:
+failures are logged once per failure streak and shown by /status. While a world is offline it is
+probed every ``OFFLINE_RETRY`` seconds (one request that the relay answers itself) and rebuilt as soon as
+it is back. Any change to a map (/refresh, a /push rename or create) resets that world's clock. Every
+request goes through the relay client's pacer, shared with commands: together they stay inside the
+relay's 300 requests a minute.
+
+Usable without Discord: ``run_due()`` does one pass, ``start()``/``stop()`` run the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.errors import UserFacingError
+from relay import NoWorldConnected, UnknownWorld
+from services.gm.rebuild import Rebuild
+
+log = logging.getLogger(__name__)
+
+OFFLINE_RETRY = 60.0  # seconds between probes of an offline world
+FAILURE_RETRY = 300.0  # at most this long before a failed background refresh is tried again
+MAX_SLEEP = 30.0  # the loop looks for newly chosen worlds at least this often
+
+
+@dataclass
+class WorldState:
+    next_run: float  # wall-clock seconds
+    last_success: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    failing: bool = False
+    offline: bool = False
+    last_result: str | None = None  # "unchanged", "updated"
+
+
+class BackgroundRefresher:
+    def __init__(self, gm, interval: float, *, clock: Callable[[], float] = time.time):
+        self.gm = gm
+        self.interval = float(interval)
+        self.clock = clock
+        self.states: dict[str, WorldState] = {}
+        self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        gm.maps.listeners.append(self._map_changed)
+
+    @property
+    def enabled(self) -> bool:
+        return self.interval > 0
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.enabled and self._task is None and self.gm.settings.relay_configured:
+            self._task = asyncio.create_task(self._loop(), name="background-refresh")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_due()
+            except Exception:  # never let one bad pass end the loop
+                log.exception("Background refresh pass failed")
+            due = [s.next_run for s in self.states.values()]
+            delay = min([MAX_SLEEP, *(d - self.clock() for d in due)])
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), max(delay, 0.05))
+            except TimeoutError:
+                pass
+
+    # --- scheduling -----------------------------------------------------------------------------
+
+    def _map_changed(self, client_id: str) -> None:
+        state = self.states.get(client_id)
+        if state is not None:
+            state.next_run = self.clock() + self.interval
+
+    async def worlds(self) -> list[str]:
+        """Every world a guild uses: chosen with /world, RELAY_CLIENT_ID, or mapped by a /refresh."""
+        found = dict.fromkeys(await self.gm.world_choices.client_ids())
+        if self.gm.settings.relay_client_id:
+            found[self.gm.settings.relay_client_id] = None
+        found.update(dict.fromkeys(await self.gm.maps.store.worlds()))
+        return list(found)
+
+    async def _state(self, client_id: str) -> WorldState:
+        state = self.states.get(client_id)
+        if state is None:
+            info = await self.gm.maps.info(client_id)
+            # A map refreshed before a restart is due one interval after that refresh (now, if overdue).
+            due = info.refreshed_at + self.interval if info is not None else self.clock()
+            state = self.states[client_id] = WorldState(next_run=due)
+            if info is not None:
+                state.last_success = info.refreshed_at
+        return state
+
+    async def run_due(self) -> dict[str, str]:
+        """One pass: rebuilds every world that is due. Returns client id -> outcome, for tests and logs."""
+        outcomes: dict[str, str] = {}
+        if not self.enabled:
+            return outcomes
+        for client_id in await self.worlds():
+            state = await self._state(client_id)
+            if state.next_run <= self.clock():
+                outcomes[client_id] = await self.run_one(client_id)
+        return outcomes
+
+    async def run_one(self, client_id: str) -> str:
+        state = await self._state(client_id)
+        if self.gm.rebuilder.running(client_id) is not None:
+            state.next_run = self.clock() + self.interval  # a /refresh is running: it resets the clock anyway
+            return "skipped"
+        try:
+            done: Rebuild = await self.gm.rebuilder.rebuild(client_id, background=True, skip_unchanged=True)
+        except (UnknownWorld, NoWorldConnected):
+            if not state.offline:
+                log.info("World %s is offline: background refresh paused until it is back", client_id)
+            state.offline = True
+            state.next_run = self.clock() + min(self.interval, OFFLINE_RETRY)
+            return "offline"
+        except UserFacingError as error:
+            return self._failed(client_id, state, error.message)
+        except Exception as error:  # a bug must not stop the other worlds' refreshes
+            log.exception("Background refresh of %s crashed", client_id)
+            return self._failed(client_id, state, f"internal error ({type(error).__name__})")
+        if state.offline:
+            log.info("World %s is back online: background refresh resumed", client_id)
+        if state.failing:
+            log.info("Background refresh of %s works again", client_id)
+        state.offline = state.failing = False
+        state.last_success = self.clock()
+        state.last_result = "unchanged" if done.counts is None else "updated"
+        state.next_run = self.clock() + self.interval
+        return state.last_result
+
+    def _failed(self, client_id: str, state: WorldState, message: str) -> str:
+        if not state.failing:  # once per failure streak
+            log.warning("Background refresh of %s failed: %s", client_id, message)
+        state.failing = True
+        state.offline = False
+        state.last_error, state.last_error_at = message, self.clock()
+        state.next_run = self.clock() + min(self.interval, FAILURE_RETRY)
+        return "failed"
+
+    def status(self, client_id: str) -> WorldState | None:
+        return self.states.get(client_id)
