@@ -121,9 +121,15 @@ async def test_replies_speak_to_a_terminal_not_to_discord(cli):
     assert run.code == 1
     assert run.err.strip() == "The name map for this world is empty: run python bot.py refresh first."
 
+    [doc] = cli.world.entries.values()
+    doc["flags"]["campaign-codex"]["data"]["description"] = (
+        '<p>Salt air.</p><section class="secret"><p>Smugglers cove.</p></section>'
+    )
     refreshed = await cli("refresh")
     lines = refreshed.out.splitlines()
     assert "" not in lines and not any("**" in line or "`" in line for line in lines)
+    looked = (await cli("lookup", "Harbor")).out.splitlines()
+    assert "🔒 Secret:" in looked and "Smugglers cove." in looked  # no Markdown quote markers or bold
     assert "Entries: 1" in lines and "Added: 1" in lines  # one field a line, no blank lines between
 
     run = await cli("refresh", "--world", "client-gone")
