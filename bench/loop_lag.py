@@ -34,7 +34,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 
-from bench.refresh import WORLD_ID, RelayProcess, bench_settings, mb, proc_status  # noqa: E402
+from bench.refresh import BENCH_PLAYER, WORLD_ID, RelayProcess, bench_settings, mb, proc_status  # noqa: E402
 
 TICK = 0.001
 WHERE_AFTER = 0.025
@@ -107,7 +107,7 @@ async def run(names: int, background_runs: int, where: bool) -> list[tuple[str, 
     async with RelayProcess(names, rich=3, worst=True) as relay:
         huge, deep = relay.entries[0][0], relay.entries[1][0]
         with tempfile.TemporaryDirectory(prefix="bench-lag-") as tmp:
-            app = await App.open(bench_settings(relay.base_url, Path(tmp) / "bot.sqlite3"))
+            app = await App.open(bench_settings(relay.base_url, Path(tmp) / "bot.sqlite3", foundry_player=BENCH_PLAYER))
             try:
                 world = ResolvedWorld(WORLD_ID, "Bench Campaign", public_url="https://foundry.example.org")
                 await app.relay.status()
@@ -120,7 +120,7 @@ async def run(names: int, background_runs: int, where: bool) -> list[tuple[str, 
             finally:
                 await app.close()
         with tempfile.TemporaryDirectory(prefix="bench-lag-") as tmp:
-            app = await App.open(bench_settings(relay.base_url, Path(tmp) / "bot.sqlite3"))
+            app = await App.open(bench_settings(relay.base_url, Path(tmp) / "bot.sqlite3", foundry_player=BENCH_PLAYER))
             try:
                 refresher = BackgroundRefresher(app.gm, 900, clock=lambda: float("inf"))  # always due
                 await measure("background refresh, first (empty map)", refresher.run_due)

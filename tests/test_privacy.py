@@ -259,14 +259,14 @@ async def test_a_view_the_refresh_could_not_learn_shows_the_player_nothing(secre
 
     env = secrets
     relay = env.app.relay
-    real = relay.structure
+    real = relay.structure_reply
 
     async def failing_for_players(**kwargs):
         if kwargs.get("user_id"):
             raise RelayTimeout(seconds=1)
         return await real(**kwargs)
 
-    relay.structure = failing_for_players
+    relay.structure_reply = failing_for_players
     refreshed = await env.h.slash(env.gm, env.channel, "refresh")
     assert "Player views not updated" in refreshed.text
     with no_leak(env, ["Salt air"], "unlearnt view"):

@@ -13,12 +13,15 @@ the name map has been replaced.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from core.errors import UserFacingError
 from relay import RelayClient
+from services.gm import worker
 from services.gm.maps import NameMaps, WorldMap, build_off_loop
 from services.gm.viewers import Viewers
 from storage.visibility import VisibilityStore
@@ -73,6 +76,7 @@ class Visibility:
         self.maps = maps
         self._visible: dict[tuple[str, str], dict[str, bool] | None] = {}
         self._view_maps: dict[tuple[str, str], tuple[WorldMap, WorldMap]] = {}  # (full map it was cut from, cut)
+        self._digests: dict[tuple[str, str], str] = {}  # digest of the reply each stored view was read from
 
     async def recompute(self, world: str) -> VisibilityReport:
         """Learn every player view's visible entries (one /structure each) and store them."""
@@ -85,38 +89,47 @@ class Visibility:
             return report
         for user_id in sorted(views):
             try:
-                data = await self._relay().structure(client_id=world, recursive_depth=VISIBILITY_DEPTH, user_id=user_id)
+                await self._learn(world, user_id)
                 report.requests += 1
             except UserFacingError as error:
                 report.failed.append(f"user {user_id}: {error.message}")
-                await self.store.replace(world, user_id, ())  # fail closed: nothing proven visible
-                self._forget(world, user_id)
                 continue
-            await self.store.replace(world, user_id, visible_in_structure(data).items())
-            self._forget(world, user_id)
             report.views += 1
         await self.store.forget(world, views)
-        for key in [k for k in self._visible if k[0] == world and k[1] not in views]:
+        for key in [k for k in {*self._visible, *self._digests} if k[0] == world and k[1] not in views]:
             self._forget(*key)
         log.info("Player views of %s: %d computed, %d failed", world, report.views, len(report.failed))
         return report
 
-    async def _compute(self, world: str, user_id: str) -> None:
+    async def _learn(self, world: str, user_id: str) -> None:
+        """One view: its /structure as that user, read in the worker process (megabytes of JSON would hold
+        the event loop); an unchanged reply (same digest) leaves SQLite and the cached maps alone."""
+        key = (world, user_id)
         try:
-            data = await self._relay().structure(client_id=world, recursive_depth=VISIBILITY_DEPTH, user_id=user_id)
+            reply = await self._relay().structure_reply(
+                client_id=world, recursive_depth=VISIBILITY_DEPTH, user_id=user_id
+            )
         except UserFacingError:
             await self.store.replace(world, user_id, ())  # fail closed: nothing proven visible
             self._forget(world, user_id)
             raise
-        await self.store.replace(world, user_id, visible_in_structure(data).items())
+        if self._digests.get(key) == reply.digest:
+            return
+        visible: dict[str, bool] = {}
+        for part in await worker.run(worker.read_visible, reply.raw):
+            visible.update(pickle.loads(part))
+            await asyncio.sleep(0)  # one part per turn of the loop
+        await self.store.replace(world, user_id, visible.items())
         self._forget(world, user_id)
+        self._digests[key] = reply.digest
 
     async def ensure(self, world: str, user_id: str) -> None:
         """Compute one view now if no /refresh has (the command line's --as-player)."""
         if await self.store.load(world, user_id) is None:
-            await self._compute(world, user_id)
+            await self._learn(world, user_id)
 
     def _forget(self, world: str, user_id: str) -> None:
+        self._digests.pop((world, user_id), None)
         self._visible.pop((world, user_id), None)
         self._view_maps.pop((world, user_id), None)
 

@@ -6,6 +6,7 @@ acknowledgements measured several hundred ms late during a 50,000-entry refresh.
 loop only pays for the hand-over:
 
 * ``read_tree``: parses a ``/structure`` reply (megabytes) and reads it into a ``Tree``;
+* ``read_visible``: reads a player's ``/structure`` reply into the entries that player may see;
 * ``build_index``: builds a ``NameIndex``.
 
 Big objects travel as lists of small pickles (*parts*): the executor's threads then only copy bytes
@@ -83,6 +84,15 @@ def read_tree(raw: bytes, depth: int):
         for i in range(0, len(uuids), _CHUNK)
     ]
     return tree, need, parts
+
+
+def read_visible(raw: bytes) -> list[bytes]:
+    """A /structure reply asked as a player: its (uuid, limited) pairs, as parts."""
+    from services.gm.enumerate import parse_structure
+    from services.gm.visibility import visible_in_structure
+
+    pairs = list(visible_in_structure(parse_structure(raw)).items())
+    return [pickle.dumps(pairs[i : i + _CHUNK], pickle.HIGHEST_PROTOCOL) for i in range(0, len(pairs), _CHUNK)]
 
 
 def build_index(row_parts: list[bytes]) -> list[bytes]:
