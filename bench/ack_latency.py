@@ -81,6 +81,9 @@ async def run_phase(
                     entries = entries[:100]
                 await bot.app.gm.maps.replace(WORLD_ID, entries, complete=True, note=None)
                 await bot.app.gm.visibility.recompute(WORLD_ID)  # the player view, as /refresh learns it
+                # Players have used autocomplete before (steady state): their view's name map is built.
+                table = await bot.app.gm.viewers.public(WORLD_ID)
+                await bot.app.gm.visibility.map_for(WORLD_ID, table.user_id)
                 targets = [n for _, n, _ in relay.entries[:50]]
 
                 # Which interaction record belongs to which of our tasks.

@@ -19,14 +19,20 @@ class PlayerLink:
 class PlayerLinkStore:
     def __init__(self, db: Database):
         self.db = db
+        # Answers of get(), kept in memory: autocomplete asks on every keystroke and must not queue behind
+        # a refresh's long transaction on the shared connection. This store is the table's only writer.
+        self._known: dict[tuple[int, str, int], PlayerLink | None] = {}
 
     async def get(self, guild_id: int, world: str, member_id: int) -> PlayerLink | None:
-        row = await self.db.fetchone(
-            "SELECT member_id, foundry_user_id, foundry_user_name FROM player_links "
-            "WHERE guild_id = ? AND world = ? AND member_id = ?",
-            (guild_id, world, member_id),
-        )
-        return PlayerLink(row[0], row[1], row[2]) if row else None
+        key = (guild_id, world, member_id)
+        if key not in self._known:
+            row = await self.db.fetchone(
+                "SELECT member_id, foundry_user_id, foundry_user_name FROM player_links "
+                "WHERE guild_id = ? AND world = ? AND member_id = ?",
+                key,
+            )
+            self._known[key] = PlayerLink(row[0], row[1], row[2]) if row else None
+        return self._known[key]
 
     async def for_guild(self, guild_id: int, world: str) -> list[PlayerLink]:
         rows = await self.db.fetchall(
@@ -59,6 +65,7 @@ class PlayerLinkStore:
                 "linked_by = excluded.linked_by, linked_at = excluded.linked_at",
                 (guild_id, world, member_id, user_id, valid_unicode(user_name), linked_by, time.time()),
             )
+        self._known.pop((guild_id, world, member_id), None)
 
     async def unlink(self, guild_id: int, world: str, member_id: int) -> bool:
         async with self.db.transaction() as conn:
@@ -66,4 +73,6 @@ class PlayerLinkStore:
                 "DELETE FROM player_links WHERE guild_id = ? AND world = ? AND member_id = ?",
                 (guild_id, world, member_id),
             )
-            return cursor.rowcount > 0
+            removed = cursor.rowcount > 0
+        self._known.pop((guild_id, world, member_id), None)
+        return removed

@@ -334,6 +334,9 @@ async def test_push_can_rename_and_the_map_follows(gm_env, baron):
     [update] = gm_env.relay.requests("/update")
     assert update.json["data"]["name"] == "Baron Vell the Elder"
     assert "flags" not in update.json["data"] and "_id" not in update.json["data"]
+    # Players' names follow once their view's map is rebuilt (autocomplete never waits for that build).
+    table = await gm_env.app.gm.viewers.public(WORLD_ID)
+    await gm_env.app.gm.visibility.map_for(WORLD_ID, table.user_id)
     choices = await h.autocomplete(gm_env.player, gm_env.channel, "lookup", "name", "Elder")
     assert choices and choices[0]["value"] == baron["baron"]
 

@@ -273,3 +273,31 @@ async def test_a_view_the_refresh_could_not_learn_shows_the_player_nothing(secre
         result = await env.h.slash(env.player, env.channel, "lookup", name="Harbor")
         choices = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "")
     assert "No entry named “Harbor”" in result.text and choices == []  # fail closed
+
+
+async def test_player_autocomplete_never_waits_for_a_name_map_being_built(gm_env, monkeypatch):
+    """Autocomplete has 3 s and cannot defer: while a player's new name map builds (behind a refresh in the
+    worker), they get the view's previous names at once, never a name hidden from them."""
+    import asyncio
+
+    from services.gm import visibility as visibility_module
+
+    gm_env.world.add_entry("Harbor", ownership={"default": 2})
+    await gm_env.h.slash(gm_env.gm, gm_env.channel, "refresh")
+    first = await gm_env.h.autocomplete(gm_env.player, gm_env.channel, "lookup", "name", "")
+    assert [c["name"] for c in first] == ["Harbor"]
+
+    gate, real = asyncio.Event(), visibility_module.build_off_loop
+
+    async def held(entries):
+        await gate.wait()
+        return await real(entries)
+
+    monkeypatch.setattr(visibility_module, "build_off_loop", held)
+    monkeypatch.setattr(visibility_module, "AUTOCOMPLETE_WAIT", 0)
+    gm_env.world.add_entry("Cult Lair", ownership={"default": 0})  # the GM's map changes, the player's view not
+    await gm_env.h.slash(gm_env.gm, gm_env.channel, "refresh")
+
+    during = await gm_env.h.autocomplete(gm_env.player, gm_env.channel, "lookup", "name", "")
+    assert [c["name"] for c in during] == ["Harbor"]
+    gate.set()

@@ -227,7 +227,10 @@ class GMService:
 
     async def suggestions(self, world_id: str, typed: str, viewer: Viewer = GM_VIEWER) -> list[tuple[str, str]]:
         """Autocomplete choices (label, value) from the local map; the value is the uuid."""
-        world_map = await self.map_for(world_id, viewer)
+        if viewer.kind is ViewerKind.PLAYER and viewer.user_id:  # never waits for a player's map to be built
+            world_map = await self.visibility.map_now(world_id, viewer.user_id)
+        else:
+            world_map = await self.map_for(world_id, viewer)
         found = world_map.index.suggest(typed, limit=MAX_CHOICES)
         shared = {e.name.casefold() for e in found if len(world_map.index.find_exact(e.name)) > 1}
         return [(choice_label(e, e.name.casefold() in shared), e.uuid) for e in found]

@@ -23,10 +23,14 @@ from core.errors import UserFacingError
 from relay import RelayClient
 from services.gm import worker
 from services.gm.maps import NameMaps, WorldMap, build_off_loop
+from services.gm.names import NameIndex
 from services.gm.viewers import Viewers
 from storage.visibility import VisibilityStore
 
 log = logging.getLogger(__name__)
+_NO_NAMES = WorldMap(NameIndex([]), {})
+# Seconds autocomplete waits for a view's first name map (Discord drops an answer later than 3 s).
+AUTOCOMPLETE_WAIT = 1.5
 
 # Deeper folders than this are not expanded: their entries stay hidden from players (fail closed).
 VISIBILITY_DEPTH = 64
@@ -68,6 +72,12 @@ def _entity_refs(node: dict) -> Iterator[dict]:
             yield from _entity_refs(value)
 
 
+def _quietly(task: asyncio.Task) -> None:
+    # A background build nobody awaited (the bot closing, a failed read): the next use builds again.
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("A player view's name map could not be built: %r", task.exception())
+
+
 class Visibility:
     def __init__(self, relay: Callable[[], RelayClient], store: VisibilityStore, viewers: Viewers, maps: NameMaps):
         self._relay = relay
@@ -77,6 +87,8 @@ class Visibility:
         self._visible: dict[tuple[str, str], dict[str, bool] | None] = {}
         self._view_maps: dict[tuple[str, str], tuple[WorldMap, WorldMap]] = {}  # (full map it was cut from, cut)
         self._digests: dict[tuple[str, str], str] = {}  # digest of the reply each stored view was read from
+        self._building: dict[tuple[str, str], asyncio.Task] = {}  # cuts being built, one per view
+        self._generation: dict[tuple[str, str], int] = {}  # bumped whenever a view's entries change
 
     async def recompute(self, world: str) -> VisibilityReport:
         """Learn every player view's visible entries (one /structure each) and store them."""
@@ -99,6 +111,10 @@ class Visibility:
         for key in [k for k in {*self._visible, *self._digests} if k[0] == world and k[1] not in views]:
             self._forget(*key)
         log.info("Player views of %s: %d computed, %d failed", world, report.views, len(report.failed))
+        # Each view's name map is built now, in the background, so players' autocomplete finds it ready.
+        full = await self.maps.get(world)
+        for user_id in views:
+            self._building_task(world, user_id, full)
         return report
 
     async def _learn(self, world: str, user_id: str) -> None:
@@ -129,6 +145,7 @@ class Visibility:
             await self._learn(world, user_id)
 
     def _forget(self, world: str, user_id: str) -> None:
+        self._generation[(world, user_id)] = self._generation.get((world, user_id), 0) + 1
         self._digests.pop((world, user_id), None)
         self._visible.pop((world, user_id), None)
         self._view_maps.pop((world, user_id), None)
@@ -146,7 +163,40 @@ class Visibility:
         cached = self._view_maps.get((world, user_id))
         if cached is not None and cached[0] is full:
             return cached[1]
+        return await asyncio.shield(self._building_task(world, user_id, full))
+
+    async def map_now(self, world: str, user_id: str) -> WorldMap:
+        """For autocomplete, which cannot wait (Discord gives it 3 s, and a 50,000-entry cut queues behind a
+        refresh in the worker): the view's current map, else the one built before the last map change (the view
+        itself is unchanged: a changed view drops its maps), else the new one if it is ready within
+        ``AUTOCOMPLETE_WAIT``, else no names while it builds."""
+        full = await self.maps.get(world)
+        cached = self._view_maps.get((world, user_id))
+        if cached is not None and cached[0] is full:
+            return cached[1]
+        task = self._building_task(world, user_id, full)
+        if cached is not None:
+            return cached[1]
+        try:  # the first cut of this view: worth a short wait (a small world's takes milliseconds)
+            return await asyncio.wait_for(asyncio.shield(task), AUTOCOMPLETE_WAIT)
+        except TimeoutError:
+            return _NO_NAMES
+
+    def _building_task(self, world: str, user_id: str, full: WorldMap) -> asyncio.Task:
+        key = (world, user_id)
+        task = self._building.get(key)
+        if task is None or task.done() or task.full is not full:
+            task = asyncio.create_task(self._build(world, user_id, full))
+            task.full = full  # type: ignore[attr-defined]
+            task.add_done_callback(_quietly)
+            self._building[key] = task
+        return task
+
+    async def _build(self, world: str, user_id: str, full: WorldMap) -> WorldMap:
+        key = (world, user_id)
+        generation = self._generation.get(key, 0)
         visible = await self.visible(world, user_id)
         cut = await build_off_loop(e for uuid, e in full.by_uuid.items() if uuid in visible)
-        self._view_maps[(world, user_id)] = (full, cut)
+        if self._generation.get(key, 0) == generation:  # the view did not change meanwhile: keep the cut
+            self._view_maps[key] = (full, cut)
         return cut

@@ -24,6 +24,7 @@ import asyncio
 import ctypes
 import logging
 import multiprocessing
+import os
 import pickle
 from array import array
 from collections.abc import Callable
@@ -45,8 +46,19 @@ _M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
 def _executor() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+        _pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("forkserver"), initializer=_lower_priority
+        )
     return _pool
+
+
+def _lower_priority() -> None:
+    # The worker's work can wait; the event loop's answers to Discord can't: on a busy machine the
+    # scheduler gives the bot's own process the CPU first.
+    try:
+        os.nice(10)
+    except OSError:
+        pass
 
 
 async def run(fn: Callable[..., T], *args: Any) -> T:

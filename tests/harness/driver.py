@@ -1246,6 +1246,7 @@ class DiscordHarness:
             irec = self.fake.interactions.get(mrec.interaction_id or 0)
             if irec is not None and irec.user_id != who.id:
                 raise HarnessError(f"message {mrec.id} is ephemeral; only its recipient can see and click it")
+        await self._until_listening(mrec.id, comp["type"], comp["custom_id"])
         iid, token = self._new_ids()
         payload = self._base_payload(3, who, channel, iid, token)
         data: dict[str, Any] = {"custom_id": comp["custom_id"], "component_type": comp["type"]}
@@ -1262,6 +1263,21 @@ class DiscordHarness:
             expire=expire,
             timeout=timeout,
         )
+
+    async def _until_listening(self, message_id: int, component_type: int, custom_id: str) -> None:
+        """A person sees a button only once Discord shows the message; discord.py starts listening for it a
+        moment after Discord stored it (when the send returns). A test clicking in that gap would race the
+        bot, which no person can: wait (briefly) until the bot listens, then click either way."""
+        store = self.bot._connection._view_store
+        key = (component_type, custom_id)
+
+        def listening() -> bool:
+            return any(key in (store._views.get(entity) or {}) for entity in (message_id, None))
+
+        for _ in range(200):
+            if listening():
+                return
+            await asyncio.sleep(0.01)
 
     # -- time / expiry -------------------------------------------------------------------
 
