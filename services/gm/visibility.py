@@ -114,7 +114,9 @@ class Visibility:
         # Each view's name map is built now, in the background, so players' autocomplete finds it ready.
         full = await self.maps.get(world)
         for user_id in views:
-            self._building_task(world, user_id, full)
+            cached = self._view_maps.get((world, user_id))
+            if cached is None or cached[0] is not full:  # an unchanged map and view keep their cut
+                self._building_task(world, user_id, full)
         return report
 
     async def _learn(self, world: str, user_id: str) -> None:
