@@ -56,6 +56,7 @@ async def build_off_loop(entries: Iterable[NameEntry]) -> WorldMap:
         return await asyncio.to_thread(_build, entries)
     rows = await worker.rows_of(entries)
     parts = await worker.run(worker.build_index, rows)
+    del rows  # megabytes of pickles, sent: not kept while the index is put together
     index = await worker.index_from_parts(parts, entries)
     by_uuid: dict[str, NameEntry] = {}
     ranked = index.entries

@@ -56,7 +56,7 @@ def _lower_priority() -> None:
     # The worker's work can wait; the event loop's answers to Discord can't: on a busy machine the
     # scheduler gives the bot's own process the CPU first.
     try:
-        os.nice(10)
+        os.nice(5)
     except OSError:
         pass
 
