@@ -65,7 +65,7 @@ async def status_report(app, guild_id: int | None) -> Reply:
                 reply.add_field(
                     "Name map", f"{info.total} entries, refreshed {_age(time.time() - info.refreshed_at)}, {state}"
                 )
-            # What members without a link see (issue 8).
+            # What members without a link see.
             player = await app.gm.viewers.foundry_player(world.client_id)
             reply.add_field("FOUNDRY_PLAYER", player.describe()[:1000])
             if player.user is None:

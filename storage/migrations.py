@@ -47,7 +47,7 @@ MIGRATIONS: list[list[str]] = [
             answer TEXT
         )""",
     ],
-    # 3 (issue 8): who a member sees as (per guild and world), and what each player view may see.
+    # 3: who a member sees as (per guild and world), and what each player view may see.
     [
         """CREATE TABLE player_links (
             guild_id INTEGER NOT NULL,
