@@ -1,7 +1,7 @@
 """What a command says, independent of Discord.
 
 Services build a ``Reply``; cogs turn it into an embed (cogs/utils/embeds.py), the command-line
-twin prints ``Reply.as_text()``. Keeping one model means the bot and the CLI say the same thing.
+twin prints it as plain text or JSON (cli/terminal.py). Keeping one model means the bot and the CLI say the same thing.
 """
 
 from __future__ import annotations
@@ -69,18 +69,6 @@ class Reply:
         if self.footer:
             parts.append(self.footer)
         return "\n\n".join(parts)
-
-    def as_json(self) -> dict:
-        return {
-            "title": self.title,
-            "description": self.description,
-            "fields": [{"name": f.name, "value": f.value} for f in self.fields],
-            "tone": self.tone.value,
-            "url": self.url,
-            "image_url": self.image_url,
-            "footer": self.footer,
-            **({"data": self.data} if self.data else {}),
-        }
 
 
 class Decision(Enum):

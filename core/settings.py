@@ -65,7 +65,15 @@ class Settings(BaseSettings):
             return "GM"
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("relay_url", "relay_client_id", "foundry_public_url", "foundry_player", mode="before")
+    @field_validator(
+        "relay_url",
+        "relay_client_id",
+        "foundry_public_url",
+        "foundry_player",
+        "discord_token",
+        "relay_api_key",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value):
         if isinstance(value, str):
@@ -121,14 +129,6 @@ class Settings(BaseSettings):
         # Each background refresh costs at least one relay request per world: no tighter than a minute.
         if 0 < value < 60:
             raise ValueError("must be 0 (off) or at least 60 seconds")
-        return value
-
-    @field_validator("discord_token", "relay_api_key", mode="before")
-    @classmethod
-    def _trim_secret(cls, value):
-        if isinstance(value, str):
-            value = value.strip()
-            return value or None
         return value
 
     @field_validator("release_tokens", mode="before")

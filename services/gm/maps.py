@@ -39,6 +39,10 @@ class WorldMap:
         return entry.name if entry else None
 
 
+# The names of someone who may know none (no player view set up, a view not built yet).
+EMPTY_MAP = WorldMap(NameIndex([]), {})
+
+
 def _build(entries: Iterable[NameEntry]) -> WorldMap:
     entries = list(entries)
     return WorldMap(NameIndex(entries), {e.uuid: e for e in entries})

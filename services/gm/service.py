@@ -15,8 +15,8 @@ from relay import EntryNotFound, JournalEntry, NotPermitted, NoWorldConnected, R
 from services.codex import parse_push_file
 from services.gm.enumerate import Progress
 from services.gm.images import plan_image
-from services.gm.maps import NameMaps, WorldMap
-from services.gm.names import NameEntry, NameIndex, choice_label, normalise
+from services.gm.maps import EMPTY_MAP, NameMaps, WorldMap
+from services.gm.names import NameEntry, choice_label, normalise
 from services.gm.player_view import (
     LIMITED,
     OBSERVER,
@@ -223,7 +223,7 @@ class GMService:
             return await self.maps.get(world_id)
         if viewer.kind is ViewerKind.PLAYER and viewer.user_id:
             return await self.visibility.map_for(world_id, viewer.user_id)
-        return _EMPTY_MAP
+        return EMPTY_MAP
 
     async def suggestions(self, world_id: str, typed: str, viewer: Viewer = GM_VIEWER) -> list[tuple[str, str]]:
         """Autocomplete choices (label, value) from the local map; the value is the uuid."""
@@ -373,6 +373,3 @@ class GMService:
         result = await self.relay.search_journal_entries(client_id=world.client_id, query=name)
         wanted = normalise(name)
         return [NameEntry(uuid=h.uuid, name=h.name) for h in result.hits if normalise(h.name) == wanted]
-
-
-_EMPTY_MAP = WorldMap(NameIndex([]), {})

@@ -22,13 +22,11 @@ from dataclasses import dataclass, field
 from core.errors import UserFacingError
 from relay import RelayClient
 from services.gm import worker
-from services.gm.maps import NameMaps, WorldMap, build_off_loop
-from services.gm.names import NameIndex
+from services.gm.maps import EMPTY_MAP, NameMaps, WorldMap, build_off_loop
 from services.gm.viewers import Viewers
 from storage.visibility import VisibilityStore
 
 log = logging.getLogger(__name__)
-_NO_NAMES = WorldMap(NameIndex([]), {})
 # Seconds autocomplete waits for a view's first name map (Discord drops an answer later than 3 s).
 AUTOCOMPLETE_WAIT = 1.5
 
@@ -182,7 +180,7 @@ class Visibility:
         try:  # the first cut of this view: worth a short wait (a small world's takes milliseconds)
             return await asyncio.wait_for(asyncio.shield(task), AUTOCOMPLETE_WAIT)
         except TimeoutError:
-            return _NO_NAMES
+            return EMPTY_MAP
 
     def _building_task(self, world: str, user_id: str, full: WorldMap) -> asyncio.Task:
         key = (world, user_id)
