@@ -53,8 +53,8 @@ async def run_phase(
     background: bool = False,
 ) -> dict:
     from bot import create_bot
-    from services.gm.background import BackgroundRefresher
-    from services.gm.names import NameEntry
+    from services.maps.background import BackgroundRefresher
+    from services.maps.names import NameEntry
     from tests.harness import DiscordHarness
 
     out: dict = {"lat": {k: [] for k in kinds}, "resp": {k: [] for k in kinds}, "errors": 0, "unanswered": 0, "cut": 0}

@@ -31,7 +31,8 @@ import string  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from services.gm.names import NameEntry, NameIndex, normalise  # noqa: E402
+from services.maps.names import NameIndex, normalise  # noqa: E402
+from storage import NameEntry  # noqa: E402
 
 # ------------------------------------------------------------------------------ realistic names
 
@@ -320,8 +321,8 @@ async def service_latencies(entries: list[NameEntry], queries: list[str]) -> tup
     from discord import app_commands
 
     from core.settings import Settings
-    from services.gm.maps import NameMaps
     from services.gm.service import GMService
+    from services.maps.world_maps import NameMaps
     from storage import NameMapStore, WorldChoiceStore, open_database
 
     with tempfile.TemporaryDirectory(prefix="bench-ac-") as tmp:

@@ -105,7 +105,7 @@ def heap_of_map(names: int) -> list[tuple[str, float]]:
     import tracemalloc
 
     from bench.autocomplete import make_entries
-    from services.gm.maps import _build
+    from services.maps.world_maps import _build
 
     entries = make_entries(names)
     gc.collect()

@@ -54,7 +54,7 @@ async def run(
     import services.gm.service
     from bench.refresh import SyncTimer, Timer
     from cogs.utils.embeds import to_embed
-    from services.gm.names import NameEntry
+    from services.maps.names import NameEntry
     from services.resources import App
 
     results = []

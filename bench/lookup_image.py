@@ -49,8 +49,8 @@ def picture(width: int, height: int) -> bytes:
 async def run(calls: int, big_calls: int, relay_ms: float) -> list[tuple[str, list[float], int]]:
     from cogs.utils.embeds import to_embed
     from relay.pacing import Pacer
-    from services.gm.images import ImageCache
-    from services.gm.names import NameEntry
+    from services.entries.images import ImageCache
+    from services.maps.names import NameEntry
     from services.resources import App
     from tests.stand_ins.relay_server import ALL_SCOPES, StandInRelay
 

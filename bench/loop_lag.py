@@ -88,8 +88,8 @@ class LagMeter:
 
 
 async def run(names: int, background_runs: int, where: bool) -> list[tuple[str, float, str]]:
-    from services.gm.background import BackgroundRefresher
     from services.gm.service import ResolvedWorld
+    from services.maps.background import BackgroundRefresher
     from services.resources import App
 
     rows: list[tuple[str, float, str]] = []

@@ -267,10 +267,10 @@ class SyncTimer(Timer):
 async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
     import aiohttp
 
-    import services.gm.maps
-    import services.gm.rebuild
-    from services.gm.names import NameEntry
+    import services.maps.rebuild
+    import services.maps.world_maps
     from services.gm.service import ResolvedWorld
+    from services.maps.names import NameEntry
     from services.resources import App
 
     rows: list[dict] = []
@@ -281,10 +281,14 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                 world = ResolvedWorld(WORLD_ID, "Bench Campaign")
                 await app.relay.status()  # open the keep-alive connection first, as a running bot has
                 for run in range(1, runs + 1):
-                    enum_t = Timer(services.gm.rebuild.enumerate_journal)
+                    enum_t = Timer(services.maps.rebuild.enumerate_journal)
                     replace_t = Timer(app.gm.maps.store.replace)
-                    build_t = SyncTimer(services.gm.maps._build)
-                    services.gm.rebuild.enumerate_journal, app.gm.maps.store.replace, services.gm.maps._build = (
+                    build_t = SyncTimer(services.maps.world_maps._build)
+                    (
+                        services.maps.rebuild.enumerate_journal,
+                        app.gm.maps.store.replace,
+                        services.maps.world_maps._build,
+                    ) = (
                         enum_t,
                         replace_t,
                         build_t,
@@ -308,9 +312,9 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                         gc.collect()
                         after = proc_status()["VmRSS"]
                     finally:
-                        services.gm.rebuild.enumerate_journal = enum_t.fn
+                        services.maps.rebuild.enumerate_journal = enum_t.fn
                         app.gm.maps.store.replace = replace_t.fn
-                        services.gm.maps._build = build_t.fn
+                        services.maps.world_maps._build = build_t.fn
                     rows.append(
                         dict(
                             label=f"GMService.refresh #{run}",
@@ -365,8 +369,8 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                     ("apply N entries over the same map", "bench-direct"),
                 ):
                     replace_t = Timer(app.gm.maps.store.replace)
-                    build_t = SyncTimer(services.gm.maps._build)
-                    app.gm.maps.store.replace, services.gm.maps._build = replace_t, build_t
+                    build_t = SyncTimer(services.maps.world_maps._build)
+                    app.gm.maps.store.replace, services.maps.world_maps._build = replace_t, build_t
                     try:
                         gc.collect()
                         before = proc_status()["VmRSS"]
@@ -379,7 +383,7 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                         after = proc_status()["VmRSS"]
                     finally:
                         app.gm.maps.store.replace = replace_t.fn
-                        services.gm.maps._build = build_t.fn
+                        services.maps.world_maps._build = build_t.fn
                     rows.append(
                         dict(
                             label=f"NameMaps.replace: {label}",

@@ -58,8 +58,8 @@ async def _serve(names: int, views: int) -> None:
 
 async def _bench(base_url: str, players: list[str], runs: int) -> None:
     from core.settings import Settings
-    from services.gm.enumerate import enumerate_journal
-    from services.gm.visibility import VISIBILITY_DEPTH, visible_in_structure
+    from services.maps.enumerate import enumerate_journal
+    from services.players.visibility import VISIBILITY_DEPTH, visible_in_structure
     from services.resources import App
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,12 +19,12 @@ from core.errors import ConfigurationError, UserFacingError
 from core.replies import Decision, Reply
 from core.settings import Settings, load_settings
 from core.textsafe import echo
-from services.gm.players import PlayersService
-from services.gm.reveal import set_visibility
-from services.gm.viewers import GM_VIEWER
 from services.maintainers.service import NoToken, ReleaseOptions
+from services.players.roster import PlayersService
+from services.players.viewers import GM_VIEWER
 from services.resources import App
 from services.status import status_report
+from services.writes.reveal import set_visibility
 from storage import StorageError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_TEMPORARY = 0, 1, 2, 75

@@ -15,7 +15,7 @@ from cogs.utils.respond import edit_reply
 from core.errors import UserFacingError
 from core.replies import Reply, Tone
 from services.codex import check_push_size
-from services.gm.viewers import GM_VIEWER, NoPlayerLookups
+from services.players.viewers import GM_VIEWER, NoPlayerLookups
 
 log = logging.getLogger(__name__)
 

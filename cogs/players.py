@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from cogs.utils.checks import gm_only, has_role
 from cogs.utils.respond import send_reply
-from services.gm.players import PlayersService
+from services.players.roster import PlayersService
 
 log = logging.getLogger(__name__)
 

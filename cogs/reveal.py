@@ -12,7 +12,7 @@ from cogs.utils.checks import gm_only
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.embeds import to_embed
 from cogs.utils.respond import NO_MENTIONS, edit_reply, send_reply
-from services.gm.reveal import set_visibility
+from services.writes.reveal import set_visibility
 
 log = logging.getLogger(__name__)
 

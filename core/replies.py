@@ -27,7 +27,7 @@ class ReplyField:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """An image the reply wants that Discord cannot fetch by itself: the bot fetches it (services/gm/images.py)
+    """An image the reply wants that Discord cannot fetch by itself: the bot fetches it (services/entries/images.py)
     and uploads it. Set only from the view the reader receives."""
 
     path: str | None = None  # a file on Foundry's server

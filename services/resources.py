@@ -13,14 +13,14 @@ import aiohttp
 from core.settings import Settings
 from relay import RelayClient
 from release import ReleaseClient
-from services.gm import worker
-from services.gm.background import BackgroundRefresher
-from services.gm.images import ImageService
-from services.gm.maps import NameMaps
+from services import offload as worker
+from services.entries.images import ImageService
 from services.gm.service import GMService
-from services.gm.viewers import Viewers
-from services.gm.visibility import Visibility
 from services.maintainers.service import ReleaseService
+from services.maps.background import BackgroundRefresher
+from services.maps.world_maps import NameMaps
+from services.players.viewers import Viewers
+from services.players.visibility import Visibility
 from storage import Database, NameMapStore, ReleaseStore, WorldChoiceStore, open_database
 from storage.player_links import PlayerLinkStore
 from storage.visibility import VisibilityStore

@@ -6,8 +6,22 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from services.gm.names import NameEntry
+from core.textsafe import valid_unicode
 from storage.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class NameEntry:
+    uuid: str
+    name: str
+    folder: str | None = None  # folder path for display, e.g. "NPCs/Villains"
+
+    def __post_init__(self) -> None:
+        # Names come from Foundry's JSON, which may hold unpaired surrogates ("\\ud800"): SQLite cannot
+        # store them (UnicodeEncodeError) and Discord cannot show them, so they become U+FFFD here.
+        object.__setattr__(self, "name", valid_unicode(self.name) if isinstance(self.name, str) else self.name)
+        if isinstance(self.folder, str):
+            object.__setattr__(self, "folder", valid_unicode(self.folder))
 
 
 @dataclass(frozen=True)

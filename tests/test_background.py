@@ -10,7 +10,7 @@ import pytest
 from core.errors import ConfigurationError
 from core.settings import load_settings
 from relay.pacing import Pacer
-from services.gm.background import OFFLINE_RETRY, BackgroundRefresher
+from services.maps.background import OFFLINE_RETRY, BackgroundRefresher
 from services.resources import App
 from services.status import status_report
 from tests.conftest import WORLD_ID, make_settings
@@ -142,7 +142,7 @@ async def test_failures_are_logged_once_per_streak_and_shown_in_status(env, capl
     await refresher.run_due()
     relay.fail_send("/structure", times=3)  # 3 runs (a failed send is not retried)
 
-    with caplog.at_level(logging.INFO, logger="services.gm.background"):
+    with caplog.at_level(logging.INFO, logger="services.maps.background"):
         for _ in range(3):
             clock.advance(INTERVAL)
             assert await refresher.run_due() == {WORLD_ID: "failed"}

@@ -37,7 +37,7 @@ from cogs.utils.errors import is_expected
 from core.replies import Reply
 from core.textsafe import echo, valid_unicode
 from services.codex.render import html_to_markdown
-from services.gm.names import NameEntry
+from storage import NameEntry
 from tests.conftest import WORLD_ID
 from tests.harness.driver import SentMessage
 from tests.helpers import pending_with_button

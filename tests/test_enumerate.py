@@ -16,9 +16,9 @@ from pydantic import SecretStr
 
 from relay import RelayClient, RelayModuleError, RelayRateLimited, RelayScopeError
 from relay.pacing import Pacer
-from services.gm.enumerate import enumerate_journal
-from services.gm.names import NameIndex
-from services.gm.structure import HIDDEN_NAME
+from services.maps.enumerate import enumerate_journal
+from services.maps.names import NameIndex
+from services.maps.structure import HIDDEN_NAME
 from tests.stand_ins.relay_server import ALL_SCOPES, StandInRelay, StandInWorld
 
 KEY = "test-key"
@@ -495,7 +495,7 @@ async def test_pacing_keeps_a_many_folder_world_under_the_bucket(relay, session,
 
 async def test_a_429_is_waited_out_and_shown_in_the_progress(relay, session, world, monkeypatch):
     """Another user of the key spends the relay's bucket (our pacer can't know): the refresh waits and goes on."""
-    monkeypatch.setattr("services.gm.enumerate.RATE_LIMIT_WAIT", 0.3)
+    monkeypatch.setattr("services.maps.enumerate.RATE_LIMIT_WAIT", 0.3)
     paced_world(world)
     relay.enable_rate_limit(capacity=10, per_second=40)
     client = client_for(session, relay, pacer=Pacer(capacity=1000, per_second=1000))

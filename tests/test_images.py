@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from core.replies import ImageRef
 from relay import CrossedReply, FileMissing, FileTooLarge, RelayClient, RelayScopeError
-from services.gm.images import (
+from services.entries.images import (
     DISCORD_UPLOAD_LIMIT,
     ImageCache,
     ImageService,

@@ -7,10 +7,9 @@ import threading
 
 import pytest
 
-import services.gm.maps
-from services.gm.maps import NameMaps
-from services.gm.names import NameEntry
-from storage import NameMapStore, open_database
+import services.maps.world_maps
+from services.maps.world_maps import NameMaps
+from storage import NameEntry, NameMapStore, open_database
 
 
 def entries(*names: str, prefix: str = "e") -> list[NameEntry]:
@@ -27,15 +26,15 @@ async def maps(tmp_path):
 
 
 class GatedBuild:
-    """Wraps services.gm.maps._build: each build waits in its worker thread until released; counts builds."""
+    """Wraps services.maps.world_maps._build: each build waits in its worker thread until released; counts builds."""
 
     def __init__(self, monkeypatch):
-        self.real = services.gm.maps._build
+        self.real = services.maps.world_maps._build
         self.release = threading.Event()
         self.started = threading.Event()
         self.calls = 0
         self.threads: list[str] = []
-        monkeypatch.setattr(services.gm.maps, "_build", self)
+        monkeypatch.setattr(services.maps.world_maps, "_build", self)
 
     def __call__(self, items):
         self.calls += 1
@@ -159,7 +158,7 @@ async def test_the_loop_keeps_running_while_a_big_index_builds_in_the_worker(map
     await task
     assert ticks > 10  # the loop ran while the index was being built and assembled
     built = await maps.get("w")
-    local = services.gm.maps._build(many)
+    local = services.maps.world_maps._build(many)
     assert len(built.index) == 20_000 and built.by_uuid == local.by_uuid
     for typed in ("name 12", "keep", "nmae 1", "of the", ""):
         assert built.index.suggest(typed) == local.index.suggest(typed)

@@ -7,7 +7,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.gm.names import NameEntry, NameIndex, choice_label
+from services.maps.names import NameIndex, choice_label
+from storage import NameEntry
 
 
 def entry(name: str, folder: str | None = None, uuid: str | None = None) -> NameEntry:
@@ -124,7 +125,7 @@ def test_suggest_is_well_formed(all_names, typed, limit):
     got = idx.suggest(typed, limit)
     assert len(got) <= limit
     assert len({e.uuid for e in got}) == len(got)  # no entry twice
-    from services.gm.names import normalise
+    from services.maps.names import normalise
 
     t = normalise(typed)
     if t:

@@ -280,7 +280,7 @@ async def test_player_autocomplete_never_waits_for_a_name_map_being_built(gm_env
     worker), they get the view's previous names at once, never a name hidden from them."""
     import asyncio
 
-    from services.gm import visibility as visibility_module
+    from services.players import visibility as visibility_module
 
     gm_env.world.add_entry("Harbor", ownership={"default": 2})
     await gm_env.h.slash(gm_env.gm, gm_env.channel, "refresh")

@@ -8,8 +8,8 @@ import pytest
 from pydantic import SecretStr
 
 from relay import NotPermitted, RelayClient, UnknownFoundryUser
-from services.gm.player_view import visible_pages
-from services.gm.visibility import visible_in_structure
+from services.players.player_view import visible_pages
+from services.players.visibility import visible_in_structure
 from tests.stand_ins.relay_server import StandInRelay
 
 

@@ -6,8 +6,7 @@ import sqlite3
 
 import pytest
 
-from services.gm.names import NameEntry
-from storage import NameMapStore, ReleaseStore, StorageError, WorldChoiceStore, open_database
+from storage import NameEntry, NameMapStore, ReleaseStore, StorageError, WorldChoiceStore, open_database
 from storage.migrations import MIGRATIONS
 
 

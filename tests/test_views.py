@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.codex import render_entry
-from services.gm.views import OFF_LOOP_BYTES, render_view
+from services.entries.views import OFF_LOOP_BYTES, render_view
 
 NAMES = {"JournalEntry.bob00000000000001": "Bob the Smith", "JournalEntry.ann00000000000002": "Ann of the Mill"}
 

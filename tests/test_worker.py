@@ -6,8 +6,9 @@ import asyncio
 import os
 import signal
 
-from services.gm import worker
-from services.gm.names import NameEntry, NameIndex
+from services import offload as worker
+from services.maps.names import NameIndex
+from storage import NameEntry
 
 
 def entries(n: int) -> list[NameEntry]:

@@ -18,7 +18,7 @@ import discord
 from cogs.utils.embeds import to_embed
 from cogs.utils.respond import NO_MENTIONS, send_reply
 from core.replies import Reply
-from services.gm.images import DISCORD_UPLOAD_LIMIT, ImageService, PreparedImage
+from services.entries.images import DISCORD_UPLOAD_LIMIT, ImageService, PreparedImage
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,13 @@ from core.settings import Settings
 from core.textsafe import echo
 from relay import EntryNotFound, JournalEntry, NotPermitted, NoWorldConnected, RelayClient, SeveralWorlds, World
 from services.codex import parse_push_file
-from services.gm.enumerate import Progress
-from services.gm.images import plan_image
-from services.gm.maps import EMPTY_MAP, NameMaps, WorldMap
-from services.gm.names import NameEntry, choice_label, normalise
-from services.gm.player_view import (
+from services.entries.images import plan_image
+from services.entries.views import render_view
+from services.maps.enumerate import Progress
+from services.maps.names import choice_label, normalise
+from services.maps.rebuild import MapRebuilder
+from services.maps.world_maps import EMPTY_MAP, NameMaps, WorldMap
+from services.players.player_view import (
     LIMITED,
     OBSERVER,
     entry_level,
@@ -25,12 +27,10 @@ from services.gm.player_view import (
     visible_pages,
     without_hidden_links,
 )
-from services.gm.push import Pusher
-from services.gm.rebuild import MapRebuilder
-from services.gm.viewers import GM_VIEWER, NoPlayerLookups, Viewer, ViewerKind, Viewers
-from services.gm.views import render_view
-from services.gm.visibility import Visibility, VisibilityReport
-from storage import WorldChoiceStore
+from services.players.viewers import GM_VIEWER, NoPlayerLookups, Viewer, ViewerKind, Viewers
+from services.players.visibility import Visibility, VisibilityReport
+from services.writes.push import Pusher
+from storage import NameEntry, WorldChoiceStore
 
 # Discord shows at most 25 autocomplete choices.
 MAX_CHOICES = 25

@@ -1,7 +1,7 @@
 """Rebuilding a world's name map from the relay: the one function behind /refresh and the background refresh.
 
-``MapRebuilder.rebuild`` enumerates the world (services/gm/enumerate.py) and swaps the map in one
-SQLite transaction plus one in-memory swap (services/gm/maps.py), so readers never see half a map.
+``MapRebuilder.rebuild`` enumerates the world (services/maps/enumerate.py) and swaps the map in one
+SQLite transaction plus one in-memory swap (services/maps/world_maps.py), so readers never see half a map.
 Per world one rebuild runs at a time. A background rebuild passes ``skip_unchanged``: when the last
 rebuild's tree showed the whole map and the tree's digest has not changed since, it stops after that
 one request, before touching SQLite.
@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from relay import RelayClient
-from services.gm.enumerate import Enumeration, Progress, enumerate_journal
-from services.gm.maps import NameMaps
+from services.maps.enumerate import Enumeration, Progress, enumerate_journal
+from services.maps.world_maps import NameMaps
 from storage import RefreshCounts
 
 AfterRebuild = Callable[[str, Enumeration], Awaitable[None]]
@@ -80,7 +80,7 @@ class MapRebuilder:
             else:
                 self._digests.pop(client_id, None)  # parts the tree hid: only a full read shows their changes
         # Hooks run on an unchanged tree too: what players may see changes with ownership, which the GM's
-        # tree never shows (the per-player visibility pass, services/gm/visibility.py).
+        # tree never shows (the per-player visibility pass, services/players/visibility.py).
         for hook in self.after_rebuild:
             await hook(client_id, found)
         return Rebuild(found, counts, time.perf_counter() - started, background)

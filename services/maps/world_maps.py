@@ -5,7 +5,7 @@ relay. A refresh swaps the whole index at once after its transaction commits: re
 half-built map (zero downtime).
 
 Building the index for a large world takes about a second of CPU, so it runs in the worker process
-(services/gm/worker.py; small maps in a thread), and readers keep getting the old map until the new
+(services/offload.py; small maps in a thread), and readers keep getting the old map until the new
 one is complete. A refresh that finds the map unchanged writes nothing and rebuilds nothing; one that
 finds a few changes writes only those rows. Per world, loads and changes run one at a time
 under a lock: concurrent first uses after a restart build the map once, and a /push landing during
@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.gm import worker
-from services.gm.names import NameEntry, NameIndex
-from storage import MapInfo, NameMapStore, RefreshCounts
+from services import offload as worker
+from services.maps.names import NameIndex
+from storage import MapInfo, NameEntry, NameMapStore, RefreshCounts
 
 T = TypeVar("T")
 
@@ -54,7 +54,7 @@ _CHUNK = 5_000  # entries handled per step on the loop
 
 async def build_off_loop(entries: Iterable[NameEntry]) -> WorldMap:
     """The map of ``entries``, built off the event loop: a small one in a worker thread, a big one in
-    the worker process (services/gm/worker.py), whose pieces are put together here a chunk at a time."""
+    the worker process (services/offload.py), whose pieces are put together here a chunk at a time."""
     entries = list(entries)
     if len(entries) < WORKER_MIN:
         return await asyncio.to_thread(_build, entries)

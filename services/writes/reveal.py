@@ -11,7 +11,7 @@ from core.replies import Confirm, Decision, Reply, Tone
 from core.textsafe import echo
 from relay.errors import CrossedReply, RelayTimeout
 from services.codex.sheets import HIDDEN, VISIBLE
-from services.gm.push import _not_sent, read_back
+from services.writes.push import _not_sent, read_back
 
 if TYPE_CHECKING:
     from services.gm.service import GMService, ResolvedWorld

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 from core.errors import UserFacingError
 from relay import RelayClient
-from services.gm import worker
-from services.gm.maps import EMPTY_MAP, NameMaps, WorldMap, build_off_loop
-from services.gm.viewers import Viewers
+from services import offload as worker
+from services.maps.world_maps import EMPTY_MAP, NameMaps, WorldMap, build_off_loop
+from services.players.viewers import Viewers
 from storage.visibility import VisibilityStore
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 A small entry renders in place (well under a millisecond once its conversion is cached). A big one (a
 400 KB description takes ~1.8 s of BeautifulSoup and markdownify) renders in the worker process
-(services/gm/worker.py): the loop keeps acknowledging other interactions meanwhile. The worker gets
+(services/offload.py): the loop keeps acknowledging other interactions meanwhile. The worker gets
 the names of the entries the text links to, not the whole map.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Callable
 import orjson
 
 from core.replies import Reply
+from services import offload as worker
 from services.codex import render_entry
-from services.gm import worker
 
 # Entries whose flags and pages serialise bigger than this render in the worker (rendering costs ~1 ms
 # per KB of HTML, more when deeply nested; a typical 2 KB description stays here).

@@ -18,14 +18,13 @@ import unicodedata
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
 from itertools import count
 
 from rapidfuzz import fuzz, process
 
-from core.textsafe import valid_unicode
+from storage import NameEntry
 
-__all__ = ["NameEntry", "NameIndex", "choice_label", "normalise", "CHOICE_LABEL_MAX"]
+__all__ = ["NameIndex", "choice_label", "normalise", "CHOICE_LABEL_MAX"]
 
 CHOICE_LABEL_MAX = 100  # Discord's limit for an autocomplete choice's name
 FUZZY_MIN_CHARS = 3  # below this a fuzzy match is noise
@@ -35,20 +34,6 @@ _DIRECT_MAX = 256  # prefix matches taken straight from a sorted range below thi
 
 _WS = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
-
-
-@dataclass(frozen=True, slots=True)
-class NameEntry:
-    uuid: str
-    name: str
-    folder: str | None = None  # folder path for display, e.g. "NPCs/Villains"
-
-    def __post_init__(self) -> None:
-        # Names come from Foundry's JSON, which may hold unpaired surrogates ("\\ud800"): SQLite cannot
-        # store them (UnicodeEncodeError) and Discord cannot show them, so they become U+FFFD here.
-        object.__setattr__(self, "name", valid_unicode(self.name) if isinstance(self.name, str) else self.name)
-        if isinstance(self.folder, str):
-            object.__setattr__(self, "folder", valid_unicode(self.folder))
 
 
 def normalise(text: str) -> str:

@@ -6,8 +6,8 @@ from core.errors import UserFacingError
 from core.replies import Reply, Tone
 from core.textsafe import echo
 from relay import FoundryUser
-from services.gm.viewers import Viewer, ViewerKind, Viewers
-from services.gm.visibility import Visibility
+from services.players.viewers import Viewer, ViewerKind, Viewers
+from services.players.visibility import Visibility
 
 ROLES = {0: "none", 1: "player", 2: "trusted", 3: "assistant GM", 4: "GM"}
 

@@ -32,7 +32,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from services.gm.names import NameEntry, NameIndex, _Table
+from services.maps.names import NameIndex, _Table
+from storage import NameEntry
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -84,8 +85,8 @@ async def run(fn: Callable[..., T], *args: Any) -> T:
 
 def read_tree(raw: bytes, depth: int):
     """(the tree without its entries, folder ids to read with path=, the entries as pickled parts)."""
-    from services.gm.enumerate import parse_structure
-    from services.gm.structure import Tree
+    from services.maps.enumerate import parse_structure
+    from services.maps.structure import Tree
 
     tree = Tree()
     need = tree.read_root(parse_structure(raw), depth)
@@ -100,8 +101,8 @@ def read_tree(raw: bytes, depth: int):
 
 def read_visible(raw: bytes) -> list[bytes]:
     """A /structure reply asked as a player: its (uuid, limited) pairs, as parts."""
-    from services.gm.enumerate import parse_structure
-    from services.gm.visibility import visible_in_structure
+    from services.maps.enumerate import parse_structure
+    from services.players.visibility import visible_in_structure
 
     pairs = list(visible_in_structure(parse_structure(raw)).items())
     return [pickle.dumps(pairs[i : i + _CHUNK], pickle.HIGHEST_PROTOCOL) for i in range(0, len(pairs), _CHUNK)]

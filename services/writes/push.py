@@ -4,7 +4,7 @@ Confirm, write one entry at a time, and report exactly what was written.
 - A ``type`` in the file sends ``flags.core.sheetClass`` too (the type alone never selects the sheet);
   a change between Campaign Codex sheets makes the module convert the entry, and the preview says what
   that conversion moves or drops and whether Foundry will ask the GM there first.
-- A link added or removed in one of the two-way pairs (services/gm/links.py) is mirrored on the other
+- A link added or removed in one of the two-way pairs (services/writes/links.py) is mirrored on the other
   entry, and a one-valued link that moves leaves its old owner's list.
 - Confirm re-reads every entry: when what the writes touch changed since the preview, a fresh preview
   is shown instead of writing over the GM's edit.
@@ -29,8 +29,8 @@ from services.codex import codex_diff, describe_changes, validate_against_type
 from services.codex.conversion import asks_to_confirm, conversion_effects
 from services.codex.schema import TYPE_LABELS
 from services.codex.sheets import VISIBLE, create_document, sheet_class, type_of_sheet_class
-from services.gm.links import Side, as_list, pair_fields, reverse_changes
-from services.gm.names import NameEntry
+from services.writes.links import Side, as_list, pair_fields, reverse_changes
+from storage import NameEntry
 
 if TYPE_CHECKING:
     from services.gm.service import GMService, ResolvedWorld

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from core.errors import UserFacingError
 from relay import NoWorldConnected, UnknownWorld
-from services.gm.rebuild import Rebuild
+from services.maps.rebuild import Rebuild
 
 log = logging.getLogger(__name__)
 

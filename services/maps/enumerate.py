@@ -4,7 +4,7 @@ The relay has no paged listing (relay.md, "Search limits"): ``/search`` stops at
 
 1. ``/structure`` (one request, no count cap, asked for ``DEPTH`` levels) gives the folder tree with
    every entry where it sits, except where the module's name-keyed tree hides something
-   (services/gm/structure.py). Folders shown without their subfolders (at the depth limit) or without
+   (services/maps/structure.py). Folders shown without their subfolders (at the depth limit) or without
    their id get a ``path=Folder.<id>`` read each.
 2. One global ``/search`` cross-checks it. When it is *not* capped it lists every world entry with its
    folder id: the map is proven (entries the tree lacks are added, entries the search lacks were
@@ -38,9 +38,9 @@ from core.textsafe import echo
 from relay import RelayClient, RelayModuleError, RelayRateLimited
 from relay.client import loads
 from relay.errors import EntryNotFound
-from services.gm import worker
-from services.gm.names import NameEntry
-from services.gm.structure import Tree
+from services import offload as worker
+from services.maps.structure import Tree
+from storage import NameEntry
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class _Run:
             return Enumeration([], True, None, self.requests, digest=reply.digest, unchanged=True)
         digest = reply.digest
         if len(reply.raw) >= WORKER_BYTES:
-            # Parsing and reading megabytes holds the GIL: in the worker process (services/gm/worker.py).
+            # Parsing and reading megabytes holds the GIL: in the worker process (services/offload.py).
             self.tree, need, parts = await worker.run(worker.read_tree, reply.raw, self.depth)
             await worker.entries_from_parts(parts, self.tree.entries)
         else:
