@@ -24,7 +24,6 @@ from services.players.roster import PlayersService
 from services.players.viewers import GM_VIEWER
 from services.resources import App
 from services.status import status_report
-from services.writes.reveal import set_visibility
 from storage import StorageError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_TEMPORARY = 0, 1, 2, 75
@@ -95,8 +94,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             reply = await app.gm.push(world, args.name, raw, rename=args.rename, confirm=_confirm(args, "write it"))
             _print_reply(reply, args.json)
         elif args.command in ("reveal", "hide"):
-            done = await set_visibility(
-                app.gm, world, args.name, visible=args.command == "reveal", confirm=_confirm(args, args.command + " it")
+            done = await app.gm.set_visibility(
+                world, args.name, visible=args.command == "reveal", confirm=_confirm(args, args.command + " it")
             )
             _print_reply(done.reply, args.json)
     return EXIT_OK

@@ -12,7 +12,6 @@ from cogs.utils.checks import gm_only
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.embeds import to_embed
 from cogs.utils.respond import NO_MENTIONS, edit_reply, send_reply
-from services.writes.reveal import set_visibility
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +45,8 @@ class RevealCommands(commands.Cog):
     async def _set(self, interaction: discord.Interaction, name: str, *, visible: bool, post: bool) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         world = await self.service.resolve_world(interaction.guild_id)
-        done = await set_visibility(
-            self.service, world, name, visible=visible, confirm=confirm_in_discord(interaction, ephemeral=True)
+        done = await self.service.set_visibility(
+            world, name, visible=visible, confirm=confirm_in_discord(interaction, ephemeral=True)
         )
         await edit_reply(interaction, done.reply)
         if post and done.players_view is not None:

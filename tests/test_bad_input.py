@@ -1580,7 +1580,7 @@ async def test_thirty_online_worlds_with_hostile_names(env, data):
         )
     async with env.app.db.transaction() as conn:  # no world chosen yet: "several worlds are online"
         await conn.execute("DELETE FROM guild_worlds")
-    env.app.gm._last_world.pop(env.guild.id, None)
+    env.app.gm.worlds.forget_last(env.guild.id)
     assert env.bot.settings.relay_client_id is None
     several = await slash(env, env.gm, "refresh")
     assert "Several Foundry worlds" in several.text, several.text

@@ -13,39 +13,34 @@ Confirm, write one entry at a time, and report exactly what was written.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from core.errors import UserFacingError
 from core.replies import Confirm, Decision, Reply, Tone
 from core.textsafe import echo
 from relay import EntryNotFound, JournalEntry
 from relay.errors import CrossedReply, RelayError, RelayTimeout
-from services.codex import codex_diff, describe_changes, validate_against_type
+from services.codex import codex_diff, describe_changes, parse_push_file, validate_against_type
 from services.codex.conversion import asks_to_confirm, conversion_effects
 from services.codex.schema import TYPE_LABELS
 from services.codex.sheets import VISIBLE, create_document, sheet_class, type_of_sheet_class
+from services.entries.reader import EntryReader, NoSuchEntry
+from services.maps.world_maps import NameMaps
+from services.worlds import ResolvedWorld
 from services.writes.links import Side, as_list, pair_fields, reverse_changes
+from services.writes.writer import EntryWriter, get_path, not_sent
 from storage import NameEntry
 
-if TYPE_CHECKING:
-    from services.gm.service import GMService, ResolvedWorld
-
-__all__ = ["Pusher", "WriteUnclear", "read_back"]
+__all__ = ["Pusher"]
 
 DATA = "flags.campaign-codex.data."
 UNKNOWN_ENTRY = "an entry not in the name map"
 # Fresh previews shown at most this many times before giving up on an entry that keeps changing.
 MAX_PREVIEWS = 3
 NEW_ENTRY = "JournalEntry.(new)"
-
-
-class WriteUnclear(UserFacingError):
-    """Foundry's reply to a write was lost and reading the entry back does not show the write."""
 
 
 @dataclass
@@ -73,56 +68,48 @@ class Plan:
         return json.dumps([(w.uuid, w.diff, w.before) for w in self.writes], sort_keys=True, default=str)
 
 
-def _get_path(doc: dict, path: str) -> object:
-    node: object = doc
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def _holds(doc: dict, diff: dict) -> bool:
-    return all(_get_path(doc, path) == value for path, value in diff.items())
-
-
-async def read_back(relay, world_id: str, uuid: str, diff: dict, error: RelayError) -> JournalEntry:
-    """After a write whose reply was lost: read the entry and return it if it holds the write, else
-    raise WriteUnclear saying what it holds (a crossed /update was still applied, relay.md)."""
-    try:
-        entry = await relay.get_entry(uuid, client_id=world_id)
-    except RelayError as read_error:
-        raise WriteUnclear(
-            f"Foundry's reply to the write was lost ({error.message.rstrip('.')}) and reading the entry back "
-            f"failed too ({read_error.message.rstrip('.')}): check it in Foundry before writing again.",
-        ) from None
-    if _holds(entry.raw, diff):
-        return entry
-    held = [f"{path}: now holds {echo(json.dumps(_get_path(entry.raw, path)), 80)}" for path in diff]
-    raise WriteUnclear(
-        f"Foundry's reply to the write was lost ({error.message.rstrip('.')}); read back, "
-        f"{echo(entry.name)} does not hold what was sent. Check it in Foundry before writing again.",
-        details=held[:15],
-    )
-
-
 class Pusher:
-    def __init__(self, service: GMService):
-        self.service = service
-        # Per world: re-read and write one push at a time, so two pushes to linked entries never
-        # interleave their read-modify-writes.
-        self._write_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+    def __init__(self, reader: EntryReader, writer: EntryWriter, maps: NameMaps):
+        self.reader = reader
+        self.writer = writer
+        self.maps = maps
 
     @property
     def relay(self):
-        return self.service.relay
+        return self.writer.relay
 
     # --- entry points -------------------------------------------------------------------------
+
+    async def run(
+        self, world: ResolvedWorld, name: str, raw: bytes, *, rename: str | None = None, confirm: Confirm
+    ) -> Reply:
+        """/push: the file checked, the entry found (in the map, else by name in the live world, else created)."""
+        pushed = parse_push_file(raw)
+        if rename is not None:
+            rename = " ".join(rename.split())
+            if not rename or len(rename) > 255:
+                raise UserFacingError("The new name must be 1 to 255 characters long; nothing was sent.")
+        entry = await self.reader.find(world.client_id, name)
+        note = ""
+        if entry is None:
+            # The map may be stale: an entry of this exact name in the live world is offered instead.
+            found = await self.reader.live_named(world, rename or name)
+            if len(found) > 1:
+                raise NoSuchEntry(
+                    f"{len(found)} entries in the world are named “{echo(rename or name)}”: run /refresh, then pick one "
+                    "from the suggestions. Nothing was sent.",
+                )
+            if not found:
+                return await self.create(world, rename or name, pushed, confirm)
+            entry = found[0]
+            await self.maps.put(world.client_id, entry)
+            note = f"“{echo(entry.name)}” is in the world but was not in the bot's name map: this updates it."
+        return await self.push(world, entry, pushed, rename, confirm, note=note)
 
     async def push(
         self, world: ResolvedWorld, entry: NameEntry, pushed: dict, rename: str | None, confirm: Confirm, note: str = ""
     ) -> Reply:
-        async with self.service._entry_locks[entry.uuid]:
+        async with self.writer.entry_lock(entry.uuid):
             plan = await self._plan(world, entry, pushed, rename)
             for attempt in range(MAX_PREVIEWS):
                 if not plan.writes:
@@ -130,8 +117,8 @@ class Pusher:
                 changed = attempt > 0
                 decision = await confirm(self._preview(plan, note=note, changed=changed))
                 if decision is not Decision.CONFIRMED:
-                    return _not_sent(decision)
-                async with self._write_locks[world.client_id]:
+                    return not_sent(decision)
+                async with self.writer.world_lock(world.client_id):
                     fresh = await self._plan(world, entry, pushed, rename)
                     if fresh.fingerprint() == plan.fingerprint():
                         return await self._write(world, entry, fresh)
@@ -170,9 +157,9 @@ class Pusher:
             preview.add_field("Notes", _bullets(notes, 1000))
         decision = await confirm(preview)
         if decision is not Decision.CONFIRMED:
-            return _not_sent(decision)
-        async with self._write_locks[world.client_id]:
-            existing = await self.service.live_named(world, name)
+            return not_sent(decision)
+        async with self.writer.world_lock(world.client_id):
+            existing = await self.reader.live_named(world, name)
             if existing:
                 return Reply(
                     title=f"Not created — “{echo(name)}” exists now",
@@ -184,9 +171,7 @@ class Pusher:
                 created = await self.relay.create_entry(name, document, client_id=world.client_id)
             except (RelayTimeout, CrossedReply) as error:
                 return await self._create_unclear(world, name, error)
-            await self.service.maps.put(
-                world.client_id, NameEntry(uuid=created.uuid, name=created.name, folder=created.folder)
-            )
+            await self.maps.put(world.client_id, NameEntry(uuid=created.uuid, name=created.name, folder=created.folder))
             reply = Reply(
                 title=f"Created {echo(created.name)}",
                 description=f"A Campaign Codex {TYPE_LABELS[codex_type]}, hidden from players; it is in the name map.",
@@ -204,7 +189,7 @@ class Pusher:
     async def _create_unclear(self, world: ResolvedWorld, name: str, error: RelayError) -> Reply:
         """A /create whose reply never came: look for the name before saying anything."""
         try:
-            found = await self.service.live_named(world, name)
+            found = await self.reader.live_named(world, name)
         except RelayError as search_error:
             return Reply(
                 title=f"Unknown whether “{echo(name)}” was created",
@@ -217,7 +202,7 @@ class Pusher:
             )
         if found:
             entry = found[0]
-            await self.service.maps.put(world.client_id, entry)
+            await self.maps.put(world.client_id, entry)
             return Reply(
                 title=f"Created {echo(entry.name)}",
                 description="Foundry's reply was lost, but the entry is in the world now (found by name); "
@@ -237,7 +222,7 @@ class Pusher:
     # --- planning -----------------------------------------------------------------------------
 
     async def _plan(self, world: ResolvedWorld, entry: NameEntry, pushed: dict, rename: str | None) -> Plan:
-        live = await self.service._live(world, entry)
+        live = await self.reader.live(world, entry)
         codex = live.codex_flags
         old_type = codex.get("type")
         validate_against_type(pushed, old_type)
@@ -254,7 +239,7 @@ class Pusher:
         if rename and rename != live.name:
             diff = {"name": rename, **diff}
             lines.insert(0, f"name: {echo(live.name, 60)} → {echo(rename, 60)}")
-        before = {path: copy.deepcopy(_get_path(live.raw, path)) for path in diff}
+        before = {path: copy.deepcopy(get_path(live.raw, path)) for path in diff}
         level = (live.raw.get("ownership") or {}).get("default")
         visible = level >= VISIBLE if isinstance(level, int) else None
         return Plan(Write(live.uuid, live.name, diff, lines, before), linked, notes, visible)
@@ -306,7 +291,7 @@ class Pusher:
     ):
         """The writes to other entries that keep two-way links two-way, notes on links that get no
         other side, and a uuid → name function for previews (names, never bare uuids)."""
-        world_map = await self.service.maps.get(world.client_id)
+        world_map = await self.maps.get(world.client_id)
         known: dict[str, str] = {}
         if self_name:
             known[self_uuid] = self_name
@@ -369,7 +354,7 @@ class Pusher:
             diff = {DATA + k: v for k, v in values.items()}
             codex = other.codex_flags
             lines = describe_changes(codex, diff, names=names)
-            before = {path: copy.deepcopy(_get_path(other.raw, path)) for path in diff}
+            before = {path: copy.deepcopy(get_path(other.raw, path)) for path in diff}
             linked_writes.append(Write(uuid, other.name, diff, lines, before))
         return linked_writes, notes, names
 
@@ -390,7 +375,7 @@ class Pusher:
         if main.diff:
             updated = await self._write_one(world, main)
             if "name" in main.diff:
-                await self.service.maps.put(
+                await self.maps.put(
                     world.client_id, NameEntry(uuid=updated.uuid, name=updated.name, folder=entry.folder)
                 )
             done.append(updated.name)
@@ -431,10 +416,7 @@ class Pusher:
         return reply
 
     async def _write_one(self, world: ResolvedWorld, write: Write) -> JournalEntry:
-        try:
-            return await self.relay.update_entry(write.uuid, write.diff, client_id=world.client_id)
-        except (CrossedReply, RelayTimeout) as error:
-            return await read_back(self.relay, world.client_id, write.uuid, write.diff, error)
+        return await self.writer.update(world.client_id, write.uuid, write.diff)
 
     # --- previews -----------------------------------------------------------------------------
 
@@ -502,11 +484,3 @@ def _nothing(plan: Plan) -> Reply:
         tone=Tone.INFO,
         data={"changes": {}},
     )
-
-
-def _not_sent(decision: Decision) -> Reply:
-    text = {
-        Decision.EXPIRED: "The confirmation expired; nothing was sent.",
-        Decision.PREVIEWED: "Preview only; nothing was sent.",
-    }.get(decision, "Cancelled; nothing was sent.")
-    return Reply(description=text, tone=Tone.WARNING if decision is Decision.EXPIRED else Tone.INFO)
