@@ -15,10 +15,12 @@ import aiohttp
 import discord
 from discord.ext import commands, tasks
 
+from cli.main import main as cli_main
 from cli.parser import build_parser
 from cogs.utils.tree import BotTree, log_command
 from core.errors import ConfigurationError
 from core.health import Heartbeat
+from core.logsafe import setup_logging
 from core.settings import Settings, load_settings
 from services.resources import App
 from storage import StorageError
@@ -162,8 +164,6 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return 0 if exit_.code in (0, None) else 2
     if args.command:
-        from cli.main import main as cli_main
-
         return cli_main(args)
     try:
         settings = load_settings()
@@ -174,8 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    from core.logsafe import setup_logging
-
     setup_logging(settings)
     bot = create_bot(settings, sync_global=args.sync_global)
     try:

@@ -2,7 +2,7 @@
 
     python -m bench.idle_memory [--names 50000]
 
-1. A child process fills a temporary SQLite database with N entries (``NameMapStore.replace``), so nothing
+1. A child process fills a temporary SQLite database with N entries (``NameMapStore.apply``), so nothing
    built for that is left in this process's heap.
 2. This process starts the real bot (``create_bot``: aiohttp session, SQLite, cogs, command sync) against the
    offline Discord harness, with an in-process stand-in relay holding one empty world, and reads VmRSS:
@@ -40,7 +40,9 @@ async def _fill(db_path: str, names: int) -> None:
 
     db = await open_database(db_path)
     try:
-        await NameMapStore(db).replace(WORLD_ID, make_entries(names), complete=True)
+        await NameMapStore(db).apply(
+            WORLD_ID, make_entries(names), [], complete=True, note=None, old_names=lambda uuid: None
+        )
     finally:
         await db.close()
 

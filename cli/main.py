@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from cli.announce import post_embed
 from cli.terminal import error_json, error_text, plain, reply_json, reply_text
 from core.errors import ConfigurationError, UserFacingError
 from core.replies import Decision, Reply
@@ -191,8 +192,6 @@ async def _announce(settings: Settings, announcement: Reply) -> str | None:
     """
     if not (settings.discord_token and settings.announce_channel_id):
         return None
-    from cli.announce import post_embed
-
     problem = await post_embed(settings.discord_token, settings.announce_channel_id, announcement)
     if problem:
         return (

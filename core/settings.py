@@ -15,8 +15,11 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.errors import ConfigurationError
+from core.release_tokens import check_token, parse_release_tokens
 from core.secretlike import looks_secret
-from release import DEFAULT_RELEASE_API_URL, check_token, parse_release_tokens
+
+# Foundry's Package Release API (release-api.md, "The call"); the release client posts here unless told otherwise.
+DEFAULT_RELEASE_API_URL = "https://foundryvtt.com/_api/packages/release_version/"
 
 MISSING_TOKEN = (
     "DISCORD_TOKEN is not set: copy .env.example to .env and put your bot's token there "

@@ -3,7 +3,9 @@
 Plain async code over an injected aiohttp session; nothing here knows about Discord.
 """
 
-from release.client import DEFAULT_RELEASE_API_URL, ReleaseClient
+from core.release_tokens import check_token, parse_release_tokens
+from core.settings import DEFAULT_RELEASE_API_URL
+from release.client import ReleaseClient
 from release.errors import (
     PreflightFailed,
     ReleaseError,
@@ -16,7 +18,6 @@ from release.errors import (
 )
 from release.models import ReleaseRequest, ReleaseResult
 from release.preflight import check_manifest, check_manifest_url, fetch_manifest, preflight, request_from_manifest
-from release.tokens import check_token, parse_release_tokens
 
 __all__ = [
     "DEFAULT_RELEASE_API_URL",

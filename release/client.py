@@ -11,6 +11,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from core.errors import connection_reason
+from core.settings import DEFAULT_RELEASE_API_URL
 from release.errors import (
     ReleaseForbidden,
     ReleaseRateLimited,
@@ -23,7 +24,6 @@ from release.errors import (
 from release.models import ReleaseRequest, ReleaseResult
 
 # foundryvtt.com, not api.foundryvtt.com: the latter saves the version without refreshing the listing.
-DEFAULT_RELEASE_API_URL = "https://foundryvtt.com/_api/packages/release_version/"
 DEFAULT_RETRY_AFTER = 60
 
 

@@ -1,21 +1,23 @@
-"""The CPU-heavy parts of a refresh, in one worker process, so the event loop keeps answering Discord.
+"""CPU-heavy work in one worker process, so the event loop keeps answering Discord.
 
 A thread is not enough: JSON parsing, C-level sorts and object building hold the GIL, and every time
 the loop wakes up (a socket is readable) it must wait for the GIL the thread holds (the "convoy"):
 acknowledgements measured several hundred ms late during a 50,000-entry refresh. In a process the
-loop only pays for the hand-over:
+loop only pays for the hand-over.
 
-* ``read_tree``: parses a ``/structure`` reply (megabytes) and reads it into a ``Tree``;
-* ``read_visible``: reads a player's ``/structure`` reply into the entries that player may see;
-* ``build_index``: builds a ``NameIndex``.
+The ``Offloader`` is owned by the App and handed to whoever has such work (the name maps, the refresh's
+tree reading, the player views, big renders). It runs plain module-level functions of the modules above
+it; nothing here knows what they do. One rule decides where work runs: ``worth_offloading(cost_ms)`` —
+work expected to hold the loop longer than ``OFFLOAD_MS`` goes to the process, the rest runs in place.
 
-Big objects travel as lists of small pickles (*parts*): the executor's threads then only copy bytes
-(a 50,000-entry dict unpickled in one go holds the GIL ~20 ms, longer on a busy machine), and the loop
-unpickles one part per turn.
+Big objects travel as lists of small pickles (*parts*, ``CHUNK`` items each): the executor's threads then
+only copy bytes, and the loop unpickles one part per turn (``each_part``).
 
 One process for the whole bot (``max_workers=1``: refreshes are rare and one at a time per world),
-started on first use with the ``forkserver`` method (forking a process that runs threads is unsafe),
-and started again if it dies.
+started with the ``forkserver`` method (forking a process that runs threads is unsafe). A job that
+kills the process (out of memory) is tried once more on a new one; a second death is reported, never run
+inside the bot's own process (the same parse would take the bot down). A job past its timeout has its
+process stopped. Where no process can be started at all (no /dev/shm, a sandbox), jobs run in a thread.
 """
 
 from __future__ import annotations
@@ -26,31 +28,31 @@ import logging
 import multiprocessing
 import os
 import pickle
-from array import array
-from collections.abc import Callable
+import signal
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from services.maps.names import NameIndex, _Table
-from storage import NameEntry
+from core.errors import UserFacingError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-_CHUNK = 2_000  # list items per part: unpickling one part takes a few ms
-_pool: ProcessPoolExecutor | None = None
-_unavailable = False  # processes cannot be started here: threads instead
+CHUNK = 2_000  # list items per part or per step on the loop: a few ms each
+OFFLOAD_MS = 15.0  # work expected to hold the loop longer than this runs in the worker process
+JOB_TIMEOUT = 300.0  # seconds: a 50,000-entry refresh's parse takes about one
 _M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
 
 
-def _executor() -> ProcessPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("forkserver"), initializer=_lower_priority
-        )
-    return _pool
+class WorkerFailed(UserFacingError):
+    """The worker process died twice on one job, or the job ran past its timeout."""
+
+    temporary = True
+
+
+def worth_offloading(cost_ms: float) -> bool:
+    return cost_ms >= OFFLOAD_MS
 
 
 def _lower_priority() -> None:
@@ -62,151 +64,122 @@ def _lower_priority() -> None:
         pass
 
 
-async def run(fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)`` in the worker process (``fn`` and its arguments must pickle). Where no process can
-    be started (no /dev/shm, a sandbox), in a thread: slower acknowledgements, same results."""
-    global _pool, _unavailable
-    loop = asyncio.get_running_loop()
-    if not _unavailable:
-        for _attempt in range(2):
+class Offloader:
+    def __init__(self, *, processes: bool = True, timeout: float = JOB_TIMEOUT):
+        """``processes=False``: every job runs in a thread (tests and tools that need no process)."""
+        self.timeout = timeout
+        self._pool: ProcessPoolExecutor | None = None
+        self._pid: int | None = None  # the worker process, learnt from its first job
+        self._unavailable = not processes  # no process can be started here: threads instead
+        self._closed = False
+
+    @property
+    def uses_processes(self) -> bool:
+        return not self._unavailable
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("forkserver"), initializer=_lower_priority
+            )
+        return self._pool
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker process's id, once a job has run on it."""
+        return self._pid
+
+    def start(self) -> None:
+        """Start the worker process (blocking: call it in a thread), so the first job need not."""
+        if self._unavailable:
+            return
+        fixed_mmap_threshold()
+        try:
+            self._pid = self._executor().submit(os.getpid).result()
+        except (OSError, BrokenProcessPool):
+            log.warning("No worker process can be started: heavy work will run in a thread", exc_info=True)
+            self._drop_pool()
+            self._unavailable = True
+
+    async def run(self, fn: Callable[..., T], *args: Any, what: str = "this job") -> T:
+        """``fn(*args)`` in the worker process (``fn`` and its arguments must pickle).
+
+        ``what`` names the work for the person who asked ("reading the world's folder tree")."""
+        if self._closed:
+            raise WorkerFailed("The bot is shutting down; try again once it is back.")
+        if self._unavailable:
+            return await asyncio.wait_for(asyncio.to_thread(fn, *args), self.timeout)
+        loop = asyncio.get_running_loop()
+        for attempt in range(2):
             try:
-                return await loop.run_in_executor(_executor(), fn, *args)
+                pool = self._executor()
+                if self._pid is None:
+                    self._pid = await loop.run_in_executor(pool, os.getpid)
+                return await asyncio.wait_for(loop.run_in_executor(pool, fn, *args), self.timeout)
             except BrokenProcessPool:  # the worker died (killed, out of memory): once more on a new one
-                _pool = None
+                log.warning("The worker process died during %s (attempt %d)", what, attempt + 1)
+                self._drop_pool()
+            except TimeoutError:
+                log.error("The worker process ran past %.0f s on %s: stopped", self.timeout, what)
+                self._stop_pool()
+                raise WorkerFailed(
+                    f"The bot gave up on {what} after {self.timeout:.0f} s; nothing was changed. Try again later."
+                ) from None
             except OSError:
-                log.warning("No worker process can be started: refresh work runs in a thread", exc_info=True)
-                _pool, _unavailable = None, True
-                break
-    return await asyncio.to_thread(fn, *args)
+                log.warning("No worker process can be started: heavy work runs in a thread", exc_info=True)
+                self._drop_pool()
+                self._unavailable = True
+                return await asyncio.wait_for(asyncio.to_thread(fn, *args), self.timeout)
+        raise WorkerFailed(
+            f"The bot's worker process stopped twice during {what} (it may have run out of memory); nothing was "
+            "changed. Try again; if it keeps happening, the machine needs more memory for this world."
+        )
+
+    def _drop_pool(self) -> None:
+        pool, self._pool, self._pid = self._pool, None, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _stop_pool(self) -> None:
+        """Kill the worker (a stuck job can't be cancelled otherwise); the next job starts a new one."""
+        pid = self._pid
+        self._drop_pool()
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    async def close(self) -> None:
+        self._closed = True
+        pool, self._pool, self._pid = self._pool, None, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
-# --- in the worker ----------------------------------------------------------------------------------
+# --- parts: big lists between the processes -------------------------------------------------------
 
 
-def read_tree(raw: bytes, depth: int):
-    """(the tree without its entries, folder ids to read with path=, the entries as pickled parts)."""
-    from services.maps.enumerate import parse_structure
-    from services.maps.structure import Tree
-
-    tree = Tree()
-    need = tree.read_root(parse_structure(raw), depth)
-    uuids, values = list(tree.entries), list(tree.entries.values())
-    tree.entries = {}
-    parts = [
-        pickle.dumps((uuids[i : i + _CHUNK], values[i : i + _CHUNK]), pickle.HIGHEST_PROTOCOL)
-        for i in range(0, len(uuids), _CHUNK)
-    ]
-    return tree, need, parts
+def pickled_parts(items: Sequence) -> list[bytes]:
+    """``items`` as pickles of ``CHUNK`` items each."""
+    return [pickle.dumps(items[i : i + CHUNK], pickle.HIGHEST_PROTOCOL) for i in range(0, len(items), CHUNK)]
 
 
-def read_visible(raw: bytes) -> list[bytes]:
-    """A /structure reply asked as a player: its (uuid, limited) pairs, as parts."""
-    from services.maps.enumerate import parse_structure
-    from services.players.visibility import visible_in_structure
-
-    pairs = list(visible_in_structure(parse_structure(raw)).items())
-    return [pickle.dumps(pairs[i : i + _CHUNK], pickle.HIGHEST_PROTOCOL) for i in range(0, len(pairs), _CHUNK)]
-
-
-def build_index(row_parts: list[bytes]) -> list[bytes]:
-    """The index of the rows (uuid, name, folder), as parts. Its entries travel as positions in the
-    rows: the loop already holds those NameEntry objects, and sharing them saves a copy of every name."""
-    rows = [row for part in row_parts for row in pickle.loads(part)]
-    index = NameIndex(NameEntry(uuid, name, folder) for uuid, name, folder in rows)
-    position = {row[0]: i for i, row in enumerate(rows)}
-    index._entries = array("i", (position[e.uuid] for e in index._entries))  # type: ignore[assignment]
-    return index_parts(index)
-
-
-def index_parts(index: NameIndex) -> list[bytes]:
-    """The index as small pickles: attributes one by one, long lists (the heads of the fuzzy tables
-    too) cut into ``_CHUNK``-item slices. A part is (attribute, key, table, field, extend, value)."""
-    parts: list[bytes] = []
-
-    def emit(name: str, key: Any, table: int | None, field: str | None, value: Any) -> None:
-        if isinstance(value, list) and len(value) > _CHUNK:
-            for start in range(0, len(value), _CHUNK):
-                part = (name, key, table, field, start > 0, value[start : start + _CHUNK])
-                parts.append(pickle.dumps(part, pickle.HIGHEST_PROTOCOL))
-        else:
-            parts.append(pickle.dumps((name, key, table, field, False, value), pickle.HIGHEST_PROTOCOL))
-
-    for name, value in vars(index).items():
-        if name == "_sorted_norms":
-            continue  # the same strings as _norms, in _sorted_norm_ranks order: rebuilt from them on arrival
-        if name == "_heads":
-            emit(name, None, None, None, {k: [None] * len(tables) for k, tables in value.items()})
-            for k, tables in value.items():
-                for i, table in enumerate(tables):
-                    emit(name, k, i, None, _Table([], table.ranks, table.offsets))
-                    emit(name, k, i, "heads", table.heads)
-        elif name == "_whole_words":
-            emit(name, None, None, None, _Table([], value.ranks, value.offsets))
-            emit(name, None, None, "heads", value.heads)
-        else:
-            emit(name, None, None, None, value)
-    return parts
-
-
-# --- back on the loop --------------------------------------------------------------------------------
-# Big objects cross between the processes as lists of small pickles: the executor's threads only copy
-# bytes, and the loop (un)pickles one part per turn.
-
-
-async def rows_of(entries: list[NameEntry]) -> list[bytes]:
-    """(uuid, name, folder) of each entry, as parts for ``build_index``."""
-    parts = []
-    for i in range(0, len(entries), _CHUNK):
-        rows = [(e.uuid, e.name, e.folder) for e in entries[i : i + _CHUNK]]
-        parts.append(pickle.dumps(rows, pickle.HIGHEST_PROTOCOL))
-        await asyncio.sleep(0)
-    return parts
-
-
-async def entries_from_parts(parts: list[bytes], into: dict) -> None:
-    """The tree entries ``read_tree`` sent, into ``into``: one part per turn of the loop."""
+async def each_part(parts: list[bytes]) -> AsyncIterator[Any]:
+    """Each part unpickled, one per turn of the loop; each is freed once read (the list is megabytes)."""
     for i, part in enumerate(parts):
-        parts[i] = b""  # each part freed once read
-        uuids, values = pickle.loads(part)
+        parts[i] = b""
+        value = pickle.loads(part)
         del part
-        into.update(zip(uuids, values))
+        yield value
         await asyncio.sleep(0)
 
 
-async def index_from_parts(parts: list[bytes], entries: list[NameEntry]) -> NameIndex:
-    """The index ``build_index`` sent, its entries taken from ``entries`` (the rows it was built from)."""
-    index = NameIndex.__new__(NameIndex)
-    for i, part in enumerate(parts):
-        parts[i] = b""  # each part freed once read: the whole list is megabytes
-        name, key, table, field, extend, value = pickle.loads(part)
-        del part
-        if table is None and field is None:  # a plain attribute (or a table's shell: _whole_words)
-            if extend:
-                getattr(index, name).extend(value)
-            else:
-                setattr(index, name, value)
-        else:
-            holder = getattr(index, name)
-            if field is None:  # a fuzzy table's shell in _heads
-                holder[key][table] = value
-            else:
-                obj = holder[key][table] if table is not None else holder
-                if extend:
-                    getattr(obj, field).extend(value)
-                else:
-                    setattr(obj, field, value)
-        await asyncio.sleep(0)  # let interactions in between parts
-    # Shares _norms' strings, as in an index built in place (pickled apart they would be copies).
-    norms, ranks, index._sorted_norms = index._norms, index._sorted_norm_ranks, []
-    for start in range(0, len(ranks), _CHUNK):
-        index._sorted_norms.extend(norms[r] for r in ranks[start : start + _CHUNK])
+async def in_steps(items: Sequence[T]) -> AsyncIterator[Sequence[T]]:
+    """``items`` in ``CHUNK``-sized slices, the loop let in between."""
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
         await asyncio.sleep(0)
-    positions, ranked = index._entries, []
-    for start in range(0, len(positions), _CHUNK):
-        ranked.extend(entries[i] for i in positions[start : start + _CHUNK])
-        await asyncio.sleep(0)
-    index._entries = ranked
-    return index
 
 
 def fixed_mmap_threshold() -> None:
@@ -219,13 +192,3 @@ def fixed_mmap_threshold() -> None:
         libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
     except (OSError, AttributeError):
         pass
-
-
-def warm() -> None:
-    """Starts the worker process (blocking: call it in a thread), so the first refresh need not."""
-    global _pool, _unavailable
-    try:
-        _executor().submit(int).result()
-    except (OSError, BrokenProcessPool):
-        log.warning("No worker process can be started: refresh work will run in a thread", exc_info=True)
-        _pool, _unavailable = None, True

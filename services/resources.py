@@ -13,12 +13,12 @@ import aiohttp
 from core.settings import Settings
 from relay import RelayClient
 from release import ReleaseClient
-from services import offload as worker
 from services.entries.images import ImageService
 from services.gm.service import GMService
 from services.maintainers.service import ReleaseService
 from services.maps.background import BackgroundRefresher
 from services.maps.world_maps import NameMaps
+from services.offload import Offloader
 from services.players.viewers import Viewers
 from services.players.visibility import Visibility
 from storage import Database, NameMapStore, ReleaseStore, WorldChoiceStore, open_database
@@ -29,16 +29,20 @@ USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"
 
 
 class App:
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession, db: Database):
+    def __init__(
+        self, settings: Settings, session: aiohttp.ClientSession, db: Database, offload: Offloader | None = None
+    ):
         self.settings = settings
         self.session = session
         self.db = db
+        # The worker process for big parses, index builds and renders (started by open()).
+        self.offload = offload or Offloader()
         self.relay = (
             RelayClient(session, settings.relay_url, settings.relay_api_key, timeout=settings.relay_timeout)
             if settings.relay_configured
             else None
         )
-        maps = NameMaps(NameMapStore(db))
+        maps = NameMaps(NameMapStore(db), self.offload)
 
         def relay() -> RelayClient:  # GMService.relay names the missing settings when there is none
             return self.gm.relay
@@ -67,13 +71,14 @@ class App:
     async def open(cls, settings: Settings) -> App:
         db = await open_database(settings.database_path)
         session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        offload = Offloader()
         if settings.relay_configured:
-            worker.fixed_mmap_threshold()
-            await asyncio.to_thread(worker.warm)  # start the refresh worker process off the loop, once
-        return cls(settings, session, db)
+            await asyncio.to_thread(offload.start)  # start the worker process off the loop, once
+        return cls(settings, session, db, offload)
 
     async def close(self) -> None:
         await self.refresher.stop()
+        await self.offload.close()
         await self.session.close()
         await self.db.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.textsafe import valid_unicode
@@ -45,27 +45,6 @@ class NameMapStore:
     def __init__(self, db: Database):
         self.db = db
 
-    async def replace(
-        self, world: str, entries: Iterable[NameEntry], *, complete: bool, note: str | None = None
-    ) -> RefreshCounts:
-        """Swap the world's map for `entries` in one transaction: a failure leaves the old map whole."""
-        new = {entry.uuid: entry for entry in entries}
-        async with self.db.transaction() as conn:
-            async with conn.execute("SELECT uuid, name FROM name_entries WHERE world = ?", (world,)) as cursor:
-                old = {row[0]: row[1] async for row in cursor}
-            await conn.execute("DELETE FROM name_entries WHERE world = ?", (world,))
-            await conn.executemany(
-                "INSERT INTO name_entries (world, uuid, name, folder) VALUES (?, ?, ?, ?)",
-                ((world, e.uuid, e.name, e.folder) for e in new.values()),
-            )
-            await self._stamp(conn, world, complete, note)
-        return RefreshCounts(
-            total=len(new),
-            added=sum(1 for uuid in new if uuid not in old),
-            removed=sum(1 for uuid in old if uuid not in new),
-            renamed=sum(1 for uuid, e in new.items() if uuid in old and old[uuid] != e.name),
-        )
-
     async def apply(
         self,
         world: str,
@@ -76,8 +55,9 @@ class NameMapStore:
         note: str | None,
         old_names: Callable[[str], str | None],
     ) -> RefreshCounts:
-        """Like ``replace``, given the difference from the map SQLite holds (``old_names`` reads it): only
-        changed rows are written, in one transaction."""
+        """The world's map becomes the one SQLite holds plus ``changed`` minus ``removed`` (``old_names`` reads
+        the map SQLite holds): only those rows are written, in one transaction; a failure leaves the old map
+        whole."""
         added = sum(1 for e in changed if old_names(e.uuid) is None)
         renamed = sum(1 for e in changed if old_names(e.uuid) not in (None, e.name))
         async with self.db.transaction() as conn:

@@ -74,7 +74,7 @@ async def test_readers_see_the_old_map_until_the_new_one_is_complete(maps, monke
 
 
 async def test_concurrent_first_loads_build_once(maps, monkeypatch, tmp_path):
-    await maps.store.replace("w", entries("Alpha", "Beta", "Gamma"), complete=True)
+    await maps.replace("w", entries("Alpha", "Beta", "Gamma"), complete=True)
     fresh = NameMaps(maps.store)  # as after a restart: SQLite has the map, memory does not
     gate = GatedBuild(monkeypatch)
     loads = [asyncio.create_task(fresh.get("w")) for _ in range(8)]
@@ -90,7 +90,7 @@ async def test_concurrent_first_loads_build_once(maps, monkeypatch, tmp_path):
 
 
 async def test_a_cancelled_first_load_does_not_stop_the_others(maps, monkeypatch):
-    await maps.store.replace("w", entries("Alpha", "Beta"), complete=True)
+    await maps.replace("w", entries("Alpha", "Beta"), complete=True)
     fresh = NameMaps(maps.store)
     gate = GatedBuild(monkeypatch)
     first = asyncio.create_task(fresh.get("w"))

@@ -526,8 +526,8 @@ def test_the_sql_check_sees_a_planted_regression_in_a_storage_file():
     """The same check, run over a real storage file with one query rewritten as an f-string."""
     source = (ROOT / "storage" / "name_map.py").read_text(encoding="utf-8")
     planted = source.replace(
-        '"DELETE FROM name_entries WHERE world = ?", (world,)',
-        "f\"DELETE FROM name_entries WHERE world = '{world}'\"",
+        '"SELECT uuid, name, folder FROM name_entries WHERE world = ? ORDER BY name COLLATE NOCASE", (world,)',
+        "f\"SELECT uuid, name, folder FROM name_entries WHERE world = '{world}'\"",
         1,
     )
     assert planted != source

@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from services.maps.world_maps import NameMaps
 from storage import NameEntry, NameMapStore, ReleaseStore, StorageError, WorldChoiceStore, open_database
 from storage.migrations import MIGRATIONS
 
@@ -57,11 +58,11 @@ async def test_replace_counts_added_removed_and_renamed(tmp_path):
     db = await open_database(tmp_path / "bot.sqlite3")
     store = NameMapStore(db)
     try:
-        first = await store.replace("w", entries("Alpha", "Beta", "Gamma"), complete=True)
+        first = await NameMaps(store).replace("w", entries("Alpha", "Beta", "Gamma"), complete=True)
         assert (first.total, first.added, first.removed, first.renamed) == (3, 3, 0, 0)
         changed = entries("Alpha", "Beta II")  # Gamma gone, Beta renamed
         changed.append(NameEntry("JournalEntry.new", "Delta", None))
-        second = await store.replace("w", changed, complete=False, note="capped")
+        second = await NameMaps(store).replace("w", changed, complete=False, note="capped")
         assert (second.total, second.added, second.removed, second.renamed) == (3, 1, 1, 1)
         assert {e.name for e in await store.entries("w")} == {"Alpha", "Beta II", "Delta"}
         info = await store.info("w")
@@ -74,7 +75,7 @@ async def test_a_failed_replace_leaves_the_old_map_whole(tmp_path):
     db = await open_database(tmp_path / "bot.sqlite3")
     store = NameMapStore(db)
     try:
-        await store.replace("w", entries("Alpha", "Beta"), complete=True)
+        await NameMaps(store).replace("w", entries("Alpha", "Beta"), complete=True)
         before = await store.entries("w")
 
         def broken():
@@ -82,7 +83,7 @@ async def test_a_failed_replace_leaves_the_old_map_whole(tmp_path):
             raise RuntimeError("relay failed midway")
 
         with pytest.raises(RuntimeError):
-            await store.replace("w", broken(), complete=True)
+            await NameMaps(store).replace("w", broken(), complete=True)
         assert await store.entries("w") == before
         assert (await store.info("w")).complete is True
     finally:
@@ -93,9 +94,9 @@ async def test_maps_of_different_worlds_are_separate(tmp_path):
     db = await open_database(tmp_path / "bot.sqlite3")
     store = NameMapStore(db)
     try:
-        await store.replace("a", entries("Alpha"), complete=True)
-        await store.replace("b", entries("Beta", "Gamma"), complete=True)
-        await store.replace("a", [], complete=True)
+        await NameMaps(store).replace("a", entries("Alpha"), complete=True)
+        await NameMaps(store).replace("b", entries("Beta", "Gamma"), complete=True)
+        await NameMaps(store).replace("a", [], complete=True)
         assert [e.name for e in await store.entries("b")] == ["Beta", "Gamma"]
         assert await store.entries("a") == []
     finally:
@@ -106,14 +107,14 @@ async def test_a_read_only_database_is_reported_and_nothing_is_half_written(tmp_
     path = tmp_path / "bot.sqlite3"
     db = await open_database(path)
     store = NameMapStore(db)
-    await store.replace("w", entries("Alpha"), complete=True)
+    await NameMaps(store).replace("w", entries("Alpha"), complete=True)
     await db.close()
 
     ro = await open_database(path)
     await ro.conn.execute("PRAGMA query_only = ON")  # what a read-only file looks like to SQLite
     try:
         with pytest.raises(StorageError) as raised:
-            await NameMapStore(ro).replace("w", entries("Beta"), complete=True)
+            await NameMaps(NameMapStore(ro)).replace("w", entries("Beta"), complete=True)
         assert "read-only" in raised.value.message
         assert [e.name for e in await NameMapStore(ro).entries("w")] == ["Alpha"]
     finally:
@@ -128,7 +129,7 @@ async def test_a_busy_database_is_reported_as_temporary(tmp_path):
     blocker.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(StorageError) as raised:
-            await NameMapStore(db).replace("w", entries("Alpha"), complete=True)
+            await NameMaps(NameMapStore(db)).replace("w", entries("Alpha"), complete=True)
         assert raised.value.temporary and "busy" in raised.value.message
     finally:
         blocker.rollback()

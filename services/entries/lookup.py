@@ -15,6 +15,7 @@ from services.entries.images import plan_image
 from services.entries.reader import EntryReader, NoSuchEntry
 from services.entries.views import render_view
 from services.maps.world_maps import NameMaps, WorldMap
+from services.offload import Offloader
 from services.players.player_view import (
     LIMITED,
     OBSERVER,
@@ -60,7 +61,15 @@ class Lookups:
             raise self.reader.not_found(world_map, name)
         live = await self.reader.live(world, entry)
         base = await self.worlds.image_base(world)
-        full = await render_view(live.name, live.flags, live.pages, gm=True, names=world_map.name_of, image_base=base)
+        full = await render_view(
+            live.name,
+            live.flags,
+            live.pages,
+            gm=True,
+            names=world_map.name_of,
+            image_base=base,
+            offload=self.maps.offload,
+        )
         plan_image(full, live.flags, image_base=base, gm=True)
         public = await self.viewers.public(world.client_id)
         player = await self._players_share(world, live, public.user_id, base) if public.user_id else None
@@ -81,7 +90,7 @@ class Lookups:
         base = await self.worlds.image_base(world)
         if live.limited:
             return limited_reply(live.name, live.img, base)
-        return await _render_for(live, user_id, view_map, base, live.flags)
+        return await _render_for(live, user_id, view_map, base, self.maps.offload)
 
     async def _players_share(
         self, world: ResolvedWorld, live: JournalEntry, user_id: str, base: str | None
@@ -95,12 +104,16 @@ class Lookups:
         if level < OBSERVER or visible[live.uuid]:
             return limited_reply(live.name, live.img, base)
         view_map = await self.visibility.map_for(world.client_id, user_id)
-        return await _render_for(live, user_id, view_map, base, live.flags)
+        return await _render_for(live, user_id, view_map, base, self.maps.offload)
 
 
-async def _render_for(live: JournalEntry, user_id: str, view_map: WorldMap, base: str | None, flags: dict) -> Reply:
-    flags = without_hidden_links(flags, lambda uuid: uuid in view_map.by_uuid)
+async def _render_for(
+    live: JournalEntry, user_id: str, view_map: WorldMap, base: str | None, offload: Offloader
+) -> Reply:
+    flags = without_hidden_links(live.flags, lambda uuid: uuid in view_map.by_uuid)
     pages = visible_pages(live.pages, live.ownership, user_id)
-    reply = await render_view(live.name, flags, pages, gm=False, names=view_map.name_of, image_base=base)
+    reply = await render_view(
+        live.name, flags, pages, gm=False, names=view_map.name_of, image_base=base, offload=offload
+    )
     plan_image(reply, flags, image_base=base, gm=False)  # from the view this reader gets, never another
     return reply

@@ -14,12 +14,12 @@ from collections.abc import Callable
 import orjson
 
 from core.replies import Reply
-from services import offload as worker
 from services.codex import render_entry
+from services.offload import Offloader, worth_offloading
 
-# Entries whose flags and pages serialise bigger than this render in the worker (rendering costs ~1 ms
-# per KB of HTML, more when deeply nested; a typical 2 KB description stays here).
-OFF_LOOP_BYTES = 16_000
+# Rendering costs about 1 ms of the loop's time per KB of flags and pages (more when deeply nested): a
+# typical 2 KB description renders in place, a 400 KB one in the worker.
+RENDER_MS_PER_BYTE = 1 / 1_000
 _UUID = re.compile(rb"(?:JournalEntry|Compendium|Actor|Item|Scene|RollTable)\.[A-Za-z0-9_.-]{1,300}")
 _ENRICHER = re.compile(rb"@(JournalEntry|Actor|Item|Scene|RollTable)\[([^\]\n]{1,300})\]")
 
@@ -55,6 +55,7 @@ async def render_view(
     gm: bool,
     names: Callable[[str], str | None],
     image_base: str | None,
+    offload: Offloader | None = None,
 ) -> Reply:
     """One view of an entry (the GM's, or a player's from what that player may see): in place when small,
     in the worker process when big."""
@@ -62,6 +63,8 @@ async def render_view(
         text = orjson.dumps([flags, pages])
     except TypeError:  # something orjson won't serialise (never from JSON): render in place
         text = b""
-    if len(text) < OFF_LOOP_BYTES:
+    if offload is None or not worth_offloading(len(text) * RENDER_MS_PER_BYTE):
         return render_entry(name, flags, pages, gm=gm, names=names, image_base=image_base)
-    return await worker.run(_render_one, name, flags, pages, gm, _linked_names(text, names), image_base)
+    return await offload.run(
+        _render_one, name, flags, pages, gm, _linked_names(text, names), image_base, what="rendering the entry"
+    )

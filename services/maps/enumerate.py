@@ -31,15 +31,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any, TypeVar
 
 from core.textsafe import echo
 from relay import RelayClient, RelayModuleError, RelayRateLimited
 from relay.client import loads
 from relay.errors import EntryNotFound
-from services import offload as worker
 from services.maps.structure import Tree
+from services.offload import Offloader, in_steps, worth_offloading
 from storage import NameEntry
 
 log = logging.getLogger(__name__)
@@ -52,8 +51,8 @@ BUDGET = 600.0  # seconds a whole run may take, waits for the rate limit include
 PROGRESS_EVERY = 2.0  # seconds between progress reports inside one step
 RATE_LIMIT_WAIT = 2.0  # seconds waited after a 429: the relay's bucket refills 5 requests a second
 _NOTE_PARTS = 8  # folders named in the note; the rest are counted
-WORKER_BYTES = 1_000_000  # /structure replies this big are parsed in the worker process
-_CHUNK = 2_000  # entries turned into NameEntry per step on the loop
+# Parsing a /structure reply and reading it into a tree costs about 15 ms of the loop's time per MB.
+PARSE_MS_PER_BYTE = 15 / 1_000_000
 # Folder names the module's tree can drop whatever their siblings are called (see structure.py).
 _DROPPED_NAMES = ("entities", "__proto__")
 
@@ -88,11 +87,14 @@ async def enumerate_journal(
     depth: int = DEPTH,
     known_digest: str | None = None,
     budget: float = BUDGET,
+    offload: Offloader | None = None,
 ) -> Enumeration:
     """Every journal entry of the world with its folder path. Relay errors propagate (a key without
     ``structure:read`` raises RelayScopeError naming it); an unproven map says so in ``note``.
     With ``known_digest``, a tree whose digest matches returns at once with ``unchanged`` set."""
-    return await _Run(relay, client_id, progress, depth, budget).run(known_digest)
+    return await _Run(relay, client_id, progress, depth, budget, offload or Offloader(processes=False)).run(
+        known_digest
+    )
 
 
 def parse_structure(raw: bytes) -> dict:
@@ -101,9 +103,25 @@ def parse_structure(raw: bytes) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def read_tree(raw: bytes, depth: int) -> tuple[Tree, list[str], list[bytes]]:
+    """In the worker: (the tree without its entries, folder ids to read with path=, the entries as parts)."""
+    tree = Tree()
+    need = tree.read_root(parse_structure(raw), depth)
+    return tree, need, tree.to_parts()
+
+
 class _Run:
-    def __init__(self, relay: RelayClient, client_id: str, progress: Progress | None, depth: int, budget: float):
+    def __init__(
+        self,
+        relay: RelayClient,
+        client_id: str,
+        progress: Progress | None,
+        depth: int,
+        budget: float,
+        offload: Offloader,
+    ):
         self.relay = relay
+        self.offload = offload
         self.client_id = client_id
         self.progress = progress
         self.depth = max(1, depth)
@@ -224,10 +242,12 @@ class _Run:
         if known_digest is not None and reply.digest == known_digest:
             return Enumeration([], True, None, self.requests, digest=reply.digest, unchanged=True)
         digest = reply.digest
-        if len(reply.raw) >= WORKER_BYTES:
-            # Parsing and reading megabytes holds the GIL: in the worker process (services/offload.py).
-            self.tree, need, parts = await worker.run(worker.read_tree, reply.raw, self.depth)
-            await worker.entries_from_parts(parts, self.tree.entries)
+        if worth_offloading(len(reply.raw) * PARSE_MS_PER_BYTE):
+            # Parsing and reading megabytes holds the GIL: in the worker process.
+            self.tree, need, parts = await self.offload.run(
+                read_tree, reply.raw, self.depth, what="reading the world's folder tree"
+            )
+            await self.tree.put_parts(parts)
         else:
             need = self.tree.read_root(parse_structure(reply.raw), self.depth)
         del reply
@@ -355,13 +375,11 @@ class _Run:
         tree = self.tree
         paths: dict[str | None, str | None] = {}  # one path string per folder, shared by its entries
         entries: list[NameEntry] = []
-        items = iter(tree.entries.items())  # nothing else changes the tree meanwhile
-        while chunk := list(islice(items, _CHUNK)):
+        async for chunk in in_steps(list(tree.entries.items())):  # nothing else changes the tree meanwhile
             for uuid, (name, folder) in chunk:
                 if folder not in paths:
                     paths[folder] = tree.path(folder)
                 entries.append(NameEntry(uuid=uuid, name=name, folder=paths[folder]))
-            await asyncio.sleep(0)
         tree.entries = {}  # freed before the map is built, which can then reuse the memory
         return entries
 

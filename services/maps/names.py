@@ -13,15 +13,18 @@ therefore costs a handful of C-level ``find`` calls, whatever the size of the wo
 
 from __future__ import annotations
 
+import pickle
 import re
 import unicodedata
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from itertools import count
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from services.offload import CHUNK, each_part, in_steps
 from storage import NameEntry
 
 __all__ = ["NameIndex", "choice_label", "normalise", "CHOICE_LABEL_MAX"]
@@ -208,6 +211,79 @@ class NameIndex:
     def entries(self) -> list[NameEntry]:
         """Every entry, in ranking order (do not modify)."""
         return self._entries
+
+    # ----------------------------------------------------------------- between processes
+    def to_parts(self) -> list[bytes]:
+        """The index as small pickles, for the trip out of the worker process: attributes one by one, long
+        lists (the heads of the fuzzy tables too) cut into ``CHUNK``-item slices. A part is (attribute, key,
+        table, field, extend, value). ``_entries`` must already be positions (see ``build_parts``)."""
+        parts: list[bytes] = []
+
+        def emit(name: str, key: Any, table: int | None, field: str | None, value: Any) -> None:
+            if isinstance(value, list) and len(value) > CHUNK:
+                for start in range(0, len(value), CHUNK):
+                    part = (name, key, table, field, start > 0, value[start : start + CHUNK])
+                    parts.append(pickle.dumps(part, pickle.HIGHEST_PROTOCOL))
+            else:
+                parts.append(pickle.dumps((name, key, table, field, False, value), pickle.HIGHEST_PROTOCOL))
+
+        for name, value in vars(self).items():
+            if name == "_sorted_norms":
+                continue  # the same strings as _norms, in _sorted_norm_ranks order: rebuilt from them on arrival
+            if name == "_heads":
+                emit(name, None, None, None, {k: [None] * len(tables) for k, tables in value.items()})
+                for k, tables in value.items():
+                    for i, table in enumerate(tables):
+                        emit(name, k, i, None, _Table([], table.ranks, table.offsets))
+                        emit(name, k, i, "heads", table.heads)
+            elif name == "_whole_words":
+                emit(name, None, None, None, _Table([], value.ranks, value.offsets))
+                emit(name, None, None, "heads", value.heads)
+            else:
+                emit(name, None, None, None, value)
+        return parts
+
+    @classmethod
+    def build_parts(cls, row_parts: list[bytes]) -> list[bytes]:
+        """In the worker: the index of the rows (uuid, name, folder), as parts. Its entries travel as
+        positions in the rows: the loop already holds those NameEntry objects, and sharing them saves a copy
+        of every name."""
+        rows = [row for part in row_parts for row in pickle.loads(part)]
+        index = cls(NameEntry(uuid, name, folder) for uuid, name, folder in rows)
+        position = {row[0]: i for i, row in enumerate(rows)}
+        index._entries = array("i", (position[e.uuid] for e in index._entries))  # type: ignore[assignment]
+        return index.to_parts()
+
+    @classmethod
+    async def from_parts(cls, parts: list[bytes], entries: list[NameEntry]) -> NameIndex:
+        """Back on the loop, one part per turn: the index ``build_parts`` sent, its entries taken from
+        ``entries`` (the rows it was built from)."""
+        index = cls.__new__(cls)
+        async for name, key, table, field, extend, value in each_part(parts):
+            if table is None and field is None:  # a plain attribute (or a table's shell: _whole_words)
+                if extend:
+                    getattr(index, name).extend(value)
+                else:
+                    setattr(index, name, value)
+            else:
+                holder = getattr(index, name)
+                if field is None:  # a fuzzy table's shell in _heads
+                    holder[key][table] = value
+                else:
+                    obj = holder[key][table] if table is not None else holder
+                    if extend:
+                        getattr(obj, field).extend(value)
+                    else:
+                        setattr(obj, field, value)
+        # Shares _norms' strings, as in an index built in place (pickled apart they would be copies).
+        norms, index._sorted_norms = index._norms, []
+        async for ranks in in_steps(index._sorted_norm_ranks):
+            index._sorted_norms.extend(norms[r] for r in ranks)
+        ranked: list[NameEntry] = []
+        async for positions in in_steps(index._entries):
+            ranked.extend(entries[i] for i in positions)
+        index._entries = ranked
+        return index
 
     # ----------------------------------------------------------------- lookups
     def _exact_ranks(self, norm: str) -> array:

@@ -71,7 +71,9 @@ class MapRebuilder:
     ) -> Rebuild:
         started = time.perf_counter()
         known = self._digests.get(client_id) if skip_unchanged else None
-        found = await enumerate_journal(self._relay(), client_id, progress, known_digest=known)
+        found = await enumerate_journal(
+            self._relay(), client_id, progress, known_digest=known, offload=self.maps.offload
+        )
         counts = None
         if not found.unchanged:
             counts = await self.maps.replace(client_id, found.entries, complete=found.complete, note=found.note)

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.offload import each_part, pickled_parts
+
 _OWN_KEYS = ("id", "uuid", "type")
 HIDDEN_NAME = "‹folder the relay did not name›"  # no Markdown characters: shown as is
 
@@ -50,6 +52,18 @@ class Tree:
     _hidden_ids: int = 0
 
     # --- reading replies ----------------------------------------------------------------------
+
+    def to_parts(self) -> list[bytes]:
+        """Takes the entries out of the tree as parts (for the trip out of the worker process); the tree
+        itself then pickles small."""
+        uuids, values = list(self.entries), list(self.entries.values())
+        self.entries = {}
+        return pickled_parts(list(zip(uuids, values)))
+
+    async def put_parts(self, parts: list[bytes]) -> None:
+        """The entries ``to_parts`` took out, back in: one part per turn of the loop."""
+        async for pairs in each_part(parts):
+            self.entries.update(pairs)
 
     def read_root(self, data: dict, depth: int) -> list[str]:
         """The whole-world reply. Returns ids of folders that need a ``path=`` read."""

@@ -5,7 +5,6 @@ Autocomplete and "did you mean" offer only these; autocomplete never waits for a
 
 from __future__ import annotations
 
-from services.maps.names import choice_label
 from services.maps.world_maps import EMPTY_MAP, NameMaps, WorldMap
 from services.players.viewers import GM_VIEWER, Viewer, ViewerKind
 from services.players.visibility import Visibility
@@ -33,5 +32,4 @@ class KnownNames:
         else:
             world_map = await self.map_for(world_id, viewer)
         found = world_map.index.suggest(typed, limit=MAX_CHOICES)
-        shared = {e.name.casefold() for e in found if len(world_map.index.find_exact(e.name)) > 1}
-        return [(choice_label(e, e.name.casefold() in shared), e.uuid) for e in found]
+        return [(world_map.index.choice_label(e), e.uuid) for e in found]

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from core.errors import UserFacingError
 from relay import RelayClient
-from services import offload as worker
+from services.maps.enumerate import parse_structure
 from services.maps.world_maps import EMPTY_MAP, NameMaps, WorldMap, build_off_loop
+from services.offload import Offloader, each_part, pickled_parts
 from services.players.viewers import Viewers
 from storage.visibility import VisibilityStore
 
@@ -58,6 +58,11 @@ def visible_in_structure(data: dict) -> dict[str, bool]:
     return found
 
 
+def visible_parts(raw: bytes) -> list[bytes]:
+    """In the worker: a /structure reply asked as a player, as parts of (uuid, limited) pairs."""
+    return pickled_parts(list(visible_in_structure(parse_structure(raw)).items()))
+
+
 def _entity_refs(node: dict) -> Iterator[dict]:
     # Entry lists sit under "entities" (folders; the root's "entities.journalentrys"). A subfolder may
     # itself be named "entities" (then it is a dict): walk every dict, read every list of refs.
@@ -77,8 +82,16 @@ def _quietly(task: asyncio.Task) -> None:
 
 
 class Visibility:
-    def __init__(self, relay: Callable[[], RelayClient], store: VisibilityStore, viewers: Viewers, maps: NameMaps):
+    def __init__(
+        self,
+        relay: Callable[[], RelayClient],
+        store: VisibilityStore,
+        viewers: Viewers,
+        maps: NameMaps,
+        offload: Offloader | None = None,
+    ):
         self._relay = relay
+        self.offload = offload or maps.offload
         self.store = store
         self.viewers = viewers
         self.maps = maps
@@ -132,9 +145,9 @@ class Visibility:
         if self._digests.get(key) == reply.digest:
             return
         visible: dict[str, bool] = {}
-        for part in await worker.run(worker.read_visible, reply.raw):
-            visible.update(pickle.loads(part))
-            await asyncio.sleep(0)  # one part per turn of the loop
+        parts = await self.offload.run(visible_parts, reply.raw, what="reading a player view")
+        async for pairs in each_part(parts):
+            visible.update(pairs)
         await self.store.replace(world, user_id, visible.items())
         self._forget(world, user_id)
         self._digests[key] = reply.digest
@@ -196,7 +209,7 @@ class Visibility:
         key = (world, user_id)
         generation = self._generation.get(key, 0)
         visible = await self.visible(world, user_id)
-        cut = await build_off_loop(e for uuid, e in full.by_uuid.items() if uuid in visible)
+        cut = await build_off_loop((e for uuid, e in full.by_uuid.items() if uuid in visible), self.offload)
         if self._generation.get(key, 0) == generation:  # the view did not change meanwhile: keep the cut
             self._view_maps[key] = (full, cut)
         return cut
