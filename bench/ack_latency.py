@@ -54,7 +54,7 @@ async def run_phase(
 ) -> dict:
     from bot import create_bot
     from services.maps.background import BackgroundRefresher
-    from services.maps.names import NameEntry
+    from storage import NameEntry
     from tests.harness import DiscordHarness
 
     out: dict = {"lat": {k: [] for k in kinds}, "resp": {k: [] for k in kinds}, "errors": 0, "unanswered": 0, "cut": 0}

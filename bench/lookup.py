@@ -51,11 +51,11 @@ async def run(
     keep_pacing: bool,
     as_gm: bool = False,
 ) -> list[dict]:
-    import services.gm.service
+    import services.entries.views
     from bench.refresh import SyncTimer, Timer
     from cogs.utils.embeds import to_embed
-    from services.maps.names import NameEntry
     from services.resources import App
+    from storage import NameEntry
 
     results = []
     async with RelayProcess(names, rich=rich, latency=relay_ms / 1000) as relay:
@@ -98,8 +98,8 @@ async def run(
                     gc.collect()
                     get_t = Timer(app.relay.get_entry)
                     worlds_t = Timer(app.relay.list_worlds)
-                    render_t = SyncTimer(services.gm.service.render_entry)
-                    app.relay.get_entry, app.relay.list_worlds, services.gm.service.render_entry = (
+                    render_t = SyncTimer(services.entries.views.render_entry)
+                    app.relay.get_entry, app.relay.list_worlds, services.entries.views.render_entry = (
                         get_t,
                         worlds_t,
                         render_t,
@@ -127,7 +127,7 @@ async def run(
                             (t_lookup if kind == "lookup" else t_bare).append(ms)
                         if gap:
                             await asyncio.sleep(gap)
-                    services.gm.service.render_entry = render_t.fn
+                    services.entries.views.render_entry = render_t.fn
                     results.append(
                         dict(
                             label=label,

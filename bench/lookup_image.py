@@ -50,8 +50,8 @@ async def run(calls: int, big_calls: int, relay_ms: float) -> list[tuple[str, li
     from cogs.utils.embeds import to_embed
     from relay.pacing import Pacer
     from services.entries.images import ImageCache
-    from services.maps.names import NameEntry
     from services.resources import App
+    from storage import NameEntry
     from tests.stand_ins.relay_server import ALL_SCOPES, StandInRelay
 
     relay = StandInRelay(keys={KEY: set(ALL_SCOPES)})

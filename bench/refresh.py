@@ -270,8 +270,8 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
     import services.maps.rebuild
     import services.maps.world_maps
     from services.gm.service import ResolvedWorld
-    from services.maps.names import NameEntry
     from services.resources import App
+    from storage import NameEntry
 
     rows: list[dict] = []
     async with RelayProcess(names, rich=0) as relay:
@@ -282,11 +282,11 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                 await app.relay.status()  # open the keep-alive connection first, as a running bot has
                 for run in range(1, runs + 1):
                     enum_t = Timer(services.maps.rebuild.enumerate_journal)
-                    replace_t = Timer(app.gm.maps.store.replace)
+                    replace_t = Timer(app.gm.maps.store.apply)
                     build_t = SyncTimer(services.maps.world_maps._build)
                     (
                         services.maps.rebuild.enumerate_journal,
-                        app.gm.maps.store.replace,
+                        app.gm.maps.store.apply,
                         services.maps.world_maps._build,
                     ) = (
                         enum_t,
@@ -313,7 +313,7 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                         after = proc_status()["VmRSS"]
                     finally:
                         services.maps.rebuild.enumerate_journal = enum_t.fn
-                        app.gm.maps.store.replace = replace_t.fn
+                        app.gm.maps.store.apply = replace_t.fn
                         services.maps.world_maps._build = build_t.fn
                     rows.append(
                         dict(
@@ -368,9 +368,9 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                     ("apply N entries to an empty map", "bench-direct"),
                     ("apply N entries over the same map", "bench-direct"),
                 ):
-                    replace_t = Timer(app.gm.maps.store.replace)
+                    replace_t = Timer(app.gm.maps.store.apply)
                     build_t = SyncTimer(services.maps.world_maps._build)
-                    app.gm.maps.store.replace, services.maps.world_maps._build = replace_t, build_t
+                    app.gm.maps.store.apply, services.maps.world_maps._build = replace_t, build_t
                     try:
                         gc.collect()
                         before = proc_status()["VmRSS"]
@@ -382,7 +382,7 @@ async def measure_refresh(names: int, runs: int, profile: bool) -> list[dict]:
                         gc.collect()
                         after = proc_status()["VmRSS"]
                     finally:
-                        app.gm.maps.store.replace = replace_t.fn
+                        app.gm.maps.store.apply = replace_t.fn
                         services.maps.world_maps._build = build_t.fn
                     rows.append(
                         dict(
