@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import signal
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from cli.announce import RestAnnouncer
 from cli.terminal import error_json, error_text, plain, reply_json, reply_text
 from core.errors import ConfigurationError, UserFacingError
+from core.logsafe import setup_logging
 from core.replies import Decision, Reply
 from core.settings import Settings, load_settings
 from core.textsafe import echo
@@ -221,6 +223,8 @@ def main(args: argparse.Namespace) -> int:
     """Runs one command parsed by cli/parser.py (bot.py parses, so a typo never starts the bot)."""
     try:
         settings = load_settings()
+        # What a command did is printed as its output; the log shows only unexpected errors (secrets scrubbed).
+        setup_logging(settings, level=logging.ERROR)
         return asyncio.run(_run(args, settings))
     except ConfigurationError as error:
         if args.json:

@@ -81,13 +81,13 @@ class ReleaseClient:
         # Not connected: the request never left, so nothing can have been released.
         except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as error:
             if isinstance(error, aiohttp.ConnectionTimeoutError):
-                raise ReleaseTimeout(self.timeout, dry_run=True) from None
+                raise ReleaseTimeout(self.timeout) from None
             raise ReleaseUnreachable(urlsplit(self.url).netloc, connection_reason(error)) from None
         # Connected: from here on Foundry may have received the request. aiohttp's timeouts are also
         # ClientConnectionErrors, so they are caught first.
         except TimeoutError:
             if dry_run:
-                raise ReleaseTimeout(self.timeout, dry_run=True) from None
+                raise ReleaseTimeout(self.timeout) from None
             raise self._uncertain(request, f"Foundry's release API did not answer within {self.timeout:g} s") from None
         except aiohttp.ClientError as error:
             what = "broke off its answer" if sent else "dropped the connection after the request was sent"

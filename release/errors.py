@@ -83,14 +83,14 @@ class ReleaseUnavailable(ReleaseError):
 
 
 class ReleaseTimeout(ReleaseError):
+    """No answer in time, where nothing can have been saved (a dry run, or no connection made); a real release
+    whose request was sent is `ReleaseUncertain` instead."""
+
     temporary = True
 
-    def __init__(self, timeout: float, *, dry_run: bool):
+    def __init__(self, timeout: float):
         self.timeout = timeout
-        # A real release may have been saved before the answer was lost: retrying blindly would
-        # then hit "already published", which is confusing without this hint.
-        details = [] if dry_run else ["Check the package page before retrying: the version may have been saved."]
-        super().__init__(f"Foundry's release API did not answer within {timeout:g} s.", details=details)
+        super().__init__(f"Foundry's release API did not answer within {timeout:g} s.")
 
 
 class ReleaseUnreachable(ReleaseError):
