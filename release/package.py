@@ -161,7 +161,9 @@ def _size(n: int) -> str:
         return f"{n} bytes"
     if n < 1024 * 1024:
         return f"{n / 1024:.0f} KB"
-    return f"{n / (1024 * 1024):.1f} MB"
+    if n < 1024**3:
+        return f"{n / (1024 * 1024):.1f} MB"
+    return f"{n / 1024**3:.1f} GB"
 
 
 def _text(value) -> str | None:
@@ -213,9 +215,10 @@ def compare(request: ReleaseRequest, path: str, data: bytes) -> list[str]:
 
 
 class PackageChecker:
-    def __init__(self, fetcher: Fetcher, *, timeout: float = 60.0):
+    def __init__(self, fetcher: Fetcher, *, timeout: float = 60.0, stream_max: int = STREAM_MAX_BYTES):
         self.fetcher = fetcher
         self.timeout = timeout
+        self.stream_max = stream_max
 
     async def check(self, request: ReleaseRequest, download: str, *, expected: str | None) -> PackageCheck:
         """Compare the manifest inside the zip at `download` with the release.
@@ -290,14 +293,14 @@ class PackageChecker:
     async def _streamed(self, response, expected: str | None, result: PackageCheck) -> tuple[str, bytes, str]:
         """A server that ignores Range: the whole body to a temporary file, at most STREAM_MAX_BYTES."""
         declared = response.content_length
-        if declared is not None and declared > STREAM_MAX_BYTES:
+        if declared is not None and declared > self.stream_max:
             raise _Unusable(self._too_big())
         spool = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
         try:
             size = 0
             async for chunk in response.content.iter_chunked(256 * 1024):
                 size += len(chunk)
-                if size > STREAM_MAX_BYTES:
+                if size > self.stream_max:
                     raise _Unusable(self._too_big())
                 spool.write(chunk)
             result.notes.append(
@@ -309,9 +312,8 @@ class PackageChecker:
         finally:
             spool.close()
 
-    @staticmethod
-    def _too_big() -> str:
+    def _too_big(self) -> str:
         return (
-            f"is served without Range support and is larger than {_size(STREAM_MAX_BYTES)}, more than the bot reads: "
+            f"is served without Range support and is larger than {_size(self.stream_max)}, more than the bot reads: "
             "host it where Range requests work (GitHub release assets do), or skip the package check"
         )

@@ -16,11 +16,9 @@ from pydantic import SecretStr
 
 from core.errors import ConfigurationError
 from release import (
+    DEFAULT_RELEASE_API_URL,
     AddressPolicy,
     Fetcher,
-    ReleaseUncertain,
-    guarded_session,
-    DEFAULT_RELEASE_API_URL,
     PreflightFailed,
     ReleaseClient,
     ReleaseForbidden,
@@ -29,10 +27,12 @@ from release import (
     ReleaseRequest,
     ReleaseTimeout,
     ReleaseUnavailable,
+    ReleaseUncertain,
     ReleaseUnreachable,
     check_manifest,
     check_token,
     fetch_manifest,
+    guarded_session,
     parse_release_tokens,
     preflight,
     request_from_manifest,

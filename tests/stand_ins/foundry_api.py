@@ -66,6 +66,8 @@ class Fault:
     content_type: str = "text/html"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    save: bool = False  # Foundry handles the request (a real release is saved), then this answer replaces its own
+    drop: bool = False  # the connection is closed instead of answering
 
 
 @dataclass
@@ -167,6 +169,15 @@ class StandInFoundryAPI:
         """The next release call gets this answer instead of Foundry's (queued, one per call)."""
         self._faults.append(Fault(status, body, content_type, dict(headers or {})))
 
+    def save_then_fail_next(self, status: int | None, body: str = "", *, drop: bool = False) -> None:
+        """The next release call is handled (a real release is saved), then answered with `status` (a proxy's
+        5xx), or with a dropped connection when `drop`: what a client sees when Foundry got the request."""
+        self._faults.append(Fault(status, body, save=True, drop=drop))
+
+    def drop_next(self) -> None:
+        """The next release call is read, then its connection closed without an answer (nothing saved)."""
+        self._faults.append(Fault(drop=True))
+
     def fail_next_with_proxy_page(self, status: int, reason: str) -> None:
         self.fail_next(status, proxy_page(status, reason))
 
@@ -188,6 +199,11 @@ class StandInFoundryAPI:
                 await asyncio.wait_for(self._stopping.wait(), fault.delay)
             except TimeoutError:
                 pass
+        if fault.save:
+            self._answer(request.headers.get("Authorization"), body)
+        if fault.drop:
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client: its connection is gone
         if fault.status is not None:
             return web.Response(
                 status=fault.status, text=fault.body, content_type=fault.content_type, headers=fault.headers
