@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("publish", "dry-run, then release a version (with --yes)"),
     ):
         cmd = actions.add_parser(action, parents=[json_flag], help=text, description=text[0].upper() + text[1:] + ".")
-        cmd.add_argument("--package", required=True, help="the package id, as in its manifest")
+        cmd.add_argument("--package", help="the package id (default: the manifest's id)")
         cmd.add_argument("--manifest", required=True, help="URL of this version's manifest (not the 'latest' one)")
         cmd.add_argument("--version", help="the version to release (default: the manifest's version)")
         cmd.add_argument("--minimum", help="minimum Foundry version (default: the manifest's)")

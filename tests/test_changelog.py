@@ -69,7 +69,7 @@ async def test_a_github_release_body_is_the_announcement(gm_env, reads_github):
 
 
 @pytest.mark.parametrize("settings_overrides", [{"github_token": GITHUB_TOKEN}])
-async def test_github_token_is_sent_to_github_only(gm_env, reads_github):
+async def test_github_token_is_sent_to_github_only(gm_env, reads_github, caplog):
     notes = reads_github.add_release("owner", "my-module", "v1.2.0", body=BODY)
     reads_github.anonymous_budget = 0  # anonymous requests would be refused
 
@@ -82,6 +82,7 @@ async def test_github_token_is_sent_to_github_only(gm_env, reads_github):
     ]
     sent = json.dumps([r.json for r in gm_env.h.fake.requests if r.json is not None])
     assert GITHUB_TOKEN not in sent and GITHUB_TOKEN[4:20] not in sent
+    assert GITHUB_TOKEN[4:20] not in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -82,7 +82,7 @@ class Announcer(Protocol):
 class ReleaseOptions:
     """What the maintainer typed; missing version/compatibility come from the manifest."""
 
-    package: str
+    package: str | None  # None: the manifest's id (the command line, the GitHub Action)
     manifest: str
     version: str | None = None
     minimum: str | None = None
@@ -136,12 +136,12 @@ class ReleaseService:
         # Checked at start-up, but only the check trims: a CI secret often ends with a newline.
         return SecretStr(token.get_secret_value().strip())
 
-    async def prepare(self, options: ReleaseOptions) -> tuple[ReleaseRequest, Checked]:
+    async def prepare(self, options: ReleaseOptions, *, manifest: dict | None = None) -> tuple[ReleaseRequest, Checked]:
         """The full request, preflighted: every problem Foundry would not catch is raised together.
 
-        The manifest is fetched once, whether it fills in the version and compatibility or not.
+        The manifest is fetched once, whether it fills in the version and compatibility or not (`manifest`:
+        already fetched by the caller).
         """
-        manifest = None
         if options.version and options.minimum and options.verified:
             request = ReleaseRequest(
                 package_id=options.package,
@@ -160,7 +160,8 @@ class ReleaseService:
             unreachable = False  # only an unreachable manifest is worth retrying later (exit 75)
             if urlsplit(options.manifest).scheme in ("http", "https"):
                 try:
-                    manifest = await fetch_manifest(self.fetcher, options.manifest)
+                    if manifest is None:
+                        manifest = await fetch_manifest(self.fetcher, options.manifest)
                     request = request_from_manifest(
                         options.package,
                         options.manifest,
@@ -353,14 +354,23 @@ class ReleaseService:
         )
 
     async def _prepared(self, options: ReleaseOptions, actor: str) -> tuple[ReleaseRequest, Checked]:
-        self.token_for(options.package)  # say "no token" before fetching anything
+        manifest = None
+        if not options.package:  # the command line and the GitHub Action may leave it to the manifest
+            manifest = await fetch_manifest(self.fetcher, options.manifest)
+            package = _text(manifest.get("id"))
+            if not package:
+                raise PreflightFailed(
+                    "The manifest has no id: give the package id (--package, or the action's package-id).", []
+                )
+            options = replace(options, package=package)
+        self.token_for(options.package)  # say "no token" before fetching anything (else)
         until = await self.store.cooldown_until(options.package)
         if until is not None:
             error = CoolingDown(options.package, until)
             await self._log_options(options, actor, "cooldown", "not sent: waiting for Foundry's cooldown")
             raise error
         try:
-            return await self.prepare(options)
+            return await self.prepare(options, manifest=manifest)
         except PreflightFailed as error:
             await self._log_options(options, actor, "preflight-failed", str(error))
             raise
@@ -384,6 +394,12 @@ def _add_checks(reply: Reply, checked: Checked, changelog: Changelog) -> None:
         reply.add_field("Changelog", changelog.missing[:1000])
 
 
+def _text(value) -> str | None:
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    return str(value).strip() or None
+
+
 def _status_of(error: ReleaseError) -> int | None:
     if isinstance(error, ReleaseRejected):
         return 400
@@ -403,7 +419,13 @@ def _summary(request: ReleaseRequest, result: ReleaseResult, *, title: str, desc
         description=description,
         url=result.page,
         tone=Tone.SUCCESS,
-        data={"request": request.payload(dry_run=result.dry_run), "page": result.page},
+        data={
+            "package": request.package_id,
+            "version": request.version,
+            "request": request.payload(dry_run=result.dry_run),
+            "page": result.page,
+            "message": result.message,
+        },
     )
     reply.add_field("Version", echo(request.version, 60), inline=True)
     reply.add_field("Compatibility", echo(_compatibility(request), 200), inline=True)
