@@ -49,7 +49,7 @@ async def github():
 
 
 @pytest.fixture
-def action(tmp_path, foundry, github, discord_api):
+def action(tmp_path, foundry, github, discord_api):  # noqa: F811
     """run(**inputs) -> ActionRun, the job's environment pointing the bot at the stand-ins."""
     used: list[tuple[str, dict]] = []
     shim = python_shim(tmp_path, {"discord_api": discord_api.api_base, "github_api": github.base_url})
@@ -111,7 +111,7 @@ async def test_a_dry_run_by_default_with_outputs_and_a_summary(action, foundry):
     assert run.annotations == []
 
 
-async def test_a_release_with_its_changelog_announced(action, foundry, github, discord_api):
+async def test_a_release_with_its_changelog_announced(action, foundry, github, discord_api):  # noqa: F811
     notes = github.add_release("octocat", "my-module", "v1.2.0", body="### Fixed\n- Everything")
 
     run = await action(
