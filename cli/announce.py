@@ -11,18 +11,14 @@ import discord.http
 from pydantic import SecretStr
 
 from cogs.utils.embeds import to_embed
-from core.errors import UserFacingError
 from core.replies import Reply
+from services.maintainers.service import AnnouncementFailed
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = 30.0
 # Where the bot token goes. Never read from the environment: tests replace it inside the process they run.
 DISCORD_API = discord.http.Route.BASE
-
-
-class AnnouncementFailed(UserFacingError):
-    pass
 
 
 class RestAnnouncer:

@@ -12,10 +12,9 @@ from cogs.utils.checks import require_role
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.embeds import to_embed
 from cogs.utils.respond import NO_MENTIONS, edit_reply
-from core.errors import UserFacingError
 from core.replies import Reply
 from core.textsafe import echo
-from services.maintainers.service import ReleaseOptions
+from services.maintainers.service import AnnouncementFailed, ReleaseOptions
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +109,6 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
         )
         # A failed announcement is a warning on this reply: the release went through all the same.
         await edit_reply(interaction, published.reply)
-
-
-class AnnouncementFailed(UserFacingError):
-    pass
 
 
 class ChannelAnnouncer:

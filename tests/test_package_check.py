@@ -12,6 +12,7 @@ import zipfile
 import pytest
 
 from tests.stand_ins.package_zips import build_zip, not_a_zip
+from tests.test_release_cli import cli  # noqa: F401 - the command-line fixture
 from tests.test_release_commands import dry_run, field_map, lines, manifest_doc, posts
 
 PATH = "manifests/my-module/v1.2.0/module.json"
@@ -266,3 +267,34 @@ def test_the_stand_in_zips_are_real_zips():
     served = build_zip(manifest_doc(), folder="my-module")
     with zipfile.ZipFile(io.BytesIO(served.slice(0, served.size))) as zf:
         assert json.loads(zf.read("my-module/module.json"))["version"] == "1.2.0"
+
+
+# --- The command line -----------------------------------------------------------------------------
+
+
+async def test_the_command_line_names_each_mismatch_and_exits_1(cli, foundry):  # noqa: F811
+    url, _ = serve_with_zip(foundry, build_zip(manifest_doc(version="1.1.9", package="their-module")))
+
+    run = await cli("release", "dry-run", "--package", "my-module", "--manifest", url)
+
+    assert run.code == 1
+    assert run.err.splitlines() == [
+        "Version 1.2.0 of my-module is not ready to release (2 problems).",
+        "module.json inside the zip says id their-module; the release is for my-module.",
+        "module.json inside the zip says version 1.1.9; the release is 1.2.0.",
+    ]
+    assert not posts(foundry)
+
+
+async def test_the_command_line_skips_the_package_check_only_when_asked_and_says_so(cli, foundry):  # noqa: F811
+    url = foundry.serve_manifest("nozip/v1.2.0/module.json", manifest_doc(), package=False)
+
+    checked = await cli("release", "dry-run", "--manifest", url)
+    skipped = await cli("release", "dry-run", "--manifest", url, "--skip-package-check", "--json")
+
+    assert checked.code == 1 and "The manifest has no download URL" in checked.err
+    assert skipped.code == 0, skipped.out
+    data = json.loads(skipped.out)
+    assert data["data"]["package_check"] == "skipped"
+    assert any(f["name"] == "Checked" and "Package check skipped" in f["value"] for f in data["fields"])
+    assert data["data"]["package"] == "my-module"  # read from the manifest: no --package given

@@ -69,6 +69,10 @@ class NoToken(UserFacingError):
     pass
 
 
+class AnnouncementFailed(UserFacingError):
+    """Raised by an Announcer: the message is why the announcement could not be posted."""
+
+
 class Announcer(Protocol):
     """Posts the announcement somewhere (a channel through the gateway, or Discord's REST API from the command
     line); raises UserFacingError saying why it could not. `where` completes "post the announcement …"."""
