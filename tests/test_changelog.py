@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from release import clip_markdown, section_for
+from release import ChangelogReader, clip_markdown, section_for
+from release.network import Answer
 from tests.helpers import run_until_button
 from tests.stand_ins.github_api import StandInGitHub
 from tests.test_release_cli import cli, discord_api, discord_env  # noqa: F401 - fixtures
@@ -191,3 +193,31 @@ def test_clipping_inside_a_code_block_closes_it():
     body, link = clipped.rsplit("\n", 1)
     assert link == "… [full notes](https://example.org/notes)"
     assert body.count("```") == 2
+
+
+class RecordingFetcher:
+    """Stands in for release/network.py's Fetcher: records the URL asked for, answers with a CHANGELOG.md."""
+
+    def __init__(self):
+        self.urls: list[str] = []
+
+    async def get(self, url, *, limit, timeout, headers=None):
+        self.urls.append(url)
+        body = b"# Changes\n## 1.2.0\n- From the blob\n"
+        return Answer(200, url, CIMultiDictProxy(CIMultiDict()), "text/plain", body, False)
+
+
+async def test_a_changelog_blob_page_on_github_is_read_raw():
+    fetcher = RecordingFetcher()
+    reader = ChangelogReader(fetcher)
+
+    changelog = await reader.read("https://github.com/owner/my-module/blob/main/CHANGELOG.md", "1.2.0")
+
+    assert fetcher.urls == ["https://raw.githubusercontent.com/owner/my-module/main/CHANGELOG.md"]
+    assert changelog.text == "- From the blob"
+
+
+async def test_notes_that_are_neither_a_release_nor_markdown_are_not_fetched():
+    fetcher = RecordingFetcher()
+    changelog = await ChangelogReader(fetcher).read("https://example.org/my-module/releases/v1.2.0", "1.2.0")
+    assert fetcher.urls == [] and changelog.text is None and changelog.missing is None
