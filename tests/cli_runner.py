@@ -13,7 +13,7 @@ BOT = Path(__file__).resolve().parent.parent / "bot.py"
 SEAMED = Path(__file__).resolve().parent / "seamed_bot.py"
 
 # Settings a developer may have exported; a test decides every one it needs.
-_SETTINGS = (
+SETTINGS = (
     "DISCORD_TOKEN",
     "DISCORD_GUILD_ID",
     "RELAY_URL",
@@ -59,7 +59,7 @@ async def run_bot(
     """Runs bot.py with `args` in `cwd` (so no stray .env is read), without blocking the test's event loop,
     which keeps serving the stand-ins the command talks to. `seams`: see tests/seamed_bot.py. `started`: the
     process is appended to it, for a test that signals it."""
-    full_env = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
+    full_env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     full_env.update(env)
     proc = await asyncio.create_subprocess_exec(
         *seamed_command(seams),

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 
 import pytest
 
-from tests.cli_runner import run_bot
+from tests.cli_runner import SETTINGS, seamed_command
 from tests.helpers import run_until_button
 from tests.test_release_cli import cli  # noqa: F401 - the command-line fixture
 from tests.test_release_commands import PAGE, field_map, manifest_doc, posts, serve
@@ -119,16 +120,21 @@ async def test_a_redirect_from_the_release_api_is_never_followed(gm_env):
     assert [r.path for r in posts(gm_env.foundry)] == ["/_api/packages/release_version/"] * 2  # no second hop
 
 
-async def test_a_stop_during_a_release_lets_it_finish_and_be_reported(gm_env):
+async def test_a_stop_during_a_release_lets_it_finish_and_be_reported(gm_env, caplog):
     h = gm_env.h
     task, preview = await run_until_button(
         h, gm_env.maintainer, gm_env.channel, "release publish", package="my-module", manifest=serve(gm_env.foundry)
     )
-    gm_env.foundry.delay_next(1.0)  # Foundry takes its time over the real release
+    answer = gm_env.foundry.hold_next()  # Foundry answers the real release only once the stop has begun
     await h.click(gm_env.maintainer, preview, label="Confirm")
     await h.wait_for(lambda: len(posts(gm_env.foundry)) == 2, what="the real release request")
 
-    await gm_env.bot.close()  # what SIGTERM does (bot.py _run)
+    closing = asyncio.create_task(gm_env.bot.close())  # what SIGTERM does (bot.py _run)
+    await h.wait_for(
+        lambda: any("running command" in r.getMessage() for r in caplog.records), what="the stop waiting for commands"
+    )
+    answer.set()
+    await closing
     result = await task
 
     assert gm_env.foundry.published["my-module"] == ["1.0.0", "1.2.0"]
@@ -176,37 +182,31 @@ async def test_a_redirecting_release_api_is_a_configuration_error_on_the_command
 async def test_sigterm_during_a_command_line_release_lets_it_finish(tmp_path, foundry):
     url = foundry.serve_manifest("manifests/my-module/v1.2.0/module.json", manifest_doc())
     foundry.delay_next(0)
-    foundry.delay_next(2.0)  # the real release takes a while
-    started: list = []
+    answer = foundry.hold_next()  # the real release is answered only once the command has taken the signal
     env = {
+        **{k: v for k, v in os.environ.items() if k not in SETTINGS},
         "RELEASE_API_URL": foundry.release_url,
         "RELEASE_TOKENS": json.dumps({"my-module": "fvttp_9c2e4a6b8d0f1e3a5c7b9d1f"}),
         "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
         "ALLOW_PRIVATE_MANIFEST_HOSTS": "true",
     }
-    run = asyncio.create_task(
-        run_bot(
-            "release",
-            "publish",
-            "--package",
-            "my-module",
-            "--manifest",
-            url,
-            "--yes",
-            env=env,
-            cwd=tmp_path,
-            started=started,
-        )
-    )
-    for _ in range(2000):
-        if len(posts(foundry)) == 2 or run.done():
-            break
-        await asyncio.sleep(0.01)
-    assert len(posts(foundry)) == 2, "the real release was never sent"
-    started[0].send_signal(signal.SIGTERM)
-    result = await run
+    process = await asyncio.create_subprocess_exec(
+        *seamed_command(None), "release", "publish", "--package", "my-module", "--manifest", url, "--yes",
+        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        while len(posts(foundry)) < 2:
+            assert process.returncode is None, "the command ended before sending the release"
+            await asyncio.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        said = await asyncio.wait_for(process.stderr.readline(), 60)
+        answer.set()
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
 
-    assert result.code == 0, result.err
-    assert result.out.startswith("Released my-module 1.2.0\n")
-    assert "Stopping once the release in progress is reported." in result.err
+    assert said.decode() == "Stopping once the release in progress is reported.\n"
+    assert process.returncode == 0, err
+    assert out.decode().startswith("Released my-module 1.2.0\n")
     assert foundry.published["my-module"] == ["1.0.0", "1.2.0"]

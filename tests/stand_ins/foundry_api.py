@@ -68,6 +68,7 @@ class Fault:
     delay: float = 0.0
     save: bool = False  # Foundry handles the request (a real release is saved), then this answer replaces its own
     drop: bool = False  # the connection is closed instead of answering
+    hold: asyncio.Event | None = None  # answered only once the test sets it
 
 
 @dataclass
@@ -174,6 +175,12 @@ class StandInFoundryAPI:
         5xx), or with a dropped connection when `drop`: what a client sees when Foundry got the request."""
         self._faults.append(Fault(status, body, save=True, drop=drop))
 
+    def hold_next(self) -> asyncio.Event:
+        """The next release call is answered normally once the returned event is set (or the stand-in stops)."""
+        release = asyncio.Event()
+        self._faults.append(Fault(hold=release))
+        return release
+
     def drop_next(self) -> None:
         """The next release call is read, then its connection closed without an answer (nothing saved)."""
         self._faults.append(Fault(drop=True))
@@ -199,6 +206,12 @@ class StandInFoundryAPI:
                 await asyncio.wait_for(self._stopping.wait(), fault.delay)
             except TimeoutError:
                 pass
+        if fault.hold is not None:
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            held = asyncio.ensure_future(fault.hold.wait())
+            await asyncio.wait({stopping, held}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            held.cancel()
         if fault.save:
             self._answer(request.headers.get("Authorization"), body)
         if fault.drop:
