@@ -21,6 +21,7 @@ def main() -> None:
     script = sys.argv[2]
     sys.path.insert(0, str(Path(script).resolve().parent))
     sys.path.insert(0, str(ROOT))
+    # Imported here, once the repository is on sys.path (this script runs from tests/, outside the package).
     import cli.announce
     import release.changelog
 
