@@ -23,6 +23,7 @@ from core.health import Heartbeat
 from core.logsafe import setup_logging
 from core.settings import Settings, load_settings
 from services.resources import App
+from services.status import release_endpoint_warning
 from storage import StorageError
 
 log = logging.getLogger("bot")
@@ -57,6 +58,9 @@ class FoundryBot(commands.Bot):
         self.health.reset()  # a beat from an earlier run must not report this one healthy
         if self.app is None:
             self.app = await App.open(self.settings)
+        endpoint = release_endpoint_warning(self.settings)
+        if endpoint:
+            log.warning(endpoint)
         for extension in EXTENSIONS:
             try:
                 await self.load_extension(extension)
@@ -119,6 +123,8 @@ class FoundryBot(commands.Bot):
         self.heartbeat.cancel()
         self.health.reset()
         await self.tree.drain(SHUTDOWN_GRACE)
+        if self.app is not None:  # a write past its point of no return (a release) finishes, or is logged
+            await self.app.writes.drain(SHUTDOWN_GRACE)
         try:
             await super().close()
         finally:

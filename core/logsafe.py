@@ -30,6 +30,7 @@ def secret_values(settings) -> list[str]:
         settings.discord_token,
         settings.relay_api_key,
         settings.foundry_release_token,
+        settings.github_token,
         *settings.release_tokens.values(),
     ]
     return [v.get_secret_value() for v in values if isinstance(v, SecretStr)]

@@ -18,8 +18,9 @@ from core.errors import ConfigurationError
 from core.release_tokens import check_token, parse_release_tokens
 from core.secretlike import looks_secret
 
-# Foundry's Package Release API (release-api.md, "The call"); the release client posts here unless told otherwise.
-DEFAULT_RELEASE_API_URL = "https://foundryvtt.com/_api/packages/release_version/"
+# Foundry's Package Release API (release-api.md, "The call"): the host its article names, with the trailing slash
+# the public clients use; the release client posts here unless told otherwise.
+DEFAULT_RELEASE_API_URL = "https://api.foundryvtt.com/_api/packages/release_version/"
 
 MISSING_TOKEN = (
     "DISCORD_TOKEN is not set: copy .env.example to .env and put your bot's token there "
@@ -60,6 +61,12 @@ class Settings(BaseSettings):
     maintainer_role: Annotated[dict[str, str], NoDecode] = Field(default_factory=lambda: {"*": "Maintainer"})
     announce_channel_id: int | None = None
 
+    # Fetching what a release points at (manifests, package zips, changelogs)
+    # true: also from loopback and private addresses (packages served on the maintainer's own network).
+    allow_private_manifest_hosts: bool = False
+    # Optional: a GitHub token for reading release notes through GitHub's API (60 requests an hour without).
+    github_token: SecretStr | None = None
+
     @field_validator("gm_role", mode="before")
     @classmethod
     def _blank_role_is_default(cls, value):
@@ -75,6 +82,7 @@ class Settings(BaseSettings):
         "foundry_player",
         "discord_token",
         "relay_api_key",
+        "github_token",
         mode="before",
     )
     @classmethod
@@ -172,7 +180,9 @@ class Settings(BaseSettings):
     def _no_secret_in_plain_settings(self):
         """A secret pasted into a setting that gets shown (a role, a package id, a user name) is refused
         with the setting and position named, never its value."""
-        known = tuple(s.get_secret_value() for s in (self.discord_token, self.relay_api_key) if s is not None)
+        known = tuple(
+            s.get_secret_value() for s in (self.discord_token, self.relay_api_key, self.github_token) if s is not None
+        )
         plain = [
             ("GM_ROLE", None, self.gm_role),
             ("FOUNDRY_PLAYER", None, self.foundry_player),

@@ -10,9 +10,10 @@ import asyncio
 
 import aiohttp
 
+from core.outcomes import Writes
 from core.settings import Settings
 from relay import RelayClient
-from release import ReleaseClient
+from release import AddressPolicy, Fetcher, ReleaseClient, guarded_session
 from services.entries.images import ImageService
 from services.gm.service import GMService
 from services.maintainers.service import ReleaseService
@@ -37,6 +38,11 @@ class App:
         self.db = db
         # The worker process for big parses, index builds and renders (started by open()).
         self.offload = offload or Offloader()
+        # The writes past their point of no return: a stop waits for them (bot.py close()).
+        self.writes = Writes()
+        # User-given URLs (manifests, package zips, changelogs) go through their own guarded session.
+        policy = AddressPolicy(allow_private=settings.allow_private_manifest_hosts)
+        self.fetch_session = guarded_session(policy, user_agent=USER_AGENT)
         self.relay = (
             RelayClient(session, settings.relay_url, settings.relay_api_key, timeout=settings.relay_timeout)
             if settings.relay_configured
@@ -63,8 +69,9 @@ class App:
         self.releases = ReleaseService(
             settings=settings,
             client=ReleaseClient(session, settings.release_api_url),
-            session=session,
+            fetcher=Fetcher(self.fetch_session, policy),
             store=ReleaseStore(db),
+            writes=self.writes,
         )
 
     @classmethod
@@ -79,6 +86,7 @@ class App:
     async def close(self) -> None:
         await self.refresher.stop()
         await self.offload.close()
+        await self.fetch_session.close()
         await self.session.close()
         await self.db.close()
 

@@ -7,6 +7,14 @@ import time
 from core.errors import UserFacingError
 from core.replies import Reply, Tone
 from core.textsafe import echo
+from release import release_api_url_problem
+
+
+def release_endpoint_warning(settings) -> str | None:
+    """The start-up warning (and /status line) when releases would go elsewhere than Foundry's endpoint."""
+    if not (settings.release_tokens or settings.foundry_release_token):
+        return None
+    return release_api_url_problem(settings.release_api_url)
 
 
 def _age(seconds: float) -> str:
@@ -81,6 +89,10 @@ async def status_report(app, guild_id: int | None) -> Reply:
             reply.add_field("World", error.message[:1000])
     packages = app.releases.packages()
     reply.add_field("Release packages", ", ".join(packages)[:1000] if packages else "none configured")
+    endpoint = release_endpoint_warning(app.settings)
+    if endpoint:
+        reply.tone = Tone.WARNING
+        reply.add_field("Release endpoint", endpoint[:1000])
     cooldowns = await app.releases.store.active_cooldowns()
     if cooldowns:
         reply.add_field(

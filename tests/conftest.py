@@ -133,6 +133,9 @@ def make_settings(tmp_path, relay: StandInRelay, foundry: StandInFoundryAPI, **o
         maintainer_role="Maintainer",
         foundry_player=FOUNDRY_PLAYER,
         refresh_interval=0,  # tests drive the background refresh themselves (tests/test_background.py)
+        # The stand-ins serving manifests and zips listen on 127.0.0.1; tests/test_release_network.py proves
+        # the refusal with this off.
+        allow_private_manifest_hosts=True,
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)
