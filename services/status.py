@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from core.errors import UserFacingError
 from core.replies import Reply, Tone
@@ -23,16 +24,31 @@ def _until(seconds: float) -> str:
     return "now" if seconds < 1 else "in " + _age(seconds).removesuffix(" ago")
 
 
+def _span(seconds: float) -> str:
+    return _age(seconds).removesuffix(" ago")
+
+
 def background_line(refresher, client_id: str) -> str:
     """The background refresh of one world: when it last worked, its last error, when it runs next."""
     if not refresher.enabled:
         return "off (REFRESH_INTERVAL=0)"
     state = refresher.status(client_id)
-    every = f"every {_age(refresher.interval).removesuffix(' ago')}"
+    every = f"every {_span(refresher.every)}"
+    if refresher.every > refresher.interval:
+        every += (
+            f" (REFRESH_INTERVAL is {_span(refresher.interval)}: stretched so the background spends at most a third "
+            f"of the {refresher.budget.limit:,} relay requests a month)"
+        )
     if state is None:
         return f"{every}; not run yet"
     now = refresher.clock()
     parts = [every]
+    if state.paused_until is not None and now < state.paused_until:
+        resets = datetime.fromtimestamp(state.paused_until, UTC)
+        parts.append(
+            f"paused until {resets.day} {resets:%B} (UTC): the relay's requests for this month are used up; "
+            "it is tried once a day in case the plan changed"
+        )
     if state.offline:
         parts.append("paused: the world is offline")
     if state.last_success is not None:
@@ -54,6 +70,10 @@ async def status_report(app, guild_id: int | None) -> Reply:
         except UserFacingError as error:
             reply.tone = Tone.WARNING
             reply.add_field("Relay", f"unreachable: {error.message}"[:1000])
+        requests, warns = app.budget.status()
+        reply.add_field("Relay requests", requests[:1000])
+        if warns:
+            reply.tone = Tone.WARNING
         try:
             world = await app.gm.resolve_world(guild_id)
             reply.add_field("World", f"{echo(world.label)} (`{echo(world.client_id, 60)}`)", inline=True)
@@ -66,9 +86,13 @@ async def status_report(app, guild_id: int | None) -> Reply:
                     "Name map", f"{info.total} entries, refreshed {_age(time.time() - info.refreshed_at)}, {state}"
                 )
             # What members without a link see.
-            player = await app.gm.viewers.foundry_player(world.client_id)
-            reply.add_field("FOUNDRY_PLAYER", player.describe()[:1000])
-            if player.user is None:
+            try:
+                setting = await app.gm.viewers.foundry_player(world.client_id)
+                player, unset = setting.describe(), setting.user is None
+            except UserFacingError as error:  # the relay refused: the rest of the report still holds
+                player, unset = f"unknown: {error.message}", True
+            reply.add_field("FOUNDRY_PLAYER", player[:1000])
+            if unset:
                 reply.tone = Tone.WARNING
             try:
                 images = await app.images.status(world.client_id, await app.gm.image_base(world))
