@@ -671,7 +671,7 @@ class RelayClient:
             limit = body.get("limit")
             limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
             spent = self.quota.exhausted("account" if error == _MONTHLY_ACCOUNT else "key", limit)
-            log.warning("The relay refuses requests until %s: %s", datetime.fromtimestamp(spent.resets_at, UTC), error)
+            log.info("The relay refuses requests until %s: %s", datetime.fromtimestamp(spent.resets_at, UTC), error)
             return self._monthly_error(spent)
         if auth:
             self.pacer.drain()  # someone else spent the key's bucket: pace from empty

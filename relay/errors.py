@@ -207,10 +207,7 @@ class RelayMonthlyLimit(RelayError):
             spent = f"The relay account has used {used} for this month"
             remedy = "or with a paid relay plan"
         if self.entry is not None:
-            return (
-                f"{spent}, so “{self.entry}” can't be read this month; lookups work again on "
-                f"{self.resets_on} (UTC), {remedy}."
-            )
+            spent += f", so “{self.entry}” can't be read this month"
         return f"{spent}; {self.what} work again on {self.resets_on} (UTC), {remedy}."
 
     def _copy(self, **changes) -> RelayMonthlyLimit:

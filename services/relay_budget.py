@@ -54,7 +54,7 @@ def month_spent(error: BaseException) -> bool:
 
 def worded_for(error: UserFacingError, command: str | None) -> UserFacingError:
     """A monthly-limit refusal naming what the command was ("lookups work again on 1 January")."""
-    if isinstance(error, RelayMonthlyLimit) and error.entry is None and command:
+    if isinstance(error, RelayMonthlyLimit) and command:
         return error.for_command(_WHAT.get(command.split()[0], "relay commands"))
     return error
 

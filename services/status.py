@@ -70,10 +70,6 @@ async def status_report(app, guild_id: int | None) -> Reply:
         except UserFacingError as error:
             reply.tone = Tone.WARNING
             reply.add_field("Relay", f"unreachable: {error.message}"[:1000])
-        requests, warns = app.budget.status()
-        reply.add_field("Relay requests", requests[:1000])
-        if warns:
-            reply.tone = Tone.WARNING
         try:
             world = await app.gm.resolve_world(guild_id)
             reply.add_field("World", f"{echo(world.label)} (`{echo(world.client_id, 60)}`)", inline=True)
@@ -103,6 +99,11 @@ async def status_report(app, guild_id: int | None) -> Reply:
         except UserFacingError as error:
             reply.tone = Tone.WARNING
             reply.add_field("World", error.message[:1000])
+        # Last: it includes a "monthly limit" refusal met by the checks above.
+        requests, warns = app.budget.status()
+        reply.add_field("Relay requests", requests[:1000])
+        if warns:
+            reply.tone = Tone.WARNING
     packages = app.releases.packages()
     reply.add_field("Release packages", ", ".join(packages)[:1000] if packages else "none configured")
     cooldowns = await app.releases.store.active_cooldowns()

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.payload import AsyncIterablePayload
 
 from tests.stand_ins import codex_rules
 
@@ -342,6 +343,8 @@ class StandInRelay:
         self.key_limits: dict[str, int] = {}  # scoped key -> its own monthlyLimit
         self.key_requests: dict[str, int] = {}  # scoped key -> its counter
         self._redirects: dict[str, list] = {}
+        self._streams: dict[str, tuple[bytes, int, int]] = {}
+        self.streamed: dict[str, int] = {}
         self._viewer_crossings: dict[str, int] = {}
         self._tasks: set[asyncio.Task] = set()
         self._runner: web.AppRunner | None = None
@@ -410,6 +413,12 @@ class StandInRelay:
         """The next ``times`` requests to ``route`` are redirected (as a proxy in front of a wrong RELAY_URL does)."""
         self._redirects[route] = [location, status, times]
 
+    def stream(self, route: str, chunk: bytes, count: int, *, status: int = 200) -> None:
+        """The next request to ``route`` gets ``count`` copies of ``chunk``, chunked, with no Content-Length (a
+        runaway reply); ``streamed[route]`` counts the chunks the server got to produce before the client left."""
+        self._streams[route] = (chunk, count, status)
+        self.streamed[route] = 0
+
     def cross_viewers(self, route: str = "/get", *, times: int = 1) -> None:
         """The next ``times`` requests asked as a user (``userId``) get the reply computed for the GM: what the
         relay's id-only matching hands a player whose /get shared a millisecond with the GM's /get."""
@@ -469,6 +478,15 @@ class StandInRelay:
         forced = self._take_forced(path)
         if forced is not None:
             return forced
+        if path in self._streams:
+            chunk, count, status = self._streams.pop(path)
+
+            async def chunks():
+                for _ in range(count):
+                    self.streamed[path] += 1
+                    yield chunk
+
+            return web.Response(status=status, body=AsyncIterablePayload(chunks()), content_type="application/json")
         redirect = self._redirects.get(path)
         if redirect is not None:
             location, status, times = redirect
