@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from core.errors import UserFacingError
 from core.replies import Reply, Tone
 from core.textsafe import echo
+from services.relay_budget import month_spent
 
 
 def _age(seconds: float) -> str:
@@ -59,6 +60,12 @@ def background_line(refresher, client_id: str) -> str:
     return "; ".join(parts)
 
 
+def _unknown(error: UserFacingError) -> str:
+    if month_spent(error):  # said once, under "Relay requests"
+        return "unknown: the relay refuses requests for the rest of the month (see Relay requests)"
+    return f"unknown: {error.message}"
+
+
 async def status_report(app, guild_id: int | None) -> Reply:
     reply = Reply(title="Bot status", tone=Tone.SUCCESS)
     if app.relay is None:
@@ -86,19 +93,20 @@ async def status_report(app, guild_id: int | None) -> Reply:
                 setting = await app.gm.viewers.foundry_player(world.client_id)
                 player, unset = setting.describe(), setting.user is None
             except UserFacingError as error:  # the relay refused: the rest of the report still holds
-                player, unset = f"unknown: {error.message}", True
+                player, unset = _unknown(error), True
             reply.add_field("FOUNDRY_PLAYER", player[:1000])
             if unset:
                 reply.tone = Tone.WARNING
             try:
                 images = await app.images.status(world.client_id, await app.gm.image_base(world))
             except UserFacingError as error:
-                images = f"unknown: {error.message}"
+                images = _unknown(error)
             reply.add_field("Entry images", images[:1000])
+            await app.refresher.plan()  # the interval in force, even before the first background pass
             reply.add_field("Background refresh", background_line(app.refresher, world.client_id)[:1000])
         except UserFacingError as error:
             reply.tone = Tone.WARNING
-            reply.add_field("World", error.message[:1000])
+            reply.add_field("World", (error.message if not month_spent(error) else _unknown(error))[:1000])
         # Last: it includes a "monthly limit" refusal met by the checks above.
         requests, warns = app.budget.status()
         reply.add_field("Relay requests", requests[:1000])

@@ -102,6 +102,12 @@ class BackgroundRefresher:
         if state is not None:
             state.next_run = self.clock() + self.every
 
+    async def plan(self) -> list[str]:
+        """The worlds to refresh, and the interval in force for them (``every``)."""
+        worlds = await self.worlds()
+        self.every = await self._budgeted(worlds)
+        return worlds
+
     async def _budgeted(self, worlds: list[str]) -> float:
         """REFRESH_INTERVAL, or longer when the monthly budget needs it (FOUNDRY_PLAYER and each linked user
         count as a player view; one linked as FOUNDRY_PLAYER too counts twice: the budget errs long)."""
@@ -138,8 +144,7 @@ class BackgroundRefresher:
         outcomes: dict[str, str] = {}
         if not self.enabled:
             return outcomes
-        worlds = await self.worlds()
-        self.every = await self._budgeted(worlds)
+        worlds = await self.plan()
         for client_id in worlds:
             state = await self._state(client_id)
             if state.next_run <= self.clock():
