@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from core.settings import Settings
-from services.gm.background import BackgroundRefresher
+from services.maps.background import BackgroundRefresher
 from services.relay_budget import budgeted_interval, interval_cost
 from services.resources import App
 from services.status import status_report
