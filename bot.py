@@ -17,6 +17,7 @@ from discord.ext import commands, tasks
 
 from cli.main import main as cli_main
 from cli.parser import build_parser
+from cogs.utils.budget_note import note_near_limit
 from cogs.utils.tree import BotTree, log_command
 from core.errors import ConfigurationError
 from core.health import Heartbeat
@@ -68,7 +69,7 @@ class FoundryBot(commands.Bot):
                 log.exception("Could not load %s; its commands are unavailable", extension)
         await self.sync_commands()
         self.heartbeat.start()
-        self.app.refresher.start()
+        self.app.start()
 
     async def sync_commands(self) -> None:
         # Discord allows 200 command creates a day per guild: sync only where asked.
@@ -98,6 +99,8 @@ class FoundryBot(commands.Bot):
 
     async def on_app_command_completion(self, interaction: discord.Interaction, command) -> None:
         log_command(interaction, "ok")
+        if self.app is not None:
+            await note_near_limit(interaction, self.app.budget)
 
     async def on_ready(self) -> None:
         self.health.connected = True

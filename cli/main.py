@@ -3,7 +3,8 @@
 `python bot.py --help` lists the commands (cli/parser.py); cli/terminal.py turns replies into plain text or JSON.
 Exit codes: 0 done, 1 refused or not found, 2 usage or configuration error, 3 a release Foundry may have
 saved (the request was sent and no answer said what happened: check the package page, never retry blindly),
-75 temporary (timeout, 429, relay or Foundry unreachable before anything was sent).
+4 the relay's monthly request limit is used up (nothing to retry before the 1st, UTC), 75 temporary (timeout,
+429, relay or Foundry unreachable before anything was sent).
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from core.textsafe import echo
 from services.maintainers.service import NoToken, ReleaseOptions
 from services.players.roster import PlayersService
 from services.players.viewers import GM_VIEWER
+from services.relay_budget import month_spent, worded_for
 from services.resources import App
 from services.status import status_report
 from storage import StorageError
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNCERTAIN, EXIT_TEMPORARY = 0, 1, 2, 3, 75
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNCERTAIN, EXIT_MONTH_SPENT, EXIT_TEMPORARY = 0, 1, 2, 3, 4, 75
 
 
 class BadInput(UserFacingError):
@@ -233,8 +235,16 @@ def main(args: argparse.Namespace) -> int:
             print(f"Configuration error: {plain(error.message)}", file=sys.stderr)
         return EXIT_USAGE
     except UserFacingError as error:
-        code = EXIT_USAGE if isinstance(error, BadInput) else EXIT_TEMPORARY if error.temporary else EXIT_REFUSED
-        _print_error(error, args.json, code)
+        code = _exit_code(error)
+        _print_error(worded_for(error, args.command), args.json, code)
         return code
     except (KeyboardInterrupt, asyncio.CancelledError):  # stopped by SIGINT or SIGTERM
         return 130
+
+
+def _exit_code(error: UserFacingError) -> int:
+    if isinstance(error, BadInput):
+        return EXIT_USAGE
+    if month_spent(error):
+        return EXIT_MONTH_SPENT
+    return EXIT_TEMPORARY if error.temporary else EXIT_REFUSED

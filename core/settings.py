@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -26,6 +27,10 @@ MISSING_TOKEN = (
     "DISCORD_TOKEN is not set: copy .env.example to .env and put your bot's token there "
     "(Discord Developer Portal > your application > Bot > Reset Token), or export DISCORD_TOKEN."
 )
+
+# The public hosted relay: its free accounts get this many API requests a calendar month (UTC).
+PUBLIC_RELAY_HOST = "foundryrestapi.com"
+PUBLIC_RELAY_MONTHLY_LIMIT = 5000
 
 MISSING_GUILD = (
     "DISCORD_GUILD_ID is not set: put your server's id there (several: comma-separated); "
@@ -53,6 +58,8 @@ class Settings(BaseSettings):
     database_path: Path = Path("data/bot.sqlite3")
     # Seconds between background refreshes of each world's name map; 0 turns them off.
     refresh_interval: float = Field(default=900.0, ge=0)
+    # Relay requests a calendar month (UTC) the bot budgets for; unset: 5000 on the public relay, else none.
+    relay_monthly_limit: int | None = Field(default=None, ge=0)
 
     # Foundry's Package Release API (maintainer commands)
     release_api_url: str = DEFAULT_RELEASE_API_URL
@@ -110,7 +117,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"must be server ids separated by commas: item {position} is not a number")
         return tuple(int(item) for item in items)
 
-    @field_validator("announce_channel_id", mode="before")
+    @field_validator("announce_channel_id", "relay_monthly_limit", mode="before")
     @classmethod
     def _blank_id_is_unset(cls, value):
         if isinstance(value, str) and not value.strip():
@@ -217,6 +224,14 @@ class Settings(BaseSettings):
     def relay_configured(self) -> bool:
         return bool(self.relay_url and self.relay_api_key)
 
+    @property
+    def monthly_limit(self) -> int | None:
+        """The relay requests a month the bot budgets for; None: no limit (RELAY_MONTHLY_LIMIT=0, or a relay
+        other than the public one without the setting)."""
+        if self.relay_monthly_limit is not None:
+            return self.relay_monthly_limit or None
+        return PUBLIC_RELAY_MONTHLY_LIMIT if is_public_relay(self.relay_url) else None
+
     def maintainer_role_for(self, package_id: str) -> str | None:
         return self.maintainer_role.get(package_id) or self.maintainer_role.get("*")
 
@@ -248,6 +263,11 @@ class Settings(BaseSettings):
                 "(release commands) in .env."
             )
         return None
+
+
+def is_public_relay(url: str | None) -> bool:
+    host = urlsplit(url).hostname if url else None
+    return host is not None and (host == PUBLIC_RELAY_HOST or host.endswith("." + PUBLIC_RELAY_HOST))
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -7,6 +7,8 @@ services without a gateway connection, and tests inject their own settings.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 import aiohttp
 
@@ -22,8 +24,10 @@ from services.maps.world_maps import NameMaps
 from services.offload import Offloader
 from services.players.viewers import Viewers
 from services.players.visibility import Visibility
+from services.relay_budget import RelayBudget
 from storage import Database, NameMapStore, ReleaseStore, WorldChoiceStore, open_database
 from storage.player_links import PlayerLinkStore
+from storage.relay_usage import RelayUsageStore
 from storage.visibility import VisibilityStore
 
 USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"
@@ -31,8 +35,16 @@ USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"
 
 class App:
     def __init__(
-        self, settings: Settings, session: aiohttp.ClientSession, db: Database, offload: Offloader | None = None
+        self,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        db: Database,
+        offload: Offloader | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
     ):
+        """``clock``: wall-clock seconds for everything dated by the calendar (the relay's month, the background
+        refresh); tests inject one."""
         self.settings = settings
         self.session = session
         self.db = db
@@ -44,9 +56,15 @@ class App:
         policy = AddressPolicy(allow_private=settings.allow_private_manifest_hosts)
         self.fetch_session = guarded_session(policy, user_agent=USER_AGENT)
         self.relay = (
-            RelayClient(session, settings.relay_url, settings.relay_api_key, timeout=settings.relay_timeout)
+            RelayClient(
+                session, settings.relay_url, settings.relay_api_key, timeout=settings.relay_timeout, clock=clock
+            )
             if settings.relay_configured
             else None
+        )
+        # The bot's own count of its relay requests this month, against RELAY_MONTHLY_LIMIT.
+        self.budget = RelayBudget(
+            self.relay.quota if self.relay else None, RelayUsageStore(db), settings.monthly_limit, clock=clock
         )
         maps = NameMaps(NameMapStore(db), self.offload)
 
@@ -65,7 +83,7 @@ class App:
         )
         self.images = ImageService(self.relay)
         # Started by the bot (not the command-line twin); stopped by close().
-        self.refresher = BackgroundRefresher(self.gm, settings.refresh_interval)
+        self.refresher = BackgroundRefresher(self.gm, settings.refresh_interval, clock=clock, budget=self.budget)
         self.releases = ReleaseService(
             settings=settings,
             client=ReleaseClient(session, settings.release_api_url),
@@ -75,16 +93,24 @@ class App:
         )
 
     @classmethod
-    async def open(cls, settings: Settings) -> App:
+    async def open(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> App:
         db = await open_database(settings.database_path)
         session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         offload = Offloader()
         if settings.relay_configured:
             await asyncio.to_thread(offload.start)  # start the worker process off the loop, once
-        return cls(settings, session, db, offload)
+        app = cls(settings, session, db, offload, clock=clock)
+        await app.budget.load()
+        return app
+
+    def start(self) -> None:
+        """The bot's background work (the command-line twin runs none)."""
+        self.refresher.start()
+        self.budget.start()
 
     async def close(self) -> None:
         await self.refresher.stop()
+        await self.budget.close()  # the last batch of the request count
         await self.offload.close()
         await self.fetch_session.close()
         await self.session.close()

@@ -73,4 +73,12 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (world, viewer, uuid)
         )""",
     ],
+    # 4: the bot's own relay requests per calendar month (UTC), for hosted relays' monthly quotas.
+    [
+        """CREATE TABLE relay_requests (
+            month TEXT PRIMARY KEY,
+            requests INTEGER NOT NULL,
+            background INTEGER NOT NULL
+        )""",
+    ],
 ]

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot import create_bot
+from bot import FoundryBot, create_bot
 from core.settings import Settings
+from services.resources import App
 from tests.harness import DiscordHarness
 from tests.stand_ins.foundry_api import StandInFoundryAPI
 from tests.stand_ins.relay_server import StandInRelay, StandInWorld
@@ -148,11 +149,21 @@ def settings_overrides():
 
 
 @pytest.fixture
-async def gm_env(tmp_path, relay, foundry, settings_overrides):
+def bot_clock():
+    """Override in a test module to run the bot on an injected wall clock (the relay's month, the background
+    refresh, the budget's days)."""
+    return None
+
+
+@pytest.fixture
+async def gm_env(tmp_path, relay, foundry, settings_overrides, bot_clock):
     world = relay.add_world(WORLD_ID, "Ashes of the Valley", online=True)
     world.add_user(FOUNDRY_PLAYER)
     settings = make_settings(tmp_path, relay, foundry, **settings_overrides)
-    bot = create_bot(settings)
+    if bot_clock is None:
+        bot = create_bot(settings)
+    else:
+        bot = FoundryBot(settings, app=await App.open(settings, clock=bot_clock))
     async with DiscordHarness(bot, token=settings.discord_token.get_secret_value()) as h:
         guild = h.guild("Campaign", roles=["GM", "Maintainer", "Player"])
         channel = h.channel(guild, "table")
