@@ -23,6 +23,7 @@ from services.players.viewers import Viewers
 from services.players.visibility import Visibility
 from storage import Database, NameMapStore, ReleaseStore, WorldChoiceStore, open_database
 from storage.player_links import PlayerLinkStore
+from storage.secrets import SecretStore
 from storage.visibility import VisibilityStore
 
 USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"
@@ -69,7 +70,13 @@ class App:
 
     @classmethod
     async def open(cls, settings: Settings) -> App:
-        db = await open_database(settings.database_path)
+        db = await open_database(settings.database_location)
+        try:
+            # A wrong or missing SECRETS_KEY stops start-up here, before any command needs a secret.
+            await SecretStore(db, settings.sealing_key).check_key()
+        except BaseException:
+            await db.close()
+            raise
         session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         offload = Offloader()
         if settings.relay_configured:
