@@ -37,7 +37,8 @@ def new_key_text() -> str:
 def _decode_key(text: str) -> bytes:
     text = text.strip()
     try:
-        raw = base64.urlsafe_b64decode(text.encode("ascii"))
+        # Either base64 alphabet; strict, so nothing after the padding slips through.
+        raw = base64.b64decode(text.encode("ascii"), altchars=b"-_", validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raw = b""
     if len(raw) != KEY_BYTES:

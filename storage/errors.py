@@ -70,7 +70,7 @@ _PG_UNREACHABLE = (
 )
 
 # What the PostgreSQL backend catches and maps; anything else is a bug and propagates as itself.
-POSTGRES_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, *_PG_UNREACHABLE)
+POSTGRES_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, *_PG_UNREACHABLE)
 
 
 def _unreachable(error: BaseException) -> bool:
@@ -79,7 +79,11 @@ def _unreachable(error: BaseException) -> bool:
     return isinstance(error, _PG_UNREACHABLE) or (isinstance(error, asyncpg.InterfaceError) and "closed" in str(error))
 
 
-def postgres_error(error: BaseException, *, at_commit: bool = False) -> StorageError:
+def postgres_error(error: BaseException, *, at_commit: bool = False, closed: bool = False) -> StorageError:
+    """``closed``: the connection was found closed after the failure. Whatever asyncpg raised then (it may be
+    an internal state error when the server hung up mid-query), the cause is the lost connection."""
+    if closed:
+        return StorageError(LOST_AT_COMMIT if at_commit else UNREACHABLE, temporary=True, uncertain=at_commit)
     if isinstance(error, _PG_BUSY):
         return StorageError(BUSY, temporary=True)
     if isinstance(error, asyncpg.ReadOnlySQLTransactionError):

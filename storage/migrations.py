@@ -115,7 +115,7 @@ POSTGRES_PRELUDE = [
     "CREATE TABLE schema_version (version BIGINT NOT NULL)",
     "INSERT INTO schema_version (version) VALUES (0)",
     # Like SQLite's NOCASE: compares ignoring case (ICU, which Debian's PostgreSQL is built with).
-    "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
+    "CREATE COLLATION IF NOT EXISTS nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
 ]
 
 _POSTGRES_TYPES = [

@@ -35,9 +35,9 @@ DEFAULT_SERVER_SETTINGS = {"lock_timeout": "5s", "application_name": "foundry-ca
 CONNECT_TIMEOUT = 10.0
 POOL_SIZE = 10
 _RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
-# (task, connection) of the transaction the current task holds, so its own reads see its writes.
-_CURRENT: contextvars.ContextVar[tuple[asyncio.Task | None, asyncpg.Connection] | None] = contextvars.ContextVar(
-    "current_postgres_transaction", default=None
+# (database, task, connection) of the transaction the current task holds, so its own reads see its writes.
+_CURRENT: contextvars.ContextVar[tuple[Database, asyncio.Task | None, asyncpg.Connection] | None] = (
+    contextvars.ContextVar("current_postgres_transaction", default=None)
 )
 
 
@@ -109,8 +109,8 @@ class PostgresDatabase(Database):
 
     def _own_transaction(self) -> asyncpg.Connection | None:
         current = _CURRENT.get()
-        if current is not None and current[0] is asyncio.current_task():
-            return current[1]
+        if current is not None and current[0] is self and current[1] is asyncio.current_task():
+            return current[2]
         return None
 
     @asynccontextmanager
@@ -121,7 +121,7 @@ class PostgresDatabase(Database):
             conn = await self._pool.acquire()
         except POSTGRES_ERRORS as error:
             raise postgres_error(error) from None
-        token = _CURRENT.set((asyncio.current_task(), conn))
+        token = _CURRENT.set((self, asyncio.current_task(), conn))
         committing = False
         try:
             tx = conn.transaction()
@@ -131,11 +131,11 @@ class PostgresDatabase(Database):
                 committing = True
                 await tx.commit()
             except BaseException:
-                if not committing and not conn.is_closed():
+                if not committing and not _is_closed(conn):
                     await _quietly(tx.rollback())
                 raise
         except POSTGRES_ERRORS as error:
-            raise postgres_error(error, at_commit=committing) from None
+            raise postgres_error(error, at_commit=committing, closed=_is_closed(conn)) from None
         finally:
             _CURRENT.reset(token)
             await _release(self._pool, conn)
@@ -189,7 +189,8 @@ class PostgresDatabase(Database):
                 except BaseException:
                     # Never hand a connection that may still hold the lock back to the pool: closing it
                     # is what releases the lock for sure.
-                    conn.terminate()
+                    if not _is_closed(conn):
+                        conn.terminate()
                     raise
         finally:
             await _release(self._pool, conn)
@@ -285,11 +286,19 @@ async def _quietly(step) -> None:
         pass
 
 
+def _is_closed(conn: asyncpg.Connection) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool took it back on its own when the server hung up
+        return True
+
+
 async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
     try:
         await pool.release(conn)
     except POSTGRES_ERRORS:
-        conn.terminate()
+        if not _is_closed(conn):
+            conn.terminate()
 
 
 def where(dsn: SecretStr) -> str:

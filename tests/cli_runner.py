@@ -28,6 +28,11 @@ _SETTINGS = (
     "MAINTAINER_ROLE",
     "ANNOUNCE_CHANNEL_ID",
     "DISCORD_API_BASE",
+    "DATABASE_URL",
+    "SECRETS_KEY",
+    "HOSTED",
+    "SHARD_COUNT",
+    "SHARD_IDS",
 )
 
 
@@ -38,9 +43,9 @@ class Run:
     err: str
 
 
-async def run_bot(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60) -> Run:
+async def run_bot(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60, stdin: bytes | None = None) -> Run:
     """Runs bot.py with `args` in `cwd` (so no stray .env is read), without blocking the test's event loop,
-    which keeps serving the stand-ins the command talks to."""
+    which keeps serving the stand-ins the command talks to. `stdin`: what is typed in (default: nothing)."""
     full_env = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
     full_env.update(env)
     proc = await asyncio.create_subprocess_exec(
@@ -51,10 +56,10 @@ async def run_bot(*args: str, env: dict[str, str], cwd: Path, timeout: float = 6
         env=full_env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
     except TimeoutError:
         proc.kill()
         raise
