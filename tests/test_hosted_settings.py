@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from core.errors import ConfigurationError
+from core.logsafe import secret_values
 from core.sealing import new_key_text
 from core.settings import load_settings
 from tests.cli_runner import run_bot
@@ -50,6 +51,13 @@ def test_hosted_with_postgresql_and_a_share_of_the_shards(monkeypatch, tmp_path)
     assert isinstance(settings.database_location, SecretStr)
     assert settings.database_location.get_secret_value() == url and PASSWORD not in repr(settings)
     assert settings.sealing_key.key_id and KEY not in repr(settings)
+
+
+def test_the_key_the_database_url_and_its_password_are_redacted_from_logs(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    url = f"postgresql://bot:{PASSWORD}@db.internal:5432/bot"
+    redacted = secret_values(load_settings(database_url=url, secrets_key=KEY))
+    assert {KEY, url, PASSWORD} <= set(redacted)
 
 
 def test_without_any_of_them_the_bot_keeps_its_sqlite_file(monkeypatch, tmp_path):
