@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from core.errors import connection_reason
 from storage.base import Database, Notice, Row, Subscription, Transaction
-from storage.errors import POSTGRES_ERRORS, StorageError, postgres_error
+from storage.errors import BUSY, POSTGRES_ERRORS, StorageError, postgres_error
 from storage.migrations import MIGRATIONS, POSTGRES_PRELUDE, for_postgres
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SERVER_SETTINGS = {"lock_timeout": "5s", "application_name": "foundry-campaign-bot"}
 CONNECT_TIMEOUT = 10.0
 POOL_SIZE = 10
+# How long a statement waits for one of the pool's connections (all in use: the database is busy).
+ACQUIRE_TIMEOUT = 10.0
 _RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 # (database, task, connection) of the transaction the current task holds, so its own reads see its writes.
 _CURRENT: contextvars.ContextVar[tuple[Database, asyncio.Task | None, asyncpg.Connection] | None] = (
@@ -117,10 +119,7 @@ class PostgresDatabase(Database):
     async def transaction(self) -> AsyncIterator[Transaction]:
         if self._own_transaction() is not None:
             raise RuntimeError("transactions do not nest")
-        try:
-            conn = await self._pool.acquire()
-        except POSTGRES_ERRORS as error:
-            raise postgres_error(error) from None
+        conn = await self._acquire()
         token = _CURRENT.set((self, asyncio.current_task(), conn))
         committing = False
         try:
@@ -140,14 +139,28 @@ class PostgresDatabase(Database):
             _CURRENT.reset(token)
             await _release(self._pool, conn)
 
-    async def fetchall(self, sql: str, params: Sequence = ()) -> list[Row]:
-        own = self._own_transaction()
+    async def _acquire(self) -> asyncpg.Connection:
         try:
-            if own is not None:
-                return await own.fetch(postgres_sql(sql), *_storable(params))
-            return await self._pool.fetch(postgres_sql(sql), *_storable(params))
+            return await self._pool.acquire(timeout=ACQUIRE_TIMEOUT)
+        except TimeoutError:
+            raise StorageError(BUSY, temporary=True) from None
         except POSTGRES_ERRORS as error:
             raise postgres_error(error) from None
+
+    async def fetchall(self, sql: str, params: Sequence = ()) -> list[Row]:
+        own = self._own_transaction()
+        if own is not None:
+            try:
+                return await own.fetch(postgres_sql(sql), *_storable(params))
+            except POSTGRES_ERRORS as error:
+                raise postgres_error(error, closed=_is_closed(own)) from None
+        conn = await self._acquire()
+        try:
+            return await conn.fetch(postgres_sql(sql), *_storable(params))
+        except POSTGRES_ERRORS as error:
+            raise postgres_error(error, closed=_is_closed(conn)) from None
+        finally:
+            await _release(self._pool, conn)
 
     async def schema_version(self) -> int:
         row = await self.fetchone("SELECT version FROM schema_version")
@@ -169,10 +182,7 @@ class PostgresDatabase(Database):
     @asynccontextmanager
     async def try_lock(self, name: str) -> AsyncIterator[bool]:
         key = self.lock_key(name)
-        try:
-            conn = await self._pool.acquire()
-        except POSTGRES_ERRORS as error:
-            raise postgres_error(error) from None
+        conn = await self._acquire()
         try:
             try:
                 held = await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)

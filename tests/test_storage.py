@@ -4,6 +4,7 @@ name map, failures that change nothing and read the same on both."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from urllib.parse import urlsplit
 
@@ -12,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from services.maps.world_maps import NameMaps
-from storage import NameEntry, NameMapStore, ReleaseStore, StorageError, WorldChoiceStore, open_database
+from storage import NameEntry, NameMapStore, ReleaseStore, StorageError, WorldChoiceStore, open_database, postgres
 from storage.errors import postgres_error, sqlite_error
 from storage.migrations import MIGRATIONS, POSTGRES_PRELUDE, for_postgres
 from storage.player_links import PlayerLinkStore
@@ -304,6 +305,21 @@ async def test_a_connection_lost_mid_write_changes_nothing_and_the_next_write_wo
         assert (await store.get(3)).client_id == "client-c"
     finally:
         await admin.close()
+        await db.close()
+
+
+async def test_every_connection_in_use_reads_as_busy(pg_backend, monkeypatch):
+    monkeypatch.setattr(postgres, "ACQUIRE_TIMEOUT", 0.2)
+    db = await pg_backend.open()
+    try:
+        async with contextlib.AsyncExitStack() as held:
+            for n in range(postgres.POOL_SIZE):  # long jobs, each holding a connection
+                assert await held.enter_async_context(db.try_lock(f"job-{n}"))
+            with pytest.raises(StorageError) as raised:
+                await WorldChoiceStore(db).get(1)
+            assert raised.value.temporary and "busy" in raised.value.message
+        assert await WorldChoiceStore(db).get(1) is None  # once they finish
+    finally:
         await db.close()
 
 
