@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     except StorageError as error:  # raised before Discord is contacted: the database opens first
         print(f"Database error: {error.message}", file=sys.stderr)
         return 2
+    except ConfigurationError as error:  # SECRETS_KEY does not open the stored secrets (checked as it opens)
+        print(f"Configuration error: {error.message}", file=sys.stderr)
+        return 2
     except discord.LoginFailure:
         print(
             "Discord rejected DISCORD_TOKEN: reset the token in the Developer Portal and update .env.", file=sys.stderr

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from cli.announce import RestAnnouncer
+from cli.secrets import run_secrets
 from cli.terminal import error_json, error_text, plain, reply_json, reply_text
 from core.errors import ConfigurationError, UserFacingError
 from core.logsafe import setup_logging
@@ -64,6 +65,8 @@ def _actor() -> str:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "secrets":
+        return await run_secrets(args, settings)
     if args.command == "release":
         if not settings.release_tokens and settings.foundry_release_token is None:
             raise ConfigurationError("No release token: set RELEASE_TOKENS, or FOUNDRY_RELEASE_TOKEN for one package.")

@@ -105,4 +105,31 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if action == "publish":
             cmd.add_argument("--yes", action="store_true", help="publish without asking (otherwise only a preview)")
+
+    secrets = sub.add_parser(
+        "secrets",
+        help="make or rotate SECRETS_KEY, the key that seals the stored secrets",
+        description="SECRETS_KEY seals each server's relay key and release tokens in the database.",
+    )
+    secrets.set_defaults(json=False)  # prints plain lines only
+    secret_actions = secrets.add_subparsers(dest="action", required=True, metavar="ACTION")
+    secret_actions.add_parser(
+        "new-key",
+        help="print a new random key for SECRETS_KEY",
+        description="Print a new random key (32 bytes, URL-safe base64) to put in SECRETS_KEY.",
+    )
+    rotate = secret_actions.add_parser(
+        "rotate",
+        help="re-seal every stored secret with a new key",
+        description=(
+            "Re-seal every stored secret with a new key, in one transaction (all or nothing). SECRETS_KEY must "
+            "hold the current key; afterwards, set it to the new one before the bot starts again."
+        ),
+    )
+    rotate.add_argument(
+        "--new-key",
+        required=True,
+        metavar="KEY",
+        help="the new key (from `secrets new-key`), or - to read it from standard input (keeps it out of shell history)",
+    )
     return parser

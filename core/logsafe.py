@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -31,9 +32,14 @@ def secret_values(settings) -> list[str]:
         settings.relay_api_key,
         settings.foundry_release_token,
         settings.github_token,
+        settings.secrets_key,
+        settings.database_url,
         *settings.release_tokens.values(),
     ]
-    return [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+    found = [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+    if settings.database_url is not None:  # the password alone, wherever a library shows it
+        found.append(urlsplit(settings.database_url.get_secret_value()).password or "")
+    return found
 
 
 def setup_logging(settings, level: int = logging.INFO) -> None:

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.errors import ConfigurationError
 from core.release_tokens import check_token, parse_release_tokens
+from core.sealing import SealingKey
 from core.secretlike import looks_secret
 
 # Foundry's Package Release API (release-api.md, "The call"): the host its article names, with the trailing slash
@@ -73,6 +74,17 @@ class Settings(BaseSettings):
     allow_private_manifest_hosts: bool = False
     # Optional: a GitHub token for reading release notes through GitHub's API (60 requests an hour without).
     github_token: SecretStr | None = None
+    # Hosted mode and more than one process
+    # postgresql://user:password@host:port/database: every store on that server, which several processes may
+    # share. Unset: the SQLite file at DATABASE_PATH (one process). Secret: it may hold a password.
+    database_url: SecretStr | None = None
+    # 32 random bytes in URL-safe base64 that seal each server's relay key and release tokens in the database.
+    secrets_key: SecretStr | None = None
+    # Any server may add the bot and set it up from Discord (needs SECRETS_KEY).
+    hosted: bool = False
+    # Discord's shards: how many in all, and which of them this process runs (comma-separated; unset: all).
+    shard_count: int | None = None
+    shard_ids: Annotated[tuple[int, ...], NoDecode] = ()
 
     @field_validator("gm_role", mode="before")
     @classmethod
@@ -90,6 +102,8 @@ class Settings(BaseSettings):
         "discord_token",
         "relay_api_key",
         "github_token",
+        "database_url",
+        "secrets_key",
         mode="before",
     )
     @classmethod
@@ -117,12 +131,70 @@ class Settings(BaseSettings):
                 raise ValueError(f"must be server ids separated by commas: item {position} is not a number")
         return tuple(int(item) for item in items)
 
-    @field_validator("announce_channel_id", "relay_monthly_limit", mode="before")
+    @field_validator("announce_channel_id", "relay_monthly_limit", "shard_count", mode="before")
     @classmethod
     def _blank_id_is_unset(cls, value):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        if not text.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL; leave it empty to use the SQLite file at DATABASE_PATH")
+        try:
+            urlsplit(text).port  # noqa: B018 - parsing the port is the check
+        except ValueError:
+            raise ValueError("is not a valid URL: its port is not a number") from None
+        return value
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _sealing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            SealingKey.from_text(value)  # raises ValueError naming the format, never the value
+        return value
+
+    @field_validator("hosted", mode="before")
+    @classmethod
+    def _yes_or_no(cls, value):
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in ("", "0", "false", "no", "off"):
+                return False
+            if text in ("1", "true", "yes", "on"):
+                return True
+            raise ValueError("must be true or false")
+        return value
+
+    @field_validator("shard_count")
+    @classmethod
+    def _some_shards(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_ids(cls, value):
+        """Shard numbers, comma-separated. Messages give an item's position."""
+        if value is None:
+            return ()
+        if isinstance(value, int):
+            return (value,)
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return tuple(value)
+        items = [item.strip() for item in str(value).split(",")]
+        if items == [""]:
+            return ()
+        for position, item in enumerate(items, start=1):
+            if not item.isdigit() or not item.isascii():
+                raise ValueError(f"must be shard numbers separated by commas: item {position} is not a number")
+        return tuple(int(item) for item in items)
 
     @field_validator("relay_url", "foundry_public_url", "release_api_url")
     @classmethod
@@ -184,11 +256,39 @@ class Settings(BaseSettings):
         return {"*": text}
 
     @model_validator(mode="after")
+    def _hosted_and_shards_fit_together(self):
+        if self.hosted and self.secrets_key is None:
+            raise ConfigurationError(
+                "HOSTED=true needs SECRETS_KEY: each server's relay key and release tokens are stored sealed with "
+                "it. Make one with `python bot.py secrets new-key`."
+            )
+        if self.shard_ids and self.shard_count is None:
+            raise ConfigurationError("SHARD_IDS needs SHARD_COUNT: the number of shards across every process.")
+        seen: set[int] = set()
+        for position, shard in enumerate(self.shard_ids, start=1):
+            if shard >= self.shard_count:
+                raise ConfigurationError(
+                    f"SHARD_IDS item {position} is not below SHARD_COUNT ({self.shard_count}): shards are "
+                    "numbered from 0."
+                )
+            if shard in seen:
+                raise ConfigurationError(f"SHARD_IDS item {position} repeats shard {shard}.")
+            seen.add(shard)
+        if self.shard_ids and len(seen) < self.shard_count and self.database_url is None:
+            raise ConfigurationError(
+                "SHARD_IDS leaves some shards to other processes, which must share one PostgreSQL database: "
+                "set DATABASE_URL (SQLite serves one process)."
+            )
+        return self
+
+    @model_validator(mode="after")
     def _no_secret_in_plain_settings(self):
         """A secret pasted into a setting that gets shown (a role, a package id, a user name) is refused
         with the setting and position named, never its value."""
         known = tuple(
-            s.get_secret_value() for s in (self.discord_token, self.relay_api_key, self.github_token) if s is not None
+            s.get_secret_value()
+            for s in (self.discord_token, self.relay_api_key, self.github_token, self.secrets_key)
+            if s is not None
         )
         plain = [
             ("GM_ROLE", None, self.gm_role),
@@ -219,6 +319,15 @@ class Settings(BaseSettings):
         if value is None:
             return frozenset()
         return frozenset((value,)) if isinstance(value, int) else frozenset(value)
+
+    @property
+    def database_location(self) -> Path | SecretStr:
+        """Where the stores live: DATABASE_URL (PostgreSQL) when set, else the SQLite file at DATABASE_PATH."""
+        return self.database_url or self.database_path
+
+    @property
+    def sealing_key(self) -> SealingKey | None:
+        return SealingKey.from_text(self.secrets_key) if self.secrets_key is not None else None
 
     @property
     def relay_configured(self) -> bool:

@@ -28,6 +28,7 @@ from services.relay_budget import RelayBudget
 from storage import Database, NameMapStore, ReleaseStore, WorldChoiceStore, open_database
 from storage.player_links import PlayerLinkStore
 from storage.relay_usage import RelayUsageStore
+from storage.secrets import SecretStore
 from storage.visibility import VisibilityStore
 
 USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"
@@ -94,7 +95,13 @@ class App:
 
     @classmethod
     async def open(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> App:
-        db = await open_database(settings.database_path)
+        db = await open_database(settings.database_location)
+        try:
+            # A wrong or missing SECRETS_KEY stops start-up here, before any command needs a secret.
+            await SecretStore(db, settings.sealing_key).check_key()
+        except BaseException:
+            await db.close()
+            raise
         session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         offload = Offloader()
         if settings.relay_configured:

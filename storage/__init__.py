@@ -1,6 +1,8 @@
-"""SQLite persistence through aiosqlite: one connection, versioned schema, small stores per table."""
+"""Persistence: the embedded SQLite file or a PostgreSQL server, one versioned schema, small stores per table."""
 
-from storage.db import Database, StorageError, open_database
+from storage.base import Database, Notice, Subscription, Transaction
+from storage.db import open_database
+from storage.errors import StorageError
 from storage.name_map import MapInfo, NameEntry, NameMapStore, RefreshCounts
 from storage.releases import ReleaseStore
 from storage.worlds import WorldChoiceStore
@@ -10,9 +12,12 @@ __all__ = [
     "MapInfo",
     "NameEntry",
     "NameMapStore",
+    "Notice",
     "RefreshCounts",
     "ReleaseStore",
     "StorageError",
+    "Subscription",
+    "Transaction",
     "WorldChoiceStore",
     "open_database",
 ]

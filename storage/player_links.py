@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from core.textsafe import valid_unicode
-from storage.db import Database
+from storage.base import Database
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ class PlayerLinkStore:
     async def link(
         self, guild_id: int, world: str, member_id: int, user_id: str, user_name: str, linked_by: int | None
     ) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
+        async with self.db.transaction() as tx:
+            await tx.execute(
                 "INSERT INTO player_links (guild_id, world, member_id, foundry_user_id, foundry_user_name, linked_by, "
                 "linked_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, world, member_id) DO UPDATE SET "
                 "foundry_user_id = excluded.foundry_user_id, foundry_user_name = excluded.foundry_user_name, "
@@ -68,11 +68,13 @@ class PlayerLinkStore:
         self._known.pop((guild_id, world, member_id), None)
 
     async def unlink(self, guild_id: int, world: str, member_id: int) -> bool:
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM player_links WHERE guild_id = ? AND world = ? AND member_id = ?",
-                (guild_id, world, member_id),
+        async with self.db.transaction() as tx:
+            removed = (
+                await tx.execute(
+                    "DELETE FROM player_links WHERE guild_id = ? AND world = ? AND member_id = ?",
+                    (guild_id, world, member_id),
+                )
+                > 0
             )
-            removed = cursor.rowcount > 0
         self._known.pop((guild_id, world, member_id), None)
         return removed

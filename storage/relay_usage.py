@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import Database, execute
+from storage.base import Database
 
 
 @dataclass(frozen=True)
@@ -23,19 +23,16 @@ class RelayUsageStore:
         """Adds month -> (requests, background) in one transaction; returns those months' new totals
         (other processes sharing the database add theirs too)."""
         totals: dict[str, MonthUsage] = {}
-        async with self.db.transaction() as conn:
+        async with self.db.transaction() as tx:
             for month, (requests, background) in sorted(counts.items()):
-                await execute(
-                    conn,
+                await tx.execute(
                     "INSERT INTO relay_requests (month, requests, background) VALUES (?, ?, ?) "
                     "ON CONFLICT (month) DO UPDATE SET requests = relay_requests.requests + excluded.requests, "
                     "background = relay_requests.background + excluded.background",
                     (month, requests, background),
                 )
-                rows = await conn.execute_fetchall(
-                    "SELECT requests, background FROM relay_requests WHERE month = ?", (month,)
-                )
-                for row in rows:
+                row = await tx.fetchone("SELECT requests, background FROM relay_requests WHERE month = ?", (month,))
+                if row is not None:
                     totals[month] = MonthUsage(month, int(row[0]), int(row[1]))
         return totals
 

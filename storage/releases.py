@@ -6,7 +6,7 @@ import json
 import time
 
 from core.textsafe import valid_unicode
-from storage.db import Database, execute
+from storage.base import Database
 
 
 class ReleaseStore:
@@ -20,9 +20,8 @@ class ReleaseStore:
         return row[0] if row and row[0] > now else None
 
     async def set_cooldown(self, package_id: str, until: float) -> None:
-        async with self.db.transaction() as conn:
-            await execute(
-                conn,
+        async with self.db.transaction() as tx:
+            await tx.execute(
                 "INSERT INTO release_cooldowns (package_id, until) VALUES (?, ?) "
                 "ON CONFLICT (package_id) DO UPDATE SET until = excluded.until",
                 (package_id, until),
@@ -46,12 +45,11 @@ class ReleaseStore:
         answer: str | None,
     ) -> None:
         """Keep one attempt. `options` and `answer` must hold no token (callers pass the request, not headers)."""
-        async with self.db.transaction() as conn:
-            await execute(
-                conn,
+        async with self.db.transaction() as tx:
+            await tx.execute(
                 "INSERT INTO release_log (at, actor, package_id, version, dry_run, options, status, http_status, answer) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                # Text from Foundry may hold lone surrogates, which SQLite cannot store.
+                # Text from Foundry may hold lone surrogates, which neither database can store.
                 (
                     time.time(),
                     valid_unicode(actor),

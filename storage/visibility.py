@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from storage.db import Database
+from storage.base import Database
 
 
 class VisibilityStore:
@@ -18,13 +18,14 @@ class VisibilityStore:
 
     async def replace(self, world: str, viewer: str, visible: Iterable[tuple[str, bool]]) -> None:
         """Swap one view's rows in one transaction (uuid, limited)."""
-        async with self.db.transaction() as conn:
-            await conn.execute("DELETE FROM visible_entries WHERE world = ? AND viewer = ?", (world, viewer))
-            await conn.executemany(
-                "INSERT OR REPLACE INTO visible_entries (world, viewer, uuid, limited) VALUES (?, ?, ?, ?)",
+        async with self.db.transaction() as tx:
+            await tx.execute("DELETE FROM visible_entries WHERE world = ? AND viewer = ?", (world, viewer))
+            await tx.executemany(
+                "INSERT INTO visible_entries (world, viewer, uuid, limited) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (world, viewer, uuid) DO UPDATE SET limited = excluded.limited",
                 ((world, viewer, uuid, int(limited)) for uuid, limited in visible),
             )
-            await conn.execute(
+            await tx.execute(
                 "INSERT INTO visibility_views (world, viewer, computed_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (world, viewer) DO UPDATE SET computed_at = excluded.computed_at",
                 (world, viewer, time.time()),
@@ -32,12 +33,12 @@ class VisibilityStore:
 
     async def forget(self, world: str, keep: set[str]) -> None:
         """Drop views no longer needed (an unlinked player, a changed FOUNDRY_PLAYER)."""
-        async with self.db.transaction() as conn:
-            rows = await conn.execute_fetchall("SELECT viewer FROM visibility_views WHERE world = ?", (world,))
+        async with self.db.transaction() as tx:
+            rows = await tx.fetchall("SELECT viewer FROM visibility_views WHERE world = ?", (world,))
             for (viewer,) in rows:
                 if viewer not in keep:
-                    await conn.execute("DELETE FROM visible_entries WHERE world = ? AND viewer = ?", (world, viewer))
-                    await conn.execute("DELETE FROM visibility_views WHERE world = ? AND viewer = ?", (world, viewer))
+                    await tx.execute("DELETE FROM visible_entries WHERE world = ? AND viewer = ?", (world, viewer))
+                    await tx.execute("DELETE FROM visibility_views WHERE world = ? AND viewer = ?", (world, viewer))
 
     async def load(self, world: str, viewer: str) -> dict[str, bool] | None:
         """uuid -> limited for the view, or None when it was never computed."""

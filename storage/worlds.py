@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from core.textsafe import valid_unicode
-from storage.db import Database, execute
+from storage.base import Database
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,8 @@ class WorldChoiceStore:
         return [r[0] for r in await self.db.fetchall("SELECT DISTINCT client_id FROM guild_worlds ORDER BY client_id")]
 
     async def set(self, guild_id: int, client_id: str, label: str | None, chosen_by: int | None) -> None:
-        async with self.db.transaction() as conn:
-            await execute(
-                conn,
+        async with self.db.transaction() as tx:
+            await tx.execute(
                 "INSERT INTO guild_worlds (guild_id, client_id, label, chosen_by, chosen_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (guild_id) DO UPDATE SET client_id = excluded.client_id, label = excluded.label, "
                 "chosen_by = excluded.chosen_by, chosen_at = excluded.chosen_at",

@@ -32,6 +32,11 @@ SETTINGS = (
     "ANNOUNCE_CHANNEL_ID",
     "ALLOW_PRIVATE_MANIFEST_HOSTS",
     "GITHUB_TOKEN",
+    "DATABASE_URL",
+    "SECRETS_KEY",
+    "HOSTED",
+    "SHARD_COUNT",
+    "SHARD_IDS",
 )
 
 
@@ -56,10 +61,11 @@ async def run_bot(
     timeout: float = 60,
     seams: dict[str, str] | None = None,
     started: list | None = None,
+    stdin: bytes | None = None,
 ) -> Run:
     """Runs bot.py with `args` in `cwd` (so no stray .env is read), without blocking the test's event loop,
     which keeps serving the stand-ins the command talks to. `seams`: see tests/seamed_bot.py. `started`: the
-    process is appended to it, for a test that signals it."""
+    process is appended to it, for a test that signals it. `stdin`: what is typed in (default: nothing)."""
     full_env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     full_env.update(env)
     proc = await asyncio.create_subprocess_exec(
@@ -69,12 +75,12 @@ async def run_bot(
         env=full_env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
     )
     if started is not None:
         started.append(proc)
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
     except TimeoutError:
         proc.kill()
         raise

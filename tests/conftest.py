@@ -14,6 +14,7 @@ import pytest
 from bot import FoundryBot, create_bot
 from core.settings import Settings
 from services.resources import App
+from tests.backends import backend, backend_kind, pg_backend, postgres_server  # noqa: F401 - fixtures for every test
 from tests.harness import DiscordHarness
 from tests.stand_ins.foundry_api import StandInFoundryAPI
 from tests.stand_ins.relay_server import StandInRelay, StandInWorld
@@ -81,6 +82,13 @@ def pytest_configure(config):
     root.addHandler(SCANNER)
     root.setLevel(logging.DEBUG)  # records at every level are created, so every one is scanned
     logging.getLogger("aiosqlite").setLevel(logging.INFO)  # one DEBUG line per SQL step: noise
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that need PostgreSQL are marked so: `-m postgres` runs just them, `-m "not postgres"` the rest."""
+    for item in items:
+        if {"pg_backend", "postgres_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
 
 
 def pytest_sessionfinish(session, exitstatus):

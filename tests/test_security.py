@@ -372,7 +372,11 @@ async def test_only_the_invoker_can_pick_in_the_world_menu(gm_env):
 
 # --- SQL is never built by string formatting ------------------------------------------------------
 
-SQL_METHODS = {"execute", "executemany", "executescript", "fetchall", "fetchone"}
+# aiosqlite's and the stores' methods, and asyncpg's.
+SQL_METHODS = {"execute", "executemany", "executescript", "fetchall", "fetchone", "fetch", "fetchrow", "fetchval"}
+# Functions that only render SQL for PostgreSQL (placeholders renumbered, migration types mapped): their
+# argument is checked in their place, so a formatted query passed through one is still caught.
+SQL_RENDERERS = {"postgres_sql", "for_postgres"}
 # The one documented exception: PRAGMA takes no parameters; the value is the migration's own integer.
 ALLOWED_FORMATTED_SQL = {'f"PRAGMA user_version = {int(version)}"'}
 
@@ -414,6 +418,14 @@ def _sql_problem(
         return None if isinstance(node.value, str) else f"non-string SQL {text}"
     if isinstance(node, ast.JoinedStr):
         return None if text in ALLOWED_FORMATTED_SQL else f"f-string SQL {text}"
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in SQL_RENDERERS
+        and len(node.args) == 1
+        and not node.keywords
+    ):
+        return _sql_problem(node.args[0], func, source, whole=whole, seen=seen)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
         return f"%-formatted SQL {text}"
     if (
@@ -476,6 +488,8 @@ def test_the_sql_check_catches_real_regressions():
         "augmented": 'async def f(db, w):\n    sql = "SELECT * FROM t"\n    sql += " WHERE w = " + w\n    return await db.fetchall(sql)',
         "other-pragma": 'async def f(conn, n):\n    await conn.execute(f"PRAGMA cache_size = {n}")',
         "join": 'async def f(conn, cols):\n    await conn.execute(", ".join(cols))',
+        "rendered": 'async def f(conn, w):\n    await conn.fetch(postgres_sql(f"SELECT * FROM t WHERE w = {w}"))',
+        "asyncpg": 'async def f(conn, w):\n    await conn.fetchval("SELECT " + w)',
     }
     for name, source in bad.items():
         assert sql_problems(source), f"the SQL check missed a {name} query"
@@ -489,6 +503,8 @@ def test_the_sql_check_catches_real_regressions():
         '    return await db.fetchall(sql + " LIMIT ?", (*params, limit))\n'
         "async def g(conn, version):\n"
         '    await conn.execute(f"PRAGMA user_version = {int(version)}")\n'
+        "async def h(conn, sql, params):\n"
+        "    return await conn.fetch(postgres_sql(sql), *params)\n"
     )
     assert sql_problems(good) == []
 
