@@ -137,6 +137,9 @@ def _confirm(args: argparse.Namespace, what: str):
 
 
 async def _release(app: App, args: argparse.Namespace) -> int:
+    if args.action == "log":
+        _print_reply(await app.releases.log(args.package), args.json)
+        return EXIT_OK
     options = ReleaseOptions(
         package=args.package,
         manifest=args.manifest,
