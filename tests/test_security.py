@@ -165,6 +165,21 @@ async def test_in_a_dm_a_globally_synced_command_is_refused_by_the_bot(world_wit
     assert env.foundry.published["my-module"] == ["1.0.0"]
 
 
+@pytest.mark.parametrize(
+    "command, option", [("lookup", "name"), ("reveal", "name"), ("players link", "user"), ("release dry-run", "package")]
+)
+async def test_in_a_dm_a_globally_synced_autocomplete_offers_nothing(world_with_baron, command, option):
+    """Autocomplete applies the commands' server checks: in a DM (no server, no world) it names nothing."""
+    env = world_with_baron
+    await env.h.sync()
+    boss = env.h.member(env.guild, "boss", roles=["GM", "Maintainer"])
+    traffic = Traffic(env)
+    for typed in ("", "Ba"):
+        choices = await env.h.autocomplete(boss.user, env.h.dm(boss), command, option, typed)
+        assert choices == [], f"/{command} {option} in a DM offered {choices}"
+    traffic.assert_nothing_sent(f"/{command} autocomplete in a DM")
+
+
 # --- in another guild -------------------------------------------------------------------------------
 
 
