@@ -7,48 +7,16 @@ non-GM (messages, edits, autocomplete answers) and every log line is scanned for
 
 from __future__ import annotations
 
-import logging
-from contextlib import contextmanager
-
 import pytest
 
 from tests.conftest import WORLD_ID
+from tests.helpers import no_leak
 
 HIDDEN_WORDS = ("Vault of Ash", "Sorrowmere", "Hidden Plot", "Rumour text", "Letter to Ana", "inkwell")
 
 
 def npc(description: str, **data) -> dict:
     return {"campaign-codex": {"type": "npc", "image": None, "data": {"description": description, **data}}}
-
-
-class LogWatch(logging.Handler):
-    def __init__(self):
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@contextmanager
-def no_leak(env, words=HIDDEN_WORDS, what: str = ""):
-    """Nothing the bot sends to Discord, nor any log line, while the block runs holds one of `words`."""
-    watch = LogWatch()
-    root = logging.getLogger()
-    root.addHandler(watch)
-    before = len(env.h.fake.requests)
-    try:
-        yield
-    finally:
-        root.removeHandler(watch)
-    sent = env.h.fake.requests[before:]
-    for request in sent:
-        text = f"{request.json} {request.raw_body[:200_000]!r}"
-        for word in words:
-            assert word not in text, f"{what}: {word!r} reached Discord in {request.method} {request.path}"
-    for line in watch.lines:
-        for word in words:
-            assert word not in line, f"{what}: {word!r} reached a log line: {line[:200]}"
 
 
 @pytest.fixture
@@ -99,7 +67,7 @@ async def test_a_hidden_entry_is_no_entry_at_all_for_a_player(secrets):
 
 async def test_autocomplete_and_did_you_mean_offer_only_what_the_player_may_see(secrets):
     env = secrets
-    with no_leak(env, what="player autocomplete"):
+    with no_leak(env, HIDDEN_WORDS, what="player autocomplete"):
         everything = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "")
         typed = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "Va")
         near = await env.h.slash(env.player, env.channel, "lookup", name="Ruomur Mil")
@@ -112,7 +80,7 @@ async def test_autocomplete_and_did_you_mean_offer_only_what_the_player_may_see(
 
 async def test_a_shared_entry_shows_no_hidden_link_nor_hidden_page(secrets):
     env = secrets
-    with no_leak(env, what="shared entry"):
+    with no_leak(env, HIDDEN_WORDS, what="shared entry"):
         harbor = await env.h.slash(env.player, env.channel, "lookup", name="Harbor")
         log = await env.h.slash(env.player, env.channel, "lookup", name="Session Log")
     assert "Salt air." in harbor.text and "Rumour Mill" in harbor.text  # the LIMITED link keeps its name
@@ -124,7 +92,7 @@ async def test_a_shared_entry_shows_no_hidden_link_nor_hidden_page(secrets):
 async def test_a_limited_entry_shows_only_its_title_and_image(secrets):
     env = secrets
     env.world.public_url = "https://vtt.example.org"
-    with no_leak(env, what="limited entry"):
+    with no_leak(env, HIDDEN_WORDS, what="limited entry"):
         result = await env.h.slash(env.player, env.channel, "lookup", name="Rumour Mill")
     [embed] = result.response.embeds
     assert embed.title == "Rumour Mill" and "shared only this entry's title" in embed.description
@@ -234,7 +202,7 @@ async def test_after_a_restart_player_autocomplete_comes_back_without_any_comman
     env = secrets
     viewers = env.app.gm.viewers
     viewers._users.clear()  # as after a restart: the world's users are not known yet
-    with no_leak(env, what="autocomplete after restart"):
+    with no_leak(env, HIDDEN_WORDS, what="autocomplete after restart"):
         first = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "Har")
         assert first == []  # nothing proven about this player's view yet: fail closed
         await env.h.wait_for(lambda: WORLD_ID in viewers._users, what="the users to be read in the background")
