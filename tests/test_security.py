@@ -166,7 +166,8 @@ async def test_in_a_dm_a_globally_synced_command_is_refused_by_the_bot(world_wit
 
 
 @pytest.mark.parametrize(
-    "command, option", [("lookup", "name"), ("reveal", "name"), ("players link", "user"), ("release dry-run", "package")]
+    "command, option",
+    [("lookup", "name"), ("reveal", "name"), ("players link", "user"), ("release dry-run", "package")],
 )
 async def test_in_a_dm_a_globally_synced_autocomplete_offers_nothing(world_with_baron, command, option):
     """Autocomplete applies the commands' server checks: in a DM (no server, no world) it names nothing."""

@@ -186,7 +186,14 @@ class StandInWorld:
     ) -> str:
         """An Actor (Foundry's default image unless given; hidden from players unless ``ownership`` says
         otherwise); returns its uuid ``Actor.<id>``."""
-        doc = {"_id": new_id(), "name": name, "type": "npc", "img": img, "flags": {}, "ownership": ownership or {"default": 0}}
+        doc = {
+            "_id": new_id(),
+            "name": name,
+            "type": "npc",
+            "img": img,
+            "flags": {},
+            "ownership": ownership or {"default": 0},
+        }
         self.actors[doc["_id"]] = doc
         return f"Actor.{doc['_id']}"
 
