@@ -55,8 +55,11 @@ SCOPE = "file:read"
 
 CODEX_TYPES = ("region", "location", "shop", "npc", "tag", "group", "quest")
 _ACTOR_TYPES = ("npc", "tag")
-# What Discord shows inside an embed; anything else is sent as a plain file when it fits.
+# What Discord shows inside an embed: the only pictures the bot uploads, once Pillow has decoded them.
 EMBEDDABLE = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
+# The file names the bot fetches at all: an image path naming anything else (a database, a script) is ignored.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+NOT_A_PICTURE = "Image left out: the file is not a picture the bot can read."
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -94,8 +97,9 @@ def image_hidden_from_players(codex: dict) -> bool:
 
 
 def foundry_path(path: Any) -> str | None:
-    """``path`` when it is a file on Foundry's server the relay may fetch; never a URL (the module would fetch
-    any address from the GM's browser), a data: URI, or a path that climbs out with ``..``."""
+    """``path`` when it is an image file on Foundry's server the relay may fetch; never a URL (the module would
+    fetch any address from the GM's browser), a data: URI, a path that climbs out with ``..``, or a file whose
+    name is not a picture's (``IMAGE_EXTENSIONS``: the module would fetch any file, worlds' databases too)."""
     path = _text(path)
     if path is None or any(ord(c) < 32 for c in path) or "\\" in path:
         return None
@@ -104,7 +108,8 @@ def foundry_path(path: Any) -> str | None:
     path = path.lstrip("/")
     if not path or ".." in path.split("/") or len(path) > 1000:
         return None
-    return path
+    name = path.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[-1].casefold()
+    return path if name.endswith(IMAGE_EXTENSIONS) else None
 
 
 def _is_web(path: str) -> bool:
@@ -156,8 +161,9 @@ def _mib(size: int) -> str:
 
 
 def fit_for_discord(data: bytes, filename: str | None, limit: int) -> PreparedImage:
-    """The bytes to upload (as they are when they fit; a still picture over ``limit`` scaled down),
-    or a note saying why the picture is left out. CPU-bound: run it in a thread."""
+    """The bytes to upload (as they are when they fit; a still picture over ``limit`` scaled down), or a note
+    saying why the picture is left out. Nothing is uploaded that Pillow has not decoded as a picture Discord
+    shows (PNG, JPEG, GIF, WebP). CPU-bound: run it in a thread."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -165,18 +171,19 @@ def fit_for_discord(data: bytes, filename: str | None, limit: int) -> PreparedIm
         kind = picture.format
         frames = getattr(picture, "n_frames", 1)
         pixels = picture.width * picture.height
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        picture, kind, frames, pixels = None, None, 1, 0
-    extension = EMBEDDABLE.get(kind or "")
-    if len(data) <= limit:
-        return PreparedImage(data=data, filename=_safe_filename(filename, extension))
+        if kind not in EMBEDDABLE:
+            return PreparedImage(note=NOT_A_PICTURE)
+        if pixels > MAX_PIXELS:
+            return PreparedImage(note=f"Image left out: {picture.width}×{picture.height} is too large to show.")
+        if len(data) <= limit:
+            picture.load()  # sent as it is: its pixels must decode, not only its header
+            return PreparedImage(data=data, filename=_safe_filename(filename, EMBEDDABLE[kind]))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return PreparedImage(note=NOT_A_PICTURE)
+    # Too big: only a re-encoding of the decoded pixels is ever uploaded.
     too_big = f"Image left out: {_mib(len(data))}, over Discord's {_mib(limit)} upload limit"
-    if picture is None or kind not in EMBEDDABLE:
-        return PreparedImage(note=f"{too_big} (a format the bot does not resize).")
     if frames > 1:
         return PreparedImage(note=f"{too_big} (animated pictures are not resized).")
-    if pixels > MAX_PIXELS:
-        return PreparedImage(note=f"{too_big} ({picture.width}×{picture.height} is too large to resize).")
     try:
         scaled = _scale_below(picture, limit)
     except (OSError, ValueError) as error:
