@@ -62,7 +62,9 @@ class StatusCommands(commands.Cog):
         if not any(has_role(interaction.user, role, settings.guild_ids) for role in roles):
             raise NotAllowed("Only GMs and maintainers can see the bot's status.")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await send_reply(interaction, await status_report(self.bot.app, interaction.guild_id), ephemeral=True)
+        names = {g.id: g.name for g in self.bot.guilds if g.id in settings.guild_ids}
+        report = await status_report(self.bot.app, interaction.guild_id, names)
+        await send_reply(interaction, report, ephemeral=True)
 
     @app_commands.command(name="help", description="What each command does and who may use it")
     async def help(self, interaction: discord.Interaction) -> None:

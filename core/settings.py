@@ -221,6 +221,14 @@ class Settings(BaseSettings):
         return frozenset((value,)) if isinstance(value, int) else frozenset(value)
 
     @property
+    def campaign_guild_id(self) -> int | None:
+        """The first server listed in DISCORD_GUILD_ID: the one RELAY_CLIENT_ID serves without a /world choice."""
+        value = self.discord_guild_id
+        if isinstance(value, int):
+            return value
+        return value[0] if value else None
+
+    @property
     def relay_configured(self) -> bool:
         return bool(self.relay_url and self.relay_api_key)
 
