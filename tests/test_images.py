@@ -26,6 +26,7 @@ from services.entries.images import (
     foundry_path,
 )
 from tests.conftest import RELAY_KEY
+from tests.helpers import no_leak
 from tests.stand_ins.relay_server import ALL_SCOPES, StandInRelay
 
 MAP = "worlds/ashes/maps/harbor map.png"
@@ -137,7 +138,7 @@ async def test_an_npc_without_an_image_shows_its_linked_actors_image(gm_env):
     allow_files(gm_env)
     portrait = png(20, 20, (10, 200, 10))
     gm_env.world.add_file("worlds/ashes/actors/baron.webp", portrait, "image/webp")
-    actor = gm_env.world.add_actor("Baron Vell", img="worlds/ashes/actors/baron.webp")
+    actor = gm_env.world.add_actor("Baron Vell", img="worlds/ashes/actors/baron.webp", ownership={"default": 2})
     flags = {"campaign-codex": {"type": "npc", "image": None, "data": {"linkedActor": actor, "description": "x"}}}
     gm_env.world.add_entry("Baron Vell", flags=flags)
     await refresh(gm_env)
@@ -145,13 +146,37 @@ async def test_an_npc_without_an_image_shows_its_linked_actors_image(gm_env):
     result = await lookup(gm_env, name="Baron Vell")
 
     assert attached(result.messages[0])[1] == portrait
-    assert [r.query["uuid"] for r in gm_env.relay.requests("/get")][-1] == actor
+    [actor_read] = [r for r in gm_env.relay.requests("/get") if r.query["uuid"] == actor]
+    assert actor_read.query["userId"]  # read as the player whose view it is
+
+
+async def test_a_linked_actor_a_player_may_not_see_lends_them_no_portrait(gm_env):
+    """The actor is read with the player's userId: one hidden from them (the GM's NPC sheet) gives no picture,
+    nor its file name; the GM's own view still shows it."""
+    allow_files(gm_env)
+    portrait = png(20, 20, (10, 200, 10))
+    gm_env.world.add_file("worlds/ashes/actors/secret-lich-portrait.webp", portrait, "image/webp")
+    actor = gm_env.world.add_actor("Lich", img="worlds/ashes/actors/secret-lich-portrait.webp")  # hidden
+    flags = {"campaign-codex": {"type": "npc", "image": None, "data": {"linkedActor": actor, "description": "x"}}}
+    gm_env.world.add_entry("Old Hermit", flags=flags)
+    await refresh(gm_env)
+
+    with no_leak(gm_env, ("secret-lich-portrait", "secret_lich_portrait"), "hidden actor"):
+        mine = await lookup(gm_env, name="Old Hermit")
+    assert all(m.attachments == [] for m in mine.messages)
+    assert gm_env.relay.requests("/download") == []
+    assert all(r.query.get("userId") for r in gm_env.relay.requests("/get") if r.query["uuid"] == actor)
+    gm_public = [m for m in (await lookup(gm_env, gm_env.gm, name="Old Hermit")).messages if not m.ephemeral]
+    assert gm_public and all(m.attachments == [] and "lich" not in m.text.lower() for m in gm_public)
+
+    gm = await lookup(gm_env, gm_env.gm, name="Old Hermit", private=True)
+    assert attached(gm.messages[0])[1] == portrait
 
 
 @pytest.mark.parametrize("settings_overrides", [{"foundry_public_url": "https://vtt.example.com"}])
 async def test_with_a_public_address_fallbacks_are_linked_actor_first_then_the_modules_default(gm_env):
-    with_portrait = gm_env.world.add_actor("Mira", img="worlds/ashes/actors/mira.png")
-    placeholder_only = gm_env.world.add_actor("Nobody")  # Foundry's SVG placeholder: not shown
+    with_portrait = gm_env.world.add_actor("Mira", img="worlds/ashes/actors/mira.png", ownership={"default": 1})
+    placeholder_only = gm_env.world.add_actor("Nobody", ownership={"default": 2})  # the SVG placeholder: not shown
     for name, actor in (("Mira Thorn", with_portrait), ("Nobody", placeholder_only)):
         data = {"linkedActor": actor, "description": "x"}
         gm_env.world.add_entry(name, flags={"campaign-codex": {"type": "npc", "data": data}})

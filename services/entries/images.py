@@ -29,13 +29,16 @@ from core.replies import ImageRef, Reply
 from relay import (
     FileMissing,
     FileTooLarge,
+    NotPermitted,
     RelayClient,
     RelayError,
     RelayModuleError,
     RelayMonthlyLimit,
     RelayScopeError,
 )
+from services.codex.hiding import image_hidden_from_players
 from services.codex.render import absolute_image_url
+from services.players.player_view import OBSERVER, entry_level
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +91,6 @@ def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def image_hidden_from_players(codex: dict) -> bool:
-    """Campaign Codex's tab override ``imageArea`` with ``hidden: true`` hides the picture from players."""
-    overrides = codex.get("tab-overrides")
-    return isinstance(overrides, list) and any(
-        isinstance(o, dict) and o.get("key") == "imageArea" and o.get("hidden") is True for o in overrides
-    )
-
-
 def foundry_path(path: Any) -> str | None:
     """``path`` when it is an image file on Foundry's server the relay may fetch; never a URL (the module would
     fetch any address from the GM's browser), a data: URI, a path that climbs out with ``..``, or a file whose
@@ -116,10 +111,10 @@ def _is_web(path: str) -> bool:
     return path.lower().startswith(("http://", "https://"))
 
 
-def plan_image(reply: Reply, flags: Any, *, image_base: str | None, gm: bool) -> None:
+def plan_image(reply: Reply, flags: Any, *, image_base: str | None, gm: bool, user_ids: tuple[str, ...] = ()) -> None:
     """Decide the image of one rendered view, from that view's own flags: a link (``reply.image_url``) when
     Discord can fetch it, else an ``ImageRef`` for the cog to fetch and attach; nothing when the view shows
-    no picture."""
+    no picture. ``user_ids``: the Foundry users a player view is for (a linked actor is read as each of them)."""
     reply.image_url = None
     reply.image = None
     codex = _codex(flags)
@@ -141,7 +136,7 @@ def plan_image(reply: Reply, flags: Any, *, image_base: str | None, gm: bool) ->
         return
     actor = _text(data.get("linkedActor")) if ctype in _ACTOR_TYPES else None
     if actor is not None:
-        reply.image = ImageRef(actor_uuid=actor, base=image_base, fallback_url=default)
+        reply.image = ImageRef(actor_uuid=actor, base=image_base, fallback_url=default, user_ids=() if gm else user_ids)
     else:
         reply.image_url = default
 
@@ -300,7 +295,7 @@ class ImageService:
     async def _prepare(self, world_id: str, ref: ImageRef, limit: int) -> PreparedImage | None:
         path = ref.path
         if path is None and ref.actor_uuid is not None:
-            image = await self._actor_image(world_id, ref.actor_uuid)
+            image = await self._actor_image(world_id, ref.actor_uuid, ref.user_ids)
             if image is not None:
                 url = absolute_image_url(image, ref.base)
                 if url is not None:
@@ -347,20 +342,30 @@ class ImageService:
         self.cache.put(key, prepared)
         return prepared
 
-    async def _actor_image(self, world_id: str, actor_uuid: str) -> str | None:
-        """The linked actor's ``img`` (read with /get; remembered as long as an image)."""
-        key = (world_id, actor_uuid)
+    async def _actor_image(self, world_id: str, actor_uuid: str, user_ids: tuple[str, ...]) -> str | None:
+        """The linked actor's ``img``, read as each Foundry user the view is for (``()``: the GM's view, read with
+        GM rights): an actor one of them may not see lends the view no picture. Remembered as long as an image."""
+        key = (world_id, actor_uuid, user_ids)
         known = self._actors.get(key)
         if known is not None and known[0] > time.monotonic():
             return known[1]
         if self._relay is None or not actor_uuid.startswith("Actor."):
             return None
-        try:
-            actor = await self._relay.get_entry(actor_uuid, client_id=world_id)  # any document: uuid, _id, name
-        except RelayError as error:
-            log.info("No actor image for %s: %s", actor_uuid, error.message)
-            return None
-        image = _text(actor.raw.get("img"))
+        images: set[str | None] = set()
+        for user_id in user_ids or (None,):
+            try:  # one read at a time: two viewers' reads of one document must never be in flight together
+                actor = await self._relay.get_entry(actor_uuid, client_id=world_id, user_id=user_id)
+            except NotPermitted:
+                images.add(None)
+                break
+            except RelayError as error:
+                log.info("No actor image for %s: %s", actor_uuid, error.message)
+                return None
+            if user_id is not None and not actor.limited and entry_level(actor.ownership, user_id) < OBSERVER:
+                log.info("No actor image for %s: the reply was not that user's view (a crossed reply?)", actor_uuid)
+                return None  # the whole document, for a user who may see only part of it: another viewer's reply
+            images.add(_text(actor.img))
+        image = images.pop() if len(images) == 1 else None
         if image is not None and image.lower().endswith(".svg"):
             image = None  # Foundry's placeholder (icons/svg/mystery-man.svg): Discord shows no SVG in an embed
         if len(self._actors) > 512:
