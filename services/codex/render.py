@@ -361,7 +361,7 @@ def _quest_lines(quests: Any, gm: bool) -> list[str]:
     for q in quests:
         if not isinstance(q, dict):
             continue
-        if not gm and q.get("visible") is False:
+        if not gm and not q.get("visible"):  # Campaign Codex lists for players only quests marked visible
             continue
         title = q.get("title") if isinstance(q.get("title"), str) and q.get("title").strip() else "Untitled quest"
         title = escape_md(neutralise_mentions(" ".join(title.split())))
