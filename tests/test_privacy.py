@@ -270,3 +270,103 @@ async def test_player_autocomplete_never_waits_for_a_name_map_being_built(gm_env
     during = await gm_env.h.autocomplete(gm_env.player, gm_env.channel, "lookup", "name", "")
     assert [c["name"] for c in during] == ["Harbor"]
     gate.set()
+
+
+# --- crossed replies ----------------------------------------------------------------------------------
+
+
+async def test_a_crossed_reply_never_hands_a_player_the_gms_copy(secrets):
+    """The relay matches replies by type and millisecond: a player's /get can receive a GM's /get of the same
+    entry. A whole entry for a player whose ownership grants less is another reader's: nothing of it is shown."""
+    env = secrets
+    env.relay.cross_viewers("/get")
+    with no_leak(env, HIDDEN_WORDS, "crossed reply"):
+        result = await env.h.slash(env.player, env.channel, "lookup", name="Rumour Mill")
+    assert "could not be confirmed as your own view" in result.text
+    again = await env.h.slash(env.player, env.channel, "lookup", name="Rumour Mill")
+    assert "shared only this entry's title" in again.text
+
+
+# --- names hidden since the last refresh -------------------------------------------------------------
+
+
+def later(env, seconds: float) -> None:
+    """Move the clock player views are dated by (no refresh runs: REFRESH_INTERVAL=0 in these tests)."""
+    visibility = env.app.gm.visibility
+    now = visibility.clock
+    visibility.clock = lambda: now() + seconds
+
+
+async def test_an_entry_hidden_since_the_last_refresh_is_named_nowhere_once_its_view_is_a_minute_old(secrets):
+    from services.players.visibility import VIEW_MAX_AGE
+
+    env = secrets
+    env.world.entry(env.extra["rumour"])["ownership"] = {"default": 0}  # hidden in Foundry; no /refresh follows
+    later(env, VIEW_MAX_AGE + 1)
+    structures = len(env.relay.requests("/structure"))
+    with no_leak(env, ("Rumour Mill", "Rumour text"), "hidden since the refresh"):
+        choices = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "")
+        near = await env.h.slash(env.player, env.channel, "lookup", name="Ruomur Mil")
+        harbor = await env.h.slash(env.player, env.channel, "lookup", name="Harbor")
+    assert {c["name"] for c in choices} == {"Harbor", "Session Log"}
+    assert "No entry named" in near.text and "Salt air." in harbor.text
+    assert len(env.relay.requests("/structure")) == structures + 1  # the view was read once, for all of them
+    gm = await env.h.slash(env.gm, env.channel, "lookup", name="Harbor")
+    assert "Salt air." in posted(gm) and "Rumour Mill" not in posted(gm)
+
+
+# --- the channel rule ---------------------------------------------------------------------------------
+
+
+def posted(result) -> str:
+    return "\n".join(m.text for m in result.messages if not m.ephemeral and not m.deleted)
+
+
+async def test_a_linked_players_personal_entry_goes_to_them_privately_never_to_the_channel(secrets):
+    env = secrets
+    ana_member = env.h.member(env.guild, "ana", roles=["Player"])
+    await link_to_ana(env, ana_member)
+    result = await env.h.slash(ana_member, env.channel, "lookup", name="Letter to Ana")
+    assert "green inkwell" in result.text  # Ana reads her own entry…
+    assert "inkwell" not in posted(result) and "Letter to Ana" not in posted(result)  # …and the channel does not
+    private = [m for m in result.messages if m.ephemeral]
+    assert private and "Only you may see this entry here" in private[-1].text
+
+
+async def test_what_only_one_linked_player_may_see_of_a_shared_entry_stays_theirs(secrets):
+    env = secrets
+    ana = env.extra["ana"]
+    env.world.entry(env.extra["harbor"])["pages"] = [
+        {"_id": "pageAll000000001", "name": "Docks", "ownership": {"default": -1}},
+        {"_id": "pageAna000000001", "name": "Ana's Map", "ownership": {"default": 0, ana: 2}},
+    ]
+    env.world.entry(env.extra["harbor"])["flags"] = {}  # a plain journal: its pages are what it shows
+    ana_member = env.h.member(env.guild, "ana", roles=["Player"])
+    await link_to_ana(env, ana_member)
+    result = await env.h.slash(ana_member, env.channel, "lookup", name="Harbor")
+    assert "Docks" in posted(result) and "Ana's Map" not in posted(result)
+    [own] = [m for m in result.messages if m.ephemeral]
+    assert "Ana's Map" in own.text and "shows more than every player here may see" in own.text
+
+    gm = await env.h.slash(env.gm, env.channel, "lookup", name="Harbor")
+    assert "Docks" in posted(gm) and "Ana's Map" not in posted(gm)
+
+
+async def test_a_gms_post_holds_nothing_a_linked_player_of_the_server_is_denied(secrets):
+    env = secrets
+    ana = env.extra["ana"]
+    denied = env.world.add_entry("Ana's Nightmare", flags=npc("<p>Dread words.</p>"), ownership={"default": 2, ana: 0})
+    env.world.entry(env.extra["harbor"])["flags"]["campaign-codex"]["data"]["associates"] = [denied]
+    await env.h.slash(env.gm, env.channel, "refresh")
+    ana_member = env.h.member(env.guild, "ana", roles=["Player"])
+    before = await env.h.slash(env.gm, env.channel, "lookup", name="Ana's Nightmare")
+    assert "Dread words." in posted(before)  # nobody here is denied it yet
+    await link_to_ana(env, ana_member)
+
+    nightmare = await env.h.slash(env.gm, env.channel, "lookup", name="Ana's Nightmare")
+    harbor = await env.h.slash(env.gm, env.channel, "lookup", name="Harbor")
+    table = await env.h.slash(env.player, env.channel, "lookup", name="Ana's Nightmare")
+    assert posted(nightmare) == "" and "Not every player here may see this entry" in nightmare.text
+    assert "Salt air." in posted(harbor) and "Ana's Nightmare" not in posted(harbor)  # nor its name as a link
+    assert "Dread words." not in posted(table)  # Table may read it, but Ana reads the channel too
+    assert "Dread words." in table.text  # privately, to the member who may
