@@ -370,3 +370,20 @@ async def test_a_gms_post_holds_nothing_a_linked_player_of_the_server_is_denied(
     assert "Salt air." in posted(harbor) and "Ana's Nightmare" not in posted(harbor)  # nor its name as a link
     assert "Dread words." not in posted(table)  # Table may read it, but Ana reads the channel too
     assert "Dread words." in table.text  # privately, to the member who may
+
+
+async def test_a_reveal_posts_nothing_when_a_linked_player_of_the_server_is_still_denied(secrets):
+    from tests.helpers import run_until_button
+
+    env = secrets
+    ana = env.extra["ana"]
+    grudge = env.world.add_entry("Old Grudge", flags=npc("<p>Grudge words.</p>"), ownership={"default": 0, ana: 0})
+    await env.h.slash(env.gm, env.channel, "refresh")
+    ana_member = env.h.member(env.guild, "ana", roles=["Player"])
+    await link_to_ana(env, ana_member)
+    task, preview = await run_until_button(env.h, env.gm, env.channel, "reveal", name="Old Grudge")
+    await env.h.click(env.gm, preview, label="Confirm")
+    done = await task
+    assert env.world.entry(grudge)["ownership"]["default"] == 2  # revealed to the players…
+    assert "Not posted in the channel: not every player here may see this entry" in done.text
+    assert env.h.messages_in(env.channel) == []  # …but Ana, who reads this channel, is still denied it
