@@ -102,7 +102,10 @@ class GMCommands(commands.Cog):
             pending = [await send_with_image(interaction, found.player, images, world.client_id, ephemeral=False)]
             _note(found.own, "Your own view shows more than every player here may see: only you see this.")
         else:
-            await interaction.delete_original_response()
+            try:
+                await interaction.delete_original_response()
+            except discord.HTTPException as error:  # late (token gone): the private answer still goes, by DM
+                log.info("Could not remove the public placeholder of /lookup: %s", error)
             pending = []
             _note(found.own, "Only you may see this entry here: nothing was posted to the channel.")
         pending.append(await send_with_image(interaction, found.own, images, world.client_id, ephemeral=True))

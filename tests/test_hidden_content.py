@@ -230,3 +230,22 @@ async def test_a_limited_entry_shows_no_picture_campaign_codex_hides(gm_env):
     assert "shared only this entry's title" in masked.text and masked.response.embeds[0].image.url is None
     assert plain.response.embeds[0].image.url == "https://vtt.example.org/worlds/x/plain-face.webp"
     assert public_text(gm) and "masked-face" not in str([m.payload for m in gm.messages if not m.ephemeral])
+
+
+def test_tab_rules_follow_campaign_codexs_sheets():
+    """cc13: a tab is hidden from players when not visible or hidden (override first, then the module default);
+    flags are tested for truthiness; an NPC sheet reads an older world's "npcs" default as its associates; a
+    faction (an NPC in tag mode) takes the tag sheet's defaults."""
+    from services.codex.hiding import for_players, tabs_hidden_from_players
+
+    assert tabs_hidden_from_players({"type": "npc", "data": {}}, {"npc": {"npcs": (True, True)}}) == {"associates"}
+    assert tabs_hidden_from_players({"type": "npc", "data": {"tagMode": True}}, {"tag": {"info": (True, True)}}) == {
+        "info"
+    }
+    override = {"type": "location", "tab-overrides": [{"key": "npcs", "hidden": 0}, {"key": "npcs", "hidden": 1}]}
+    assert tabs_hidden_from_players(override, {"location": {"npcs": (True, True)}}) == set()  # the first one counts
+    shown = for_players(
+        {"campaign-codex": {"type": "npc", "data": {"associates": ["JournalEntry.a", {"odd": 1}], "notes": "GM"}}}, {}
+    )
+    assert shown["campaign-codex"]["data"]["associates"] == ["JournalEntry.a", {"odd": 1}]
+    assert shown["campaign-codex"]["data"]["notes"] == ""

@@ -138,7 +138,9 @@ def tabs_hidden_from_players(codex: Mapping, defaults: TabDefaults) -> set[str]:
     if sheet not in TAB_FIELDS:
         return set()
     overrides = _overrides(codex)
-    module = defaults.get(_defaults_type(codex, sheet), {})
+    module = dict(defaults.get(_defaults_type(codex, sheet), {}))
+    if sheet == "npc" and "npcs" in module and "associates" not in module:
+        module["associates"] = module["npcs"]  # older worlds keep an NPC's associates tab as "npcs"
     hidden = set()
     for tab in TAB_FIELDS[sheet]:
         override = overrides.get(tab, {})
