@@ -100,14 +100,20 @@ class GMCommands(commands.Cog):
         # gets the common view, or nothing (the public "thinking…" message is removed).
         if found.player is not None:
             pending = [await send_with_image(interaction, found.player, images, world.client_id, ephemeral=False)]
-            _note(found.own, "Your own view shows more than every player here may see: only you see this.")
+            _note(
+                found.own,
+                "You see more of this entry than every player here may: the channel got the shared part; this is for you alone.",
+            )
         else:
             try:
                 await interaction.delete_original_response()
             except discord.HTTPException as error:  # late (token gone): the private answer still goes, by DM
                 log.info("Could not remove the public placeholder of /lookup: %s", error)
             pending = []
-            _note(found.own, "Only you may see this entry here: nothing was posted to the channel.")
+            _note(
+                found.own,
+                "Not every player here may see this entry, so nothing was posted to the channel; this is for you alone.",
+            )
         pending.append(await send_with_image(interaction, found.own, images, world.client_id, ephemeral=True))
         await finish_images(pending)
 

@@ -330,7 +330,7 @@ async def test_a_linked_players_personal_entry_goes_to_them_privately_never_to_t
     assert "green inkwell" in result.text  # Ana reads her own entry…
     assert "inkwell" not in posted(result) and "Letter to Ana" not in posted(result)  # …and the channel does not
     private = [m for m in result.messages if m.ephemeral]
-    assert private and "Only you may see this entry here" in private[-1].text
+    assert private and "so nothing was posted to the channel; this is for you alone" in private[-1].text
 
 
 async def test_what_only_one_linked_player_may_see_of_a_shared_entry_stays_theirs(secrets):
@@ -346,7 +346,7 @@ async def test_what_only_one_linked_player_may_see_of_a_shared_entry_stays_their
     result = await env.h.slash(ana_member, env.channel, "lookup", name="Harbor")
     assert "Docks" in posted(result) and "Ana's Map" not in posted(result)
     [own] = [m for m in result.messages if m.ephemeral]
-    assert "Ana's Map" in own.text and "shows more than every player here may see" in own.text
+    assert "Ana's Map" in own.text and "You see more of this entry than every player here may" in own.text
 
     gm = await env.h.slash(env.gm, env.channel, "lookup", name="Harbor")
     assert "Docks" in posted(gm) and "Ana's Map" not in posted(gm)
