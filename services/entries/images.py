@@ -38,7 +38,6 @@ from relay import (
 )
 from services.codex.hiding import image_hidden_from_players
 from services.codex.render import absolute_image_url
-from services.players.player_view import OBSERVER, entry_level
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +352,7 @@ class ImageService:
             return None
         images: set[str | None] = set()
         for user_id in user_ids or (None,):
-            try:  # one read at a time: two viewers' reads of one document must never be in flight together
+            try:  # one at a time; the relay client proves each reply is that user's view
                 actor = await self._relay.get_entry(actor_uuid, client_id=world_id, user_id=user_id)
             except NotPermitted:
                 images.add(None)
@@ -361,9 +360,6 @@ class ImageService:
             except RelayError as error:
                 log.info("No actor image for %s: %s", actor_uuid, error.message)
                 return None
-            if user_id is not None and not actor.limited and entry_level(actor.ownership, user_id) < OBSERVER:
-                log.info("No actor image for %s: the reply was not that user's view (a crossed reply?)", actor_uuid)
-                return None  # the whole document, for a user who may see only part of it: another viewer's reply
             images.add(_text(actor.img))
         image = images.pop() if len(images) == 1 else None
         if image is not None and image.lower().endswith(".svg"):

@@ -6,11 +6,10 @@ it is the only part a cog may post where others read. ``own`` is the reader's vi
 GM's full view (secrets, notes), or a linked player's own grants. Both go through Campaign Codex's own
 player-hiding rules (services/codex/hiding.py) whenever a player reads them.
 
-A player's entry is read with their ``userId`` (Foundry enforces it), after their view's names are made fresh
-(services/players/visibility.py, ``VIEW_MAX_AGE``). A reply that claims to be their whole entry must grant them
-OBSERVER, or it is another reader's crossed reply and nothing of it is shown. A LIMITED reply holds no flags:
-the GM's copy is then read (after theirs, never beside it) only to narrow: whether Campaign Codex hides the
-picture, and what the channel may see.
+A player's entry is read with their ``userId`` (Foundry enforces it; the relay client proves the reply is
+theirs), after their view's names are made fresh (services/players/visibility.py, ``VIEW_MAX_AGE``). A LIMITED
+reply holds no flags: the GM's copy is then read (after theirs: the client never has two viewers' reads of one
+entry in flight) only to narrow: whether Campaign Codex hides the picture, and what the channel may see.
 """
 
 from __future__ import annotations
@@ -38,16 +37,6 @@ from services.players.player_view import (
 from services.players.viewers import GM_VIEWER, NoPlayerLookups, Viewer, ViewerKind, Viewers
 from services.players.visibility import Visibility
 from services.worlds import ResolvedWorld, WorldResolver
-
-
-class CrossedView(UserFacingError):
-    temporary = True
-
-    def __init__(self):
-        super().__init__(
-            "Foundry's answer could not be confirmed as your own view of this entry (the relay can cross two "
-            "readers' replies), so nothing of it is shown. Try again."
-        )
 
 
 @dataclass(frozen=True)
@@ -142,9 +131,7 @@ class Lookups:
                 raise NoSuchEntry(f"No entry named “{echo(name)}”.")  # the reply was another reader's
             own = _limited(live.name, live.img, whole.flags, base)
         else:
-            if entry_level(live.ownership, user_id) < OBSERVER:
-                raise CrossedView()  # a whole entry for someone who may not read it whole: not their reply
-            whole = live
+            whole = live  # the relay client proved it theirs: a whole entry read as a user grants them OBSERVER
             own = await self._view(world, live, (user_id,), base)
         shared = await self.shared_view(world, whole, audience, base)
         return Lookup(player=shared, own=own if _differs(own, shared) else None)
