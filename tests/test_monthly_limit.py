@@ -462,4 +462,4 @@ async def test_the_command_line_json_and_status_once_spent(cli):
     assert "Relay requests:" in status.out and "of 5,000 this month; at this pace" in status.out
     assert "requests for this month" in status.out  # the status check met the refusal itself
     help_text = await cli("--help")
-    assert "3 the relay's monthly request limit is used up" in help_text.out
+    assert "4 the relay's monthly request limit is used up" in help_text.out
