@@ -99,7 +99,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             players = PlayersService(app.gm.viewers, app.gm.visibility)
             viewer = await players.viewer_for(world.client_id, args.as_player) if args.as_player else GM_VIEWER
             found = await app.gm.lookup(world, args.name, viewer=viewer)
-            _print_reply(found.gm or found.player, args.json)
+            _print_reply(found.own or found.player, args.json)
         elif args.command == "push":
             reply = await app.gm.push(world, args.name, raw, rename=args.rename, confirm=_confirm(args, "write it"))
             _print_reply(reply, args.json)

@@ -46,7 +46,11 @@ class RevealCommands(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         world = await self.service.resolve_world(interaction.guild_id)
         done = await self.service.set_visibility(
-            world, name, visible=visible, confirm=confirm_in_discord(interaction, ephemeral=True)
+            world,
+            name,
+            visible=visible,
+            confirm=confirm_in_discord(interaction, ephemeral=True),
+            guild_id=interaction.guild_id,
         )
         await edit_reply(interaction, done.reply)
         if post and done.players_view is not None:

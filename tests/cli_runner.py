@@ -37,6 +37,7 @@ SETTINGS = (
     "HOSTED",
     "SHARD_COUNT",
     "SHARD_IDS",
+    "CODEX_HIDDEN_TABS",
 )
 
 

@@ -33,6 +33,11 @@ class BotTree(app_commands.CommandTree):
             elif interaction.type is discord.InteractionType.autocomplete:
                 await interaction.response.autocomplete([])
             return False
+        if interaction.guild_id is None and interaction.type is discord.InteractionType.autocomplete:
+            # Every command that suggests values works only in a listed server (the commands refuse DMs): the
+            # same check, so a globally synced command never lists entry names, users or packages in a DM.
+            await interaction.response.autocomplete([])
+            return False
         task = asyncio.current_task()
         if task is not None:
             self.in_flight.add(task)
