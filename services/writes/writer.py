@@ -65,8 +65,10 @@ def not_sent(decision: Decision) -> Reply:
     text = {
         Decision.EXPIRED: "The confirmation expired; nothing was sent.",
         Decision.PREVIEWED: "Preview only; nothing was sent.",
+        Decision.STOPPED: "The bot is restarting; nothing was sent. Run the command again in a minute.",
     }.get(decision, "Cancelled; nothing was sent.")
-    return Reply(description=text, tone=Tone.WARNING if decision is Decision.EXPIRED else Tone.INFO)
+    warn = decision in (Decision.EXPIRED, Decision.STOPPED)
+    return Reply(description=text, tone=Tone.WARNING if warn else Tone.INFO)
 
 
 class EntryWriter:
