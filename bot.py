@@ -173,6 +173,15 @@ class FoundryBot(commands.Bot):
                 self.app = None
 
 
+def freeze_start_up_objects() -> None:
+    """Once per process, at start-up: the modules, classes and settings live as long as the process, so the
+    cyclic garbage collector need not walk them at every full collection. Everything made later (name maps
+    included) is collected as usual, so nothing that dies later is kept alive. Collected first: nothing
+    already dead is frozen."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_bot(settings: Settings | None = None, *, sync_global: bool = False) -> FoundryBot:
     return FoundryBot(settings or load_settings(), sync_global=sync_global)
 
@@ -222,10 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(settings)
     bot = create_bot(settings, sync_global=args.sync_global)
-    # Once, at start-up: the modules and settings live as long as the process, so the cyclic garbage
-    # collector need not walk them at every full collection. Collected first: nothing dead is frozen.
-    gc.collect()
-    gc.freeze()
+    freeze_start_up_objects()
     try:
         asyncio.run(_run(bot, settings.discord_token.get_secret_value()))
     except StorageError as error:  # raised before Discord is contacted: the database opens first

@@ -18,7 +18,6 @@ interaction timed out, the bot is closing): memory never drifts from SQLite.
 from __future__ import annotations
 
 import asyncio
-import gc
 import pickle
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -68,11 +67,6 @@ async def build_off_loop(entries: Iterable[NameEntry], offload: Offloader) -> Wo
     by_uuid: dict[str, NameEntry] = {}
     async for ranked in in_steps(index.entries):
         by_uuid.update((e.uuid, e) for e in ranked)
-    # A map is ~100,000 long-lived objects. Left to the cyclic garbage collector, every full collection
-    # walks them all (50-100 ms holding the loop on this machine). Freezing moves everything alive now
-    # out of its reach; the map's objects hold no reference cycles, so reference counting still frees
-    # them when the map is replaced.
-    gc.freeze()
     return WorldMap(index, by_uuid)
 
 
