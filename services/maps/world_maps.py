@@ -190,13 +190,14 @@ class NameMaps:
             # Only the difference from what SQLite holds is written (after a restart: read it first).
             held = current.by_uuid if current is not None else {e.uuid: e for e in await self.store.entries(world)}
             changed, removed = await _diff(held, entries)
+            # Built before SQLite is written: a build that fails (the worker process dying) changes nothing.
+            unchanged = current is not None and not changed and not removed  # the index in memory is this map
+            built = None if unchanged else await build_off_loop(entries, self.offload)
             counts = await self.store.apply(
                 world, changed, removed, complete=complete, note=note, old_names=lambda uuid: _name(held, uuid)
             )
-            if current is not None and not changed and not removed:
-                self._changed(world)
-                return counts  # the index in memory is already this map
-            self._maps[world] = await build_off_loop(entries, self.offload)
+            if built is not None:
+                self._maps[world] = built
             self._changed(world)
             return counts
 
@@ -204,11 +205,12 @@ class NameMaps:
 
     async def put(self, world: str, entry: NameEntry) -> None:
         async def change() -> None:
+            current = await self._current(world)
+            built = await build_off_loop({**current.by_uuid, entry.uuid: entry}.values(), self.offload)
             await self.store.put(world, entry)
             for listing in self._listings.get(world, ()):
                 listing.puts[entry.uuid] = entry
-            current = await self._current(world)
-            self._maps[world] = await build_off_loop({**current.by_uuid, entry.uuid: entry}.values(), self.offload)
+            self._maps[world] = built
             self._changed(world)
 
         await self._serialised(world, change)
