@@ -66,9 +66,11 @@ async def test_a_reveal_whose_bookkeeping_meets_a_busy_database_is_reported_reve
     assert "nothing was changed" not in result.text
     assert "could not update what players may see" in result.text and "busy" in result.text
     assert "/refresh" in result.text  # what puts it right
-    # The channel post reads the entry as the players do, from Foundry: it does not need the bookkeeping.
-    [post] = gm_env.h.messages_in(gm_env.channel)
-    assert "The GM revealed Harbor" in post.text
+    # The channel gets only what every player's view, read now, proves: it could not be read, and the GM is told why.
+    assert not gm_env.h.messages_in(gm_env.channel)
+    assert "Not posted in the channel: what its players see could not be read (the bot's database was busy)" in (
+        result.text
+    )
 
 
 async def test_a_rename_whose_map_update_meets_a_busy_database_still_writes_the_links_other_side(gm_env, town):

@@ -88,6 +88,7 @@ async def test_a_listed_guild_that_never_invited_the_bot_is_one_line_and_the_oth
     gm_env.world.add_entry("Harbor")
     typo = 987654321012345678
     gm_env.bot.settings.discord_guild_id = (gm_env.guild.id, typo)
+    gm_env.bot.settings.relay_client_id = WORLD_ID  # several servers listed: the campaign's world is named
     with caplog.at_level(logging.WARNING):
         await gm_env.bot.sync_commands()  # what start-up runs: no traceback, no crash loop
 

@@ -85,3 +85,25 @@ async def test_the_background_refresh_meeting_the_same_job_shows_it_in_status(bi
     assert await env.app.refresher.run_one(WORLD_ID) == "failed"
     status = await env.h.slash(env.gm, env.channel, "status")
     assert "last error" in status.text and "worker process stopped twice" in status.text, status.text
+
+
+async def test_two_jobs_in_the_worker_when_it_dies_both_run_again():
+    """A refresh's index build and a player view's cut meet the same death: each runs again on the new
+    worker, and neither stops the new worker the other started."""
+    import asyncio
+    import time
+
+    from services.offload import Offloader
+
+    offload = Offloader()
+    try:
+        await offload.run(int)
+        dying = offload.worker_pid
+        jobs = [asyncio.create_task(offload.run(time.sleep, 0.3, what=f"job {n}")) for n in range(3)]
+        await asyncio.sleep(0.1)
+        os.kill(dying, signal.SIGKILL)
+        assert await asyncio.gather(*jobs) == [None, None, None]
+        assert offload.worker_pid not in (None, dying)
+        assert await offload.run(sum, [1, 2]) == 3
+    finally:
+        await offload.close()

@@ -134,9 +134,17 @@ class Revealer:
             )
             return None
         try:
+            # Each view the channel's players get is read now if it is not fresh: one that can't be (the relay,
+            # a busy database) is said as such, not as "not every player may see it".
+            for user_id in await self.viewers.audience(guild_id, world.client_id):
+                await self.visibility.fresh(world.client_id, user_id)
             view = await self.lookups.channel_view(world, updated, guild_id)
         except UserFacingError as error:
-            reply.footer = f"Not posted in the channel: {error.message}"
+            cause = getattr(error, "brief", "") or error.message.rstrip(".")
+            reply.footer = (
+                f"Not posted in the channel: what its players see could not be read ({cause}). "
+                "Post it with /lookup once that works again."
+            )[:2000]
             return None
         if view is None:  # e.g. a per-user "None" for a player of this server: not everyone here may see it
             reply.footer = "Not posted in the channel: not every player here may see this entry."
