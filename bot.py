@@ -7,6 +7,7 @@ for tests and the CLI.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -18,6 +19,7 @@ from discord.ext import commands, tasks
 from cli.main import main as cli_main
 from cli.parser import build_parser
 from cogs.utils.budget_note import note_near_limit
+from cogs.utils.confirm import Previews, answer_stale_press
 from cogs.utils.tree import BotTree, log_command
 from core.errors import ConfigurationError
 from core.health import Heartbeat
@@ -54,6 +56,8 @@ class FoundryBot(commands.Bot):
         self.sync_global = sync_global
         self.app: App | None = app
         self.health = Heartbeat()
+        self.previews = Previews()
+        self.stopping = False
 
     async def setup_hook(self) -> None:
         self.health.reset()  # a beat from an earlier run must not report this one healthy
@@ -75,15 +79,40 @@ class FoundryBot(commands.Bot):
         # Discord allows 200 command creates a day per guild: sync only where asked.
         if self.settings.guild_ids:
             for guild_id in sorted(self.settings.guild_ids):
-                guild = discord.Object(guild_id)
-                self.tree.copy_global_to(guild=guild)
-                synced = await self.tree.sync(guild=guild)
-                log.info("Synced %d commands to guild %s", len(synced), guild_id)
+                await self._sync_guild(guild_id)
         elif self.sync_global:
             synced = await self.tree.sync()
             log.info("Synced %d commands globally (may take up to an hour to show)", len(synced))
         else:
             log.warning("Commands not synced: set DISCORD_GUILD_ID, or start once with --sync-global")
+
+    async def _sync_guild(self, guild_id: int) -> None:
+        """One listed guild; a guild Discord refuses (a typo, the bot never invited) is one line, and the
+        other guilds are synced all the same."""
+        guild = discord.Object(guild_id)
+        self.tree.copy_global_to(guild=guild)
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.Forbidden:
+            log.warning(
+                "Commands not synced to guild %s: Discord says the bot is not in it (403 Missing Access). "
+                "Invite the bot to that server (with the applications.commands scope), or remove %s from "
+                "DISCORD_GUILD_ID; the other servers work as usual.",
+                guild_id,
+                guild_id,
+            )
+            return
+        except discord.HTTPException as error:
+            log.warning(
+                "Commands not synced to guild %s: Discord answered HTTP %s; they will be synced at the next start.",
+                guild_id,
+                error.status,
+            )
+            return
+        log.info("Synced %d commands to guild %s", len(synced), guild_id)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        await answer_stale_press(interaction, self.previews)
 
     @tasks.loop(seconds=30)
     async def heartbeat(self) -> None:
@@ -123,17 +152,34 @@ class FoundryBot(commands.Bot):
             log.warning("Could not leave server %s: HTTP %s", guild.id, error.status)
 
     async def close(self) -> None:
+        """Stop within SHUTDOWN_GRACE: no write begins any more, previews waiting for Confirm end with
+        "nothing was sent", running commands finish (a write cut off says what may have been written), and
+        writes still running are logged with what to check."""
+        self.stopping = True
         self.heartbeat.cancel()
         self.health.reset()
+        deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE
+        if self.app is not None:
+            self.app.writes.closing = True
+        self.previews.expire_all()
         await self.tree.drain(SHUTDOWN_GRACE)
-        if self.app is not None:  # a write past its point of no return (a release) finishes, or is logged
-            await self.app.writes.drain(SHUTDOWN_GRACE)
+        if self.app is not None:
+            await self.app.writes.drain(max(0.0, deadline - asyncio.get_running_loop().time()))
         try:
             await super().close()
         finally:
             if self.app is not None:
                 await self.app.close()
                 self.app = None
+
+
+def freeze_start_up_objects() -> None:
+    """Once per process, at start-up: the modules, classes and settings live as long as the process, so the
+    cyclic garbage collector need not walk them at every full collection. Everything made later (name maps
+    included) is collected as usual, so nothing that dies later is kept alive. Collected first: nothing
+    already dead is frozen."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_bot(settings: Settings | None = None, *, sync_global: bool = False) -> FoundryBot:
@@ -185,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(settings)
     bot = create_bot(settings, sync_global=args.sync_global)
+    freeze_start_up_objects()
     try:
         asyncio.run(_run(bot, settings.discord_token.get_secret_value()))
     except StorageError as error:  # raised before Discord is contacted: the database opens first

@@ -88,6 +88,7 @@ class LagMeter:
 
 
 async def run(names: int, background_runs: int, where: bool) -> list[tuple[str, float, str]]:
+    from bot import freeze_start_up_objects
     from services.gm.service import ResolvedWorld
     from services.maps.background import BackgroundRefresher
     from services.resources import App
@@ -108,6 +109,7 @@ async def run(names: int, background_runs: int, where: bool) -> list[tuple[str, 
         huge, deep = relay.entries[0][0], relay.entries[1][0]
         with tempfile.TemporaryDirectory(prefix="bench-lag-") as tmp:
             app = await App.open(bench_settings(relay.base_url, Path(tmp) / "bot.sqlite3", foundry_player=BENCH_PLAYER))
+            freeze_start_up_objects()  # as bot.py does once at start-up
             try:
                 world = ResolvedWorld(WORLD_ID, "Bench Campaign", public_url="https://foundry.example.org")
                 await app.relay.status()

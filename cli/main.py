@@ -4,7 +4,8 @@
 Exit codes: 0 done, 1 refused or not found, 2 usage or configuration error, 3 a release Foundry may have
 saved (the request was sent and no answer said what happened: check the package page, never retry blindly),
 4 the relay's monthly request limit is used up (nothing to retry before the 1st, UTC), 75 temporary (timeout,
-429, relay or Foundry unreachable before anything was sent).
+429, relay or Foundry unreachable before anything was sent), 130 interrupted (a GM's write cut off says
+what may have been written).
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from services.players.viewers import GM_VIEWER
 from services.relay_budget import month_spent, worded_for
 from services.resources import App
 from services.status import status_report
+from services.writes.outcome import WriteInterrupted
 from storage import StorageError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNCERTAIN, EXIT_MONTH_SPENT, EXIT_TEMPORARY = 0, 1, 2, 3, 4, 75
+EXIT_INTERRUPTED = 130
 
 
 class BadInput(UserFacingError):
@@ -100,14 +103,25 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             viewer = await players.viewer_for(world.client_id, args.as_player) if args.as_player else GM_VIEWER
             found = await app.gm.lookup(world, args.name, viewer=viewer)
             _print_reply(found.own or found.player, args.json)
-        elif args.command == "push":
+        else:
+            return await _write(app, args, world, raw)
+    return EXIT_OK
+
+
+async def _write(app: App, args: argparse.Namespace, world, raw: bytes | None) -> int:
+    """push, reveal, hide. Interrupted (Ctrl-C) past the point of no return: what may have been written."""
+    try:
+        if args.command == "push":
             reply = await app.gm.push(world, args.name, raw, rename=args.rename, confirm=_confirm(args, "write it"))
-            _print_reply(reply, args.json)
-        elif args.command in ("reveal", "hide"):
+        else:
             done = await app.gm.set_visibility(
                 world, args.name, visible=args.command == "reveal", confirm=_confirm(args, args.command + " it")
             )
-            _print_reply(done.reply, args.json)
+            reply = done.reply
+    except WriteInterrupted as stopped:
+        _print_reply(stopped.reply, args.json)
+        return EXIT_INTERRUPTED
+    _print_reply(reply, args.json)
     return EXIT_OK
 
 
@@ -245,7 +259,7 @@ def main(args: argparse.Namespace) -> int:
         _print_error(worded_for(error, args.command), args.json, code)
         return code
     except (KeyboardInterrupt, asyncio.CancelledError):  # stopped by SIGINT or SIGTERM
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _exit_code(error: UserFacingError) -> int:

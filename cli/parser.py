@@ -13,7 +13,9 @@ EPILOG = (
     "Exit codes: 0 done, 1 refused or not found, 2 usage or configuration error, "
     "3 a release Foundry may have saved (check the package page before anything else; never retry blindly), "
     "4 the relay's monthly request limit is used up (until the 1st, UTC: don't retry), "
-    "75 temporary (timeout, rate limit, relay or Foundry unreachable). Settings come from .env (see .env.example)."
+    "75 temporary (timeout, rate limit, relay or Foundry unreachable), "
+    "130 stopped (Ctrl-C, SIGTERM; a write it cut off says what may have been written). "
+    "Settings come from .env (see .env.example)."
 )
 
 

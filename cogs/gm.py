@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -11,11 +12,12 @@ from discord.ext import commands
 from cogs.utils.attachments import finish_images, send_with_image
 from cogs.utils.checks import gm_only, guild_member, has_role
 from cogs.utils.confirm import confirm_in_discord
-from cogs.utils.respond import edit_reply
+from cogs.utils.respond import ProgressEdits, edit_reply
 from core.errors import UserFacingError
 from core.replies import Reply, Tone
 from services.codex import check_push_size
 from services.players.viewers import GM_VIEWER, NoPlayerLookups
+from services.writes.outcome import WriteInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +143,13 @@ class GMCommands(commands.Cog):
                 "Could not download the push file from Discord; attach it again. Nothing was sent."
             ) from None
         world = await self.service.resolve_world(interaction.guild_id)
-        reply = await self.service.push(
-            world, name, raw, rename=rename, confirm=confirm_in_discord(interaction, ephemeral=True)
-        )
+        try:
+            reply = await self.service.push(
+                world, name, raw, rename=rename, confirm=confirm_in_discord(interaction, ephemeral=True)
+            )
+        except WriteInterrupted as stopped:  # the bot is stopping: what may have been written, then the stop
+            await edit_reply(interaction, stopped.reply)
+            raise asyncio.CancelledError from None
         await edit_reply(interaction, reply)
 
     @app_commands.command(name="refresh", description="Rebuild the bot's name map from the live Foundry world")
@@ -151,12 +157,15 @@ class GMCommands(commands.Cog):
     async def refresh(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         world = await self.service.resolve_world(interaction.guild_id)
+        edits = ProgressEdits(interaction)
 
         async def progress(text: str) -> None:
-            reply = Reply(title="Refreshing the name map…", description=text, tone=Tone.INFO)
-            await edit_reply(interaction, reply, progress=True)
+            await edits.show(Reply(title="Refreshing the name map…", description=text, tone=Tone.INFO))
 
-        reply = await self.service.refresh(world, progress)
+        try:
+            reply = await self.service.refresh(world, progress)
+        finally:
+            await edits.finish()
         await edit_reply(interaction, reply)
 
 

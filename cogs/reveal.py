@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -12,6 +13,7 @@ from cogs.utils.checks import gm_only
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.embeds import to_embed
 from cogs.utils.respond import NO_MENTIONS, edit_reply, send_reply
+from services.writes.outcome import WriteInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +47,17 @@ class RevealCommands(commands.Cog):
     async def _set(self, interaction: discord.Interaction, name: str, *, visible: bool, post: bool) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         world = await self.service.resolve_world(interaction.guild_id)
-        done = await self.service.set_visibility(
-            world,
-            name,
-            visible=visible,
-            confirm=confirm_in_discord(interaction, ephemeral=True),
-            guild_id=interaction.guild_id,
-        )
+        try:
+            done = await self.service.set_visibility(
+                world,
+                name,
+                visible=visible,
+                confirm=confirm_in_discord(interaction, ephemeral=True),
+                guild_id=interaction.guild_id,
+            )
+        except WriteInterrupted as stopped:  # the bot is stopping: what may have been written, then the stop
+            await edit_reply(interaction, stopped.reply)
+            raise asyncio.CancelledError from None
         await edit_reply(interaction, done.reply)
         if post and done.players_view is not None:
             await self._post(interaction, done)

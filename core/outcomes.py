@@ -48,16 +48,22 @@ class WriteOutcome:
 
 
 def _reason(error: BaseException) -> str:
+    # An error's ``brief`` is its cause alone: its message may speak of the bot's own step ("nothing was
+    # changed"), which after a write would read as if the write had not happened.
+    brief = getattr(error, "brief", None)
+    if isinstance(brief, str) and brief:
+        return brief
     if isinstance(error, UserFacingError):
         return error.message
     return f"an unexpected {type(error).__name__}; the error is in the bot's log"
 
 
-async def after_write(outcome: WriteOutcome, what: str, step: Awaitable[T]) -> T | None:
-    """Bookkeeping past the point of no return: ``what`` is a verb phrase ("update the name map").
+async def after_write(outcome: WriteOutcome, what: str, step: Awaitable[T], *, then: str = "") -> T | None:
+    """Bookkeeping past the point of no return: ``what`` is a verb phrase ("update the name map"), ``then``
+    what puts it right ("Run /refresh to correct it.").
 
     Any failure (a busy database, Discord, a bug) is logged and added to ``outcome.warnings`` as
-    "The bot could not WHAT: REASON"; the result is then None. Cancellation is not swallowed."""
+    "The bot could not WHAT: REASON. THEN"; the result is then None. Cancellation is not swallowed."""
     try:
         return await step
     except asyncio.CancelledError:
@@ -67,8 +73,20 @@ async def after_write(outcome: WriteOutcome, what: str, step: Awaitable[T]) -> T
             log.warning("After a write, could not %s: %s", what, error.message)
         else:
             log.exception("After a write, could not %s", what)
-        outcome.warn(f"The bot could not {what}: {_reason(error)}")
+        warning = f"The bot could not {what}: {_reason(error)}"
+        outcome.warn(f"{warning.rstrip('.')}. {then}" if then else warning)
         return None
+
+
+class Stopping(UserFacingError):
+    """A write asked for while the bot stops: it is not begun."""
+
+    temporary = True
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The bot is stopping (a restart or an update); nothing was sent. Run the command again in a minute."
+        )
 
 
 class Writes:
@@ -80,12 +98,21 @@ class Writes:
 
     async def past_no_return(self, description: str, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work`` to its end even if the caller is cancelled; a shutdown waits for it (``drain``).
+        Once the bot is closing no write begins: ``Stopping`` is raised and ``work`` never runs.
 
         ``description`` names the write for the log when a stop cuts it off ("/push of Harbor")."""
+        if self.closing:
+            work.close()
+            raise Stopping()
         task = asyncio.ensure_future(work)
         self._running[task] = description
-        task.add_done_callback(self._running.pop)
+        task.add_done_callback(self._finished)
         return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        description = self._running.pop(task, "a write")
+        if not task.cancelled() and task.exception() is not None:  # retrieved: its caller may be gone
+            log.debug("%s ended with %r", description, task.exception())
 
     @property
     def running(self) -> list[str]:

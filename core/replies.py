@@ -79,6 +79,8 @@ class Decision(Enum):
     EXPIRED = "expired"
     # The command line without --yes: the preview was shown, nothing is to be sent.
     PREVIEWED = "previewed"
+    # The bot stopped (a restart, an update) while the preview waited.
+    STOPPED = "stopped"
 
 
 # Shows a preview and waits for the person's answer: buttons in Discord, --yes on the command line.

@@ -110,15 +110,27 @@ class Offloader:
         if self._unavailable:
             return await asyncio.wait_for(asyncio.to_thread(fn, *args), self.timeout)
         loop = asyncio.get_running_loop()
-        for attempt in range(2):
+        deaths = 0
+        while True:
+            pool = self._executor()
             try:
-                pool = self._executor()
                 if self._pid is None:
                     self._pid = await loop.run_in_executor(pool, os.getpid)
                 return await asyncio.wait_for(loop.run_in_executor(pool, fn, *args), self.timeout)
             except BrokenProcessPool:  # the worker died (killed, out of memory): once more on a new one
-                log.warning("The worker process died during %s (attempt %d)", what, attempt + 1)
-                self._drop_pool()
+                deaths += 1
+                log.warning("The worker process died during %s (attempt %d)", what, deaths)
+                self._drop_pool(pool)
+                if deaths == 2:
+                    raise WorkerFailed(
+                        f"The bot's worker process stopped twice during {what} (it may have run out of memory); "
+                        "nothing was changed. Try again; if it keeps happening, the machine needs more memory for "
+                        "this world."
+                    ) from None
+            except RuntimeError:
+                if pool is self._pool:
+                    raise
+                # Another job met the same death first and replaced this pool: to the new one, uncounted.
             except TimeoutError:
                 log.error("The worker process ran past %.0f s on %s: stopped", self.timeout, what)
                 self._stop_pool()
@@ -130,12 +142,13 @@ class Offloader:
                 self._drop_pool()
                 self._unavailable = True
                 return await asyncio.wait_for(asyncio.to_thread(fn, *args), self.timeout)
-        raise WorkerFailed(
-            f"The bot's worker process stopped twice during {what} (it may have run out of memory); nothing was "
-            "changed. Try again; if it keeps happening, the machine needs more memory for this world."
-        )
 
-    def _drop_pool(self) -> None:
+    def _drop_pool(self, broken: ProcessPoolExecutor | None = None) -> None:
+        """Stop using the pool (``broken``: only if it is still the current one: jobs that were running in
+        the same dead worker each come here, and a pool already replaced must stay)."""
+        if broken is not None and broken is not self._pool:
+            broken.shutdown(wait=False, cancel_futures=True)
+            return
         pool, self._pool, self._pid = self._pool, None, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)

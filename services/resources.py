@@ -32,6 +32,8 @@ from storage.secrets import SecretStore
 from storage.visibility import VisibilityStore
 
 USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"
+# Seconds close() waits for writes past their point of no return that are still running.
+WRITE_GRACE = 8.0
 
 
 class App:
@@ -68,6 +70,8 @@ class App:
             self.relay.quota if self.relay else None, RelayUsageStore(db), settings.monthly_limit, clock=clock
         )
         maps = NameMaps(NameMapStore(db), self.offload)
+        # The writes past their point of no return (the GM's and releases): a stop waits for them (bot.close).
+        self.writes = Writes()
 
         def relay() -> RelayClient:  # GMService.relay names the missing settings when there is none
             return self.gm.relay
@@ -81,6 +85,7 @@ class App:
             world_choices=WorldChoiceStore(db),
             viewers=viewers,
             visibility=Visibility(relay, VisibilityStore(db), viewers, maps),
+            writes=self.writes,
         )
         self.images = ImageService(self.relay)
         # Started by the bot (not the command-line twin); stopped by close().
@@ -116,6 +121,7 @@ class App:
         self.budget.start()
 
     async def close(self) -> None:
+        await self.writes.drain(WRITE_GRACE)  # the command line's Ctrl-C; the bot has drained them already
         await self.refresher.stop()
         await self.budget.close()  # the last batch of the request count
         await self.offload.close()

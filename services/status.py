@@ -74,6 +74,22 @@ def _unknown(error: UserFacingError) -> str:
     return f"unknown: {error.message}"
 
 
+def views_lines(views, users: dict[str, str], now: float) -> str:
+    """One line per player view: when it was last proven, and what its players see while its reads fail."""
+    lines = []
+    for view in views:
+        who = f"{echo(users.get(view.user_id, view.user_id), 60)} (`{echo(view.user_id, 40)}`)"
+        if view.failed is None:
+            lines.append(f"{who}: proven {_age(now - (view.proven_at or now))}")
+            continue
+        failed = f"the last read failed {_age(now - (view.failed_at or now))}: {view.failed}"
+        if view.proven_at is None:
+            lines.append(f"{who}: never proven, so its players see nothing; {failed}")
+        else:
+            lines.append(f"{who}: kept as proven {_age(now - view.proven_at)}; {failed}")
+    return "\n".join(lines)
+
+
 async def _servers_field(app, names: dict[int, str]) -> str:
     """Which listed server serves which world, and which serve releases only."""
     lines = []
@@ -119,6 +135,12 @@ async def status_report(app, guild_id: int | None, server_names: dict[int, str] 
             reply.add_field("FOUNDRY_PLAYER", player[:1000])
             if unset:
                 reply.tone = Tone.WARNING
+            views = await app.gm.visibility.health(world.client_id)
+            if views:
+                users = {u.id: u.name for u in await app.gm.viewers.users(world.client_id, local=True)}
+                reply.add_field("Player views", views_lines(views, users, time.time())[:1000])
+                if any(v.failed for v in views):
+                    reply.tone = Tone.WARNING
             try:
                 images = await app.images.status(world.client_id, await app.gm.image_base(world))
             except UserFacingError as error:

@@ -136,6 +136,29 @@ class WorldResolver:
         """The worlds this server may choose: none another server uses."""
         return [w for w in worlds if not await self.taken_by_another(guild_id, w.client_id)]
 
+    async def in_use(self) -> list[str]:
+        """The worlds the listed servers use now, for the background refresh, by the rule commands follow: each
+        server's /world choice, else (the campaign's server) RELAY_CLIENT_ID, else the only online world (the one
+        it used last; before any use since the start, every world with a map). A world no server uses any more
+        is not among them."""
+        found: dict[str, None] = {}
+        unknown = False
+        for guild_id in sorted(self.settings.guild_ids) or [None]:
+            chosen = await self.world_choices.get(guild_id) if guild_id is not None else None
+            if chosen is not None:
+                found[chosen.client_id] = None
+                continue
+            if guild_id is not None and not self._campaign(guild_id):
+                continue  # releases only
+            used = self.settings.relay_client_id or self._last_world.get(guild_id)
+            if used:
+                found[used] = None
+            else:
+                unknown = True
+        if unknown:
+            found.update(dict.fromkeys(await self._mapped.worlds()))
+        return list(found)
+
     async def choose(self, guild_id: int, world: World, chosen_by: int | None) -> Reply:
         if await self.taken_by_another(guild_id, world.client_id):
             raise WorldTaken(

@@ -22,20 +22,42 @@ LOST_AT_COMMIT = (
 )
 
 
+# The cause alone, for a warning after a write to Foundry, where "nothing was changed" would be untrue.
+_BRIEF = {
+    BUSY: "the bot's database was busy",
+    FULL: "the disk holding the bot's database is full",
+    UNREACHABLE: "the bot's database could not be reached",
+    LOST_AT_COMMIT: "the connection to the bot's database was lost while saving",
+}
+
+
 class StorageError(UserFacingError):
     """The database refused: busy, read-only, full, unreachable or corrupt. Nothing was half-written.
 
-    ``uncertain`` marks the one case where the change may have been saved (the connection died at COMMIT)."""
+    ``uncertain`` marks the one case where the change may have been saved (the connection died at COMMIT);
+    ``brief`` is the cause alone (core/outcomes.py words bookkeeping warnings with it)."""
 
     uncertain: bool = False
 
-    def __init__(self, message: str, *, temporary: bool | None = None, uncertain: bool = False):
+    def __init__(self, message: str, *, temporary: bool | None = None, uncertain: bool = False, brief: str = ""):
         super().__init__(message, temporary=temporary)
         self.uncertain = uncertain
+        self.brief = brief or _BRIEF.get(message, "")
 
 
 def failed(error: BaseException) -> StorageError:
-    return StorageError(f"The bot's database failed ({error.__class__.__name__}); nothing was changed.")
+    return StorageError(
+        f"The bot's database failed ({error.__class__.__name__}); nothing was changed.",
+        brief=f"the bot's database failed ({error.__class__.__name__})",
+    )
+
+
+def newer_schema(where: str, found: int, known: int, setting: str) -> StorageError:
+    """A database a newer bot wrote (an image rolled back): its tables may mean other things; refused at start."""
+    return StorageError(
+        f"The database at {where} was written by a newer version of the bot (schema {found}; this one knows up to "
+        f"{known}): run that newer version, or point {setting} at a backup made by this one."
+    )
 
 
 def sqlite_error(error: sqlite3.Error) -> StorageError:
@@ -44,7 +66,8 @@ def sqlite_error(error: sqlite3.Error) -> StorageError:
         return StorageError(BUSY, temporary=True)
     if "readonly" in text or "read-only" in text:
         return StorageError(
-            "The bot's database is read-only, so nothing was saved; check that DATABASE_PATH and its folder are writable."
+            "The bot's database is read-only, so nothing was saved; check that DATABASE_PATH and its folder are writable.",
+            brief="the bot's database is read-only (check DATABASE_PATH)",
         )
     if "disk" in text and "full" in text:
         return StorageError(FULL)
@@ -89,7 +112,8 @@ def postgres_error(error: BaseException, *, at_commit: bool = False, closed: boo
     if isinstance(error, asyncpg.ReadOnlySQLTransactionError):
         return StorageError(
             "The bot's database is read-only, so nothing was saved; check that DATABASE_URL names the primary "
-            "server and a role that may write."
+            "server and a role that may write.",
+            brief="the bot's database is read-only (check DATABASE_URL)",
         )
     if isinstance(error, asyncpg.DiskFullError):
         return StorageError(FULL)

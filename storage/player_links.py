@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from core.textsafe import valid_unicode
 from storage.base import Database
+
+KNOWN_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -21,17 +24,22 @@ class PlayerLinkStore:
         self.db = db
         # Answers of get(), kept in memory: autocomplete asks on every keystroke and must not queue behind
         # a refresh's long transaction on the shared connection. This store is the table's only writer.
-        self._known: dict[tuple[int, str, int], PlayerLink | None] = {}
+        # At most KNOWN_MAX answers, the least recently asked dropped first (one per member who ever typed).
+        self._known: OrderedDict[tuple[int, str, int], PlayerLink | None] = OrderedDict()
 
     async def get(self, guild_id: int, world: str, member_id: int) -> PlayerLink | None:
         key = (guild_id, world, member_id)
-        if key not in self._known:
+        if key in self._known:
+            self._known.move_to_end(key)
+        else:
             row = await self.db.fetchone(
                 "SELECT member_id, foundry_user_id, foundry_user_name FROM player_links "
                 "WHERE guild_id = ? AND world = ? AND member_id = ?",
                 key,
             )
             self._known[key] = PlayerLink(row[0], row[1], row[2]) if row else None
+            while len(self._known) > KNOWN_MAX:
+                self._known.popitem(last=False)
         return self._known[key]
 
     async def for_guild(self, guild_id: int, world: str) -> list[PlayerLink]:

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from core.errors import connection_reason
 from storage.base import Database, Notice, Row, Subscription, Transaction
-from storage.errors import BUSY, POSTGRES_ERRORS, StorageError, postgres_error
+from storage.errors import BUSY, POSTGRES_ERRORS, StorageError, newer_schema, postgres_error
 from storage.migrations import MIGRATIONS, POSTGRES_PRELUDE, for_postgres
 
 log = logging.getLogger(__name__)
@@ -359,6 +359,8 @@ async def _migrate(conn: asyncpg.Connection, namespace: str) -> None:
                 for statement in POSTGRES_PRELUDE:
                     await conn.execute(statement)
         current = await conn.fetchval("SELECT version FROM schema_version")
+        if current > len(MIGRATIONS):
+            raise newer_schema(f"the schema {namespace}", current, len(MIGRATIONS), "DATABASE_URL")
         for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
             async with conn.transaction():
                 for statement in statements:

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiosqlite
 
 from storage.base import Database, Notice, Row, Subscription, Transaction
-from storage.errors import StorageError, sqlite_error
+from storage.errors import StorageError, newer_schema, sqlite_error
 from storage.migrations import MIGRATIONS
 
 
@@ -140,8 +140,10 @@ async def _run(conn: aiosqlite.Connection, sql: str) -> list:
         return list(await cursor.fetchall())
 
 
-async def _migrate(conn: aiosqlite.Connection) -> None:
+async def _migrate(conn: aiosqlite.Connection, path: Path) -> None:
     ((current,),) = await _run(conn, "PRAGMA user_version")
+    if current > len(MIGRATIONS):
+        raise newer_schema(str(path), current, len(MIGRATIONS), "DATABASE_PATH")
     for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
         await _run(conn, "BEGIN IMMEDIATE")
         try:
@@ -169,7 +171,7 @@ async def open_sqlite(path: Path) -> SqliteDatabase:
         await _run(conn, "PRAGMA busy_timeout = 5000")
         await _run(conn, "PRAGMA foreign_keys = ON")
         await _run(conn, "PRAGMA journal_mode = WAL")
-        await _migrate(conn)
+        await _migrate(conn, path)
     except BaseException as error:
         await conn.close()  # never leave the connection's thread running
         if not isinstance(error, sqlite3.Error):

@@ -40,6 +40,13 @@ class VisibilityStore:
                     await tx.execute("DELETE FROM visible_entries WHERE world = ? AND viewer = ?", (world, viewer))
                     await tx.execute("DELETE FROM visibility_views WHERE world = ? AND viewer = ?", (world, viewer))
 
+    async def computed_at(self, world: str, viewer: str) -> float | None:
+        """When the view was last stored (proven), or None when never."""
+        row = await self.db.fetchone(
+            "SELECT computed_at FROM visibility_views WHERE world = ? AND viewer = ?", (world, viewer)
+        )
+        return row[0] if row else None
+
     async def load(self, world: str, viewer: str) -> dict[str, bool] | None:
         """uuid -> limited for the view, or None when it was never computed."""
         known = await self.db.fetchone("SELECT 1 FROM visibility_views WHERE world = ? AND viewer = ?", (world, viewer))

@@ -241,3 +241,29 @@ async def test_an_interval_of_zero_turns_it_off(env):
     line = {f.name: f.value for f in (await status_report(app, None)).fields}["Background refresh"]
     assert "every 15 min" in line  # the fixture's refresher; an off one would say "off"
     assert off._task is None
+
+
+async def test_a_world_no_server_uses_any_more_is_no_longer_polled(tmp_path, relay, foundry):
+    old, new = relay.add_world("client-old", "Last Year's Campaign"), relay.add_world("client-new", "This Year")
+    old.add_entry("Harbor")
+    new.add_entry("Castle")
+    guild = 4242
+    settings = make_settings(tmp_path, relay, foundry, discord_guild_id=str(guild))
+    app = await App.open(settings)
+    clock = Clock()
+    refresher = app.refresher = BackgroundRefresher(app.gm, INTERVAL, clock=clock)
+    try:
+        await app.gm.world_choices.set(guild, "client-old", "Last Year's Campaign", None)
+        assert await refresher.run_due() == {"client-old": "updated"}
+
+        await app.gm.world_choices.set(guild, "client-new", "This Year", None)  # what /world does
+        clock.advance(INTERVAL)
+        before = len(relay.log)
+        assert await refresher.run_due() == {"client-new": "updated"}
+        clock.advance(10 * INTERVAL)
+        assert await refresher.run_due() == {"client-new": "unchanged"}
+        assert not [r for r in relay.log[before:] if r.query.get("clientId") == "client-old"]
+        assert refresher.status("client-old") is None
+    finally:
+        await refresher.stop()
+        await app.close()

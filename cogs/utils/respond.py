@@ -9,6 +9,7 @@ final public result may go to the channel.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -71,6 +72,45 @@ async def edit_reply(
             log.info("Dropped a progress update for /%s: its interaction token has expired", _command(interaction))
         else:
             await send_by_dm(interaction, reply)
+
+
+# Seconds the result waits for a progress edit still on its way (Discord retrying a 5xx) before cutting it off.
+PROGRESS_SETTLE = 2.0
+
+
+class ProgressEdits:
+    """Progress shown by editing a deferred response, never in the command's way: each edit runs in the
+    background (the newest text wins), one Discord refuses is logged and dropped, and ``finish`` ends them
+    before the result is edited in (so a late progress line never covers it)."""
+
+    def __init__(self, interaction: discord.Interaction):
+        self._interaction = interaction
+        self._next: Reply | None = None
+        self._task: asyncio.Task | None = None
+
+    async def show(self, reply: Reply) -> None:
+        self._next = reply
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="progress-edits")
+
+    async def _run(self) -> None:
+        while self._next is not None:
+            reply, self._next = self._next, None
+            try:
+                await edit_reply(self._interaction, reply, progress=True)
+            except discord.HTTPException as error:
+                log.info(
+                    "Dropped a progress update for /%s: Discord answered %s", _command(self._interaction), error.status
+                )
+
+    async def finish(self) -> None:
+        task, self._task, self._next = self._task, None, None
+        if task is None:
+            return
+        _, running = await asyncio.wait({task}, timeout=PROGRESS_SETTLE)
+        for stuck in running:
+            stuck.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _command(interaction: discord.Interaction) -> str:

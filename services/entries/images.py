@@ -51,6 +51,7 @@ MAX_PIXELS = 40_000_000
 # The cache: per world and path, a few minutes, at most CACHE_BYTES of image data.
 CACHE_TTL = 300.0
 CACHE_BYTES = 48 * 1024 * 1024
+CACHE_ITEMS = 1024
 # After the relay said the key lacks file:read, downloads are not tried again for this long.
 SCOPE_RECHECK = 300.0
 SCOPE = "file:read"
@@ -226,11 +227,20 @@ def _scale_below(picture, limit: int) -> tuple[bytes, str] | None:
 # ----------------------------------------------------------------------------------- cache
 class ImageCache:
     """Prepared images by (world, path, upload limit): least recently used first out, entries expire after
-    ``ttl`` seconds, and the data held never exceeds ``max_bytes``."""
+    ``ttl`` seconds, the data held never exceeds ``max_bytes`` and the entries never ``max_items`` (answers
+    that hold no bytes, "no such file", would otherwise pile up: they weigh nothing against ``max_bytes``)."""
 
-    def __init__(self, *, ttl: float = CACHE_TTL, max_bytes: int = CACHE_BYTES, clock=time.monotonic):
+    def __init__(
+        self,
+        *,
+        ttl: float = CACHE_TTL,
+        max_bytes: int = CACHE_BYTES,
+        max_items: int = CACHE_ITEMS,
+        clock=time.monotonic,
+    ):
         self.ttl = ttl
         self.max_bytes = max_bytes
+        self.max_items = max_items
         self._clock = clock
         self._items: OrderedDict[tuple, tuple[float, PreparedImage | None]] = OrderedDict()
         self.bytes = 0
@@ -254,10 +264,17 @@ class ImageCache:
             self._drop(key)
         if size > self.max_bytes:
             return
-        self._items[key] = (self._clock() + self.ttl, value)
+        now = self._clock()
+        self._items[key] = (now + self.ttl, value)
         self.bytes += size
-        while self.bytes > self.max_bytes:
+        while self.bytes > self.max_bytes or len(self._items) > self.max_items:
             self._drop(next(iter(self._items)))
+        # The least recently used come first: those expired go now, not when someone asks for them again.
+        while self._items:
+            oldest = next(iter(self._items))
+            if self._items[oldest][0] > now:
+                break
+            self._drop(oldest)
 
     def _drop(self, key: tuple) -> None:
         _, value = self._items.pop(key)

@@ -7,7 +7,11 @@ and words the /refresh reply.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from core.errors import ConfigurationError, UserFacingError
+from core.outcomes import Writes
 from core.replies import Confirm, Reply, Tone
 from core.settings import Settings
 from core.textsafe import echo
@@ -15,7 +19,7 @@ from relay import RelayClient, World
 from services.entries.lookup import Lookup, Lookups
 from services.entries.reader import EntryReader
 from services.maps.enumerate import Progress
-from services.maps.rebuild import MapRebuilder
+from services.maps.rebuild import MapRebuilder, Rebuild
 from services.maps.world_maps import NameMaps, WorldMap
 from services.players.known_names import KnownNames
 from services.players.viewers import GM_VIEWER, Viewer, Viewers
@@ -27,6 +31,8 @@ from services.writes.writer import EntryWriter
 from storage import WorldChoiceStore
 
 __all__ = ["GMService", "Lookup", "RefreshRunning", "ResolvedWorld"]
+
+log = logging.getLogger(__name__)
 
 
 class RefreshRunning(UserFacingError):
@@ -43,6 +49,7 @@ class GMService:
         world_choices: WorldChoiceStore,
         viewers: Viewers | None = None,
         visibility: Visibility | None = None,
+        writes: Writes | None = None,
     ):
         self.settings = settings
         self._relay = relay
@@ -56,13 +63,15 @@ class GMService:
         writer = EntryWriter(relay_now)
         self.names = KnownNames(maps, visibility)
         self.lookups = Lookups(reader, maps, self.worlds, viewers, visibility, settings.codex_hidden_tabs)
-        self.pusher = Pusher(reader, writer, maps)
-        self.revealer = Revealer(reader, writer, maps, self.lookups, viewers, visibility)
+        writes = writes or Writes()
+        self.pusher = Pusher(reader, writer, maps, writes)
+        self.revealer = Revealer(reader, writer, maps, self.lookups, viewers, visibility, writes)
         # /refresh and the background refresh rebuild a map through this one object (one at a time per world);
         # after every rebuild each player view is learnt again (ownership changes never show in the GM's tree).
         self.rebuilder = MapRebuilder(relay_now, maps)
         self.rebuilder.after_rebuild.append(self._learn_player_views)
         self._views_learnt: dict[str, VisibilityReport] = {}
+        self._refreshing: dict[str, asyncio.Future] = {}  # the /refresh running per world, shared by a second
 
     def _relay_or_explain(self) -> RelayClient:
         if self._relay is None:
@@ -132,14 +141,38 @@ class GMService:
         self._views_learnt[client_id] = await self.visibility.recompute(client_id)
 
     async def refresh(self, world: ResolvedWorld, progress: Progress | None = None) -> Reply:
-        running = self.rebuilder.running(world.client_id)
-        if running == "foreground":
-            raise RefreshRunning("A refresh of this world is already running; its result will be posted when it ends.")
-        if running == "background" and progress is not None:
-            await progress("The background refresh of this world is running; starting right after it…")
-        done = await self.rebuilder.rebuild(world.client_id, progress)
+        """/refresh. A second /refresh of a world while one runs waits for it and answers with its result
+        (one enumeration, two answers); one while the background refresh runs starts right after it."""
+        shared = self._refreshing.get(world.client_id)
+        if shared is not None:
+            await _tell(progress, "A refresh of this world is already running; its result will be posted here…")
+            try:
+                done, seen = await asyncio.shield(shared)
+            except asyncio.CancelledError:
+                if not shared.cancelled():
+                    raise
+                raise RefreshRunning("The refresh this one waited for was stopped; run /refresh again.") from None
+            reply = self._refresh_reply(world, done, seen)
+            reply.description = f"A refresh of this world was already running; this is its result.\n{reply.description}"
+            return reply
+        if self.rebuilder.running(world.client_id) == "background":
+            await _tell(progress, "The background refresh of this world is running; starting right after it…")
+        task = asyncio.ensure_future(self._rebuild(world.client_id, progress))
+        self._refreshing[world.client_id] = task
+        try:
+            done, seen = await task
+        finally:
+            if self._refreshing.get(world.client_id) is task:
+                del self._refreshing[world.client_id]
+        return self._refresh_reply(world, done, seen)
+
+    async def _rebuild(self, client_id: str, progress: Progress | None) -> tuple[Rebuild, VisibilityReport]:
+        done = await self.rebuilder.rebuild(client_id, progress)
+        return done, self._views_learnt.pop(client_id, VisibilityReport())
+
+    @staticmethod
+    def _refresh_reply(world: ResolvedWorld, done: Rebuild, seen: VisibilityReport) -> Reply:
         found, counts, took = done.found, done.counts, done.seconds
-        seen = self._views_learnt.pop(world.client_id, VisibilityReport())
         description = found.note or "Every journal entry of the world is in the map."
         if seen.note():
             description += "\n" + seen.note()
@@ -159,3 +192,13 @@ class GMService:
         reply.add_field("Took", f"{took:.2f} s", inline=True)
         reply.data.update(total=counts.total, added=counts.added, removed=counts.removed, renamed=counts.renamed)
         return reply
+
+
+async def _tell(progress: Progress | None, text: str) -> None:
+    """A progress line; its failure (Discord refusing an edit) never costs the refresh."""
+    if progress is None:
+        return
+    try:
+        await progress(text)
+    except Exception:  # noqa: BLE001 - progress is a courtesy
+        log.warning("Refresh progress report failed", exc_info=True)

@@ -1,14 +1,14 @@
 """Keeping name maps current without anyone running /refresh.
 
 The Foundry module sends no journal events (relay.md, "Live events"), so the bot polls: every
-``REFRESH_INTERVAL`` seconds each world a guild uses (chosen with /world, RELAY_CLIENT_ID, or one that
-has a map) is rebuilt through the same ``MapRebuilder`` as /refresh. An unchanged world costs one
+``REFRESH_INTERVAL`` seconds each world a listed server uses now (its /world choice, else RELAY_CLIENT_ID,
+else the only online world it used) is rebuilt through the same ``MapRebuilder`` as /refresh. An unchanged world costs one
 ``/structure`` request (its digest matches; SQLite is not touched). Nothing is ever posted to a channel:
 failures are logged once per failure streak and shown by /status. While a world is offline it is
 probed every ``OFFLINE_RETRY`` seconds (one request that the relay answers itself) and rebuilt as soon as
 it is back. Any change to a map (/refresh, a /push rename or create) resets that world's clock. Every
 request goes through the relay client's pacer, shared with commands: together they stay inside the
-relay's 300 requests a minute.
+relay's 300 requests a minute. A world no server uses any more (another /world chosen) is no longer polled.
 
 A hosted relay's monthly quota (services/relay_budget.py): the interval in force (``every``) is
 REFRESH_INTERVAL stretched so a month of passes spends at most a third of RELAY_MONTHLY_LIMIT, and once the
@@ -121,12 +121,11 @@ class BackgroundRefresher:
         return budgeted_interval(self.interval, interval_cost(views), limit)
 
     async def worlds(self) -> list[str]:
-        """Every world a guild uses: chosen with /world, RELAY_CLIENT_ID, or mapped by a /refresh."""
-        found = dict.fromkeys(await self.gm.world_choices.client_ids())
-        if self.gm.settings.relay_client_id:
-            found[self.gm.settings.relay_client_id] = None
-        found.update(dict.fromkeys(await self.gm.maps.store.worlds()))
-        return list(found)
+        """Every world a listed server uses now (``WorldResolver.in_use``): one it stopped using is not polled."""
+        used = await self.gm.worlds.in_use()
+        for client_id in [c for c in self.states if c not in used]:
+            del self.states[client_id]  # /status has nothing to say about it any more
+        return used
 
     async def _state(self, client_id: str) -> WorldState:
         state = self.states.get(client_id)

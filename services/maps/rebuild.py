@@ -71,16 +71,19 @@ class MapRebuilder:
     ) -> Rebuild:
         started = time.perf_counter()
         known = self._digests.get(client_id) if skip_unchanged else None
-        found = await enumerate_journal(
-            self._relay(), client_id, progress, known_digest=known, offload=self.maps.offload
-        )
         counts = None
-        if not found.unchanged:
-            counts = await self.maps.replace(client_id, found.entries, complete=found.complete, note=found.note)
-            if found.whole_tree and found.digest:
-                self._digests[client_id] = found.digest
-            else:
-                self._digests.pop(client_id, None)  # parts the tree hid: only a full read shows their changes
+        with self.maps.listing(client_id) as listing:  # a /push meanwhile is applied on top, never lost
+            found = await enumerate_journal(
+                self._relay(), client_id, progress, known_digest=known, offload=self.maps.offload
+            )
+            if not found.unchanged:
+                counts = await self.maps.replace(
+                    client_id, found.entries, complete=found.complete, note=found.note, listing=listing
+                )
+                if found.whole_tree and found.digest:
+                    self._digests[client_id] = found.digest
+                else:
+                    self._digests.pop(client_id, None)  # parts the tree hid: only a full read shows their changes
         # Hooks run on an unchanged tree too: what players may see changes with ownership, which the GM's
         # tree never shows (the per-player visibility pass, services/players/visibility.py).
         for hook in self.after_rebuild:

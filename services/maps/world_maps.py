@@ -9,7 +9,8 @@ Building the index for a large world takes about a second of CPU, so it runs in 
 one is complete. A refresh that finds the map unchanged writes nothing and rebuilds nothing; one that
 finds a few changes writes only those rows. Per world, loads and changes run one at a time
 under a lock: concurrent first uses after a restart build the map once, and a /push landing during
-a refresh is applied on top of the refreshed map, never lost to it. A change, once its SQLite write
+a refresh is applied on top of the refreshed map, never lost to it (one landing while the refresh
+enumerates is kept by its ``Listing``: the listing was read before it). A change, once its SQLite write
 has started, always finishes its swap even when the caller that asked for it is cancelled (the
 interaction timed out, the bot is closing): memory never drifts from SQLite.
 """
@@ -17,9 +18,9 @@ interaction timed out, the bot is closing): memory never drifts from SQLite.
 from __future__ import annotations
 
 import asyncio
-import gc
 import pickle
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -66,11 +67,6 @@ async def build_off_loop(entries: Iterable[NameEntry], offload: Offloader) -> Wo
     by_uuid: dict[str, NameEntry] = {}
     async for ranked in in_steps(index.entries):
         by_uuid.update((e.uuid, e) for e in ranked)
-    # A map is ~100,000 long-lived objects. Left to the cyclic garbage collector, every full collection
-    # walks them all (50-100 ms holding the loop on this machine). Freezing moves everything alive now
-    # out of its reach; the map's objects hold no reference cycles, so reference counting still frees
-    # them when the map is replaced.
-    gc.freeze()
     return WorldMap(index, by_uuid)
 
 
@@ -99,6 +95,14 @@ async def _diff(current: dict[str, NameEntry], entries: list[NameEntry]) -> tupl
     return changed, removed
 
 
+class Listing:
+    """A refresh's enumeration under way: the entries a /push created or renamed meanwhile, which the
+    listing (read from Foundry before them) cannot show, and which its replace applies on top."""
+
+    def __init__(self) -> None:
+        self.puts: dict[str, NameEntry] = {}
+
+
 class NameMaps:
     def __init__(self, store: NameMapStore, offload: Offloader | None = None):
         self.store = store
@@ -106,6 +110,7 @@ class NameMaps:
         self._maps: dict[str, WorldMap] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: set[asyncio.Task] = set()  # changes that outlive a cancelled caller
+        self._listings: dict[str, list[Listing]] = {}  # per world, the enumerations under way
         # Called with the world after each change is swapped in (the background refresh resets its clock).
         self.listeners: list[Callable[[str], None]] = []
 
@@ -151,25 +156,48 @@ class NameMaps:
             return current
         return await self._serialised(world, lambda: self._current(world))
 
+    @contextmanager
+    def listing(self, world: str) -> Iterator[Listing]:
+        """Around a refresh's enumeration and its ``replace``: puts made meanwhile are not lost to it."""
+        listing = Listing()
+        self._listings.setdefault(world, []).append(listing)
+        try:
+            yield listing
+        finally:
+            self._listings[world].remove(listing)
+            if not self._listings[world]:
+                del self._listings[world]
+
     async def replace(
-        self, world: str, entries: list[NameEntry], *, complete: bool, note: str | None = None
+        self,
+        world: str,
+        entries: list[NameEntry],
+        *,
+        complete: bool,
+        note: str | None = None,
+        listing: Listing | None = None,
     ) -> RefreshCounts:
         """The world's map becomes ``entries``: in SQLite (one transaction, the difference only), then in
-        memory (one swap). An unchanged map in memory is kept as it is."""
+        memory (one swap). An unchanged map in memory is kept as it is. ``listing``: the enumeration
+        ``entries`` came from; what was put since it began stays on top."""
         entries = list(entries)
 
         async def change() -> RefreshCounts:
+            nonlocal entries
+            if listing is not None and listing.puts:
+                entries = list({**{e.uuid: e for e in entries}, **listing.puts}.values())
             current = self._maps.get(world)
             # Only the difference from what SQLite holds is written (after a restart: read it first).
             held = current.by_uuid if current is not None else {e.uuid: e for e in await self.store.entries(world)}
             changed, removed = await _diff(held, entries)
+            # Built before SQLite is written: a build that fails (the worker process dying) changes nothing.
+            unchanged = current is not None and not changed and not removed  # the index in memory is this map
+            built = None if unchanged else await build_off_loop(entries, self.offload)
             counts = await self.store.apply(
                 world, changed, removed, complete=complete, note=note, old_names=lambda uuid: _name(held, uuid)
             )
-            if current is not None and not changed and not removed:
-                self._changed(world)
-                return counts  # the index in memory is already this map
-            self._maps[world] = await build_off_loop(entries, self.offload)
+            if built is not None:
+                self._maps[world] = built
             self._changed(world)
             return counts
 
@@ -177,9 +205,12 @@ class NameMaps:
 
     async def put(self, world: str, entry: NameEntry) -> None:
         async def change() -> None:
-            await self.store.put(world, entry)
             current = await self._current(world)
-            self._maps[world] = await build_off_loop({**current.by_uuid, entry.uuid: entry}.values(), self.offload)
+            built = await build_off_loop({**current.by_uuid, entry.uuid: entry}.values(), self.offload)
+            await self.store.put(world, entry)
+            for listing in self._listings.get(world, ()):
+                listing.puts[entry.uuid] = entry
+            self._maps[world] = built
             self._changed(world)
 
         await self._serialised(world, change)

@@ -3,8 +3,9 @@
 One ``/structure?types=JournalEntry&recursive=true&userId=<id>`` per distinct player view: the module
 omits NONE entries and trims LIMITED ones to ``{uuid, name, id, type, img}`` (OBSERVER+ come without
 ``img``), so one request tells every entry's visibility for that user. Fail closed: an entry not
-proven visible to a view (not in its reply, the view never computed, the request failed) is hidden
-from it. Folder names are never filtered by Foundry, but only the folders of visible entries reach
+proven visible to a view (not in its last successful reply, or the view never read) is hidden from
+it. A failed read proves nothing: the view keeps what its last successful read proved, /status says
+so, and only a successful read (or the view ceasing to be one) replaces it. Folder names are never filtered by Foundry, but only the folders of visible entries reach
 a player (through their entries' labels).
 
 ``Visibility.recompute(world)`` is the one call /refresh (and a background refresher) makes after
@@ -52,9 +53,20 @@ class VisibilityReport:
     def note(self) -> str | None:
         if not self.failed:
             return None
-        return "Player views not updated (their players see nothing until the next refresh): " + "; ".join(
-            self.failed[:3]
+        return (
+            "Player views not updated: their players keep what was last proven visible to them (an entry never "
+            "proven visible stays hidden) until a refresh reads them again: " + "; ".join(self.failed[:3])
         )
+
+
+@dataclass(frozen=True)
+class ViewHealth:
+    """One player view for /status: when it was last proven, and its last read's failure while failing."""
+
+    user_id: str
+    proven_at: float | None  # wall-clock seconds; None: never proven (nothing of it is shown)
+    failed: str | None = None
+    failed_at: float | None = None
 
 
 def visible_in_structure(data: dict) -> dict[str, bool]:
@@ -114,6 +126,10 @@ class Visibility:
         self._digests: dict[tuple[str, str], str] = {}  # digest of the reply each stored view was read from
         self._building: dict[tuple[str, str], asyncio.Task] = {}  # cuts being built, one per view
         self._generation: dict[tuple[str, str], int] = {}  # bumped whenever a view's entries change
+        # Per view: when its read last succeeded, and (while its reads fail) the last failure. A failed read
+        # proves nothing: the view keeps what was last proven; only a successful read replaces it.
+        self._proven: dict[tuple[str, str], float] = {}
+        self._failing: dict[tuple[str, str], tuple[float, str]] = {}
 
     async def recompute(self, world: str) -> VisibilityReport:
         """Learn every player view's visible entries (one /structure each) and store them."""
@@ -129,12 +145,15 @@ class Visibility:
                 await self._learn(world, user_id)
                 report.requests += 1
             except UserFacingError as error:
-                report.failed.append(f"user {user_id}: {error.message}")
+                report.failed.append(f"user {user_id}: {getattr(error, 'brief', '') or error.message}")
                 continue
             report.views += 1
         await self.store.forget(world, views)
-        for key in [k for k in {*self._visible, *self._digests} if k[0] == world and k[1] not in views]:
+        gone = {*self._visible, *self._digests, *self._proven, *self._failing}
+        for key in [k for k in gone if k[0] == world and k[1] not in views]:
             self._forget(*key)
+            self._proven.pop(key, None)
+            self._failing.pop(key, None)
         log.info("Player views of %s: %d computed, %d failed", world, report.views, len(report.failed))
         # Each view's name map is built now, in the background, so players' autocomplete finds it ready.
         full = await self.maps.get(world)
@@ -153,21 +172,33 @@ class Visibility:
             reply = await self._relay().structure_reply(
                 client_id=world, recursive_depth=VISIBILITY_DEPTH, user_id=user_id
             )
-        except UserFacingError:
-            await self.store.replace(world, user_id, ())  # fail closed: nothing proven visible
-            self._forget(world, user_id)
+            if self._digests.get(key) != reply.digest:
+                visible: dict[str, bool] = {}
+                parts = await self.offload.run(visible_parts, reply.raw, what="reading a player view")
+                async for pairs in each_part(parts):
+                    visible.update(pairs)
+                await self.store.replace(world, user_id, visible.items())
+                self._forget(world, user_id)
+                self._digests[key] = reply.digest
+        except UserFacingError as error:
+            # A transient failure (the relay, a busy database) proves nothing: the last proven view stays, in
+            # SQLite and here, but no longer counts as fresh, so a player's next use reads it again first.
+            self._failing[key] = (time.time(), getattr(error, "brief", "") or error.message)
+            self._learnt_at.pop(key, None)
             raise
-        if self._digests.get(key) == reply.digest:
-            self._learnt_at[key] = asked_at
-            return
-        visible: dict[str, bool] = {}
-        parts = await self.offload.run(visible_parts, reply.raw, what="reading a player view")
-        async for pairs in each_part(parts):
-            visible.update(pairs)
-        await self.store.replace(world, user_id, visible.items())
-        self._forget(world, user_id)
-        self._digests[key] = reply.digest
         self._learnt_at[key] = asked_at  # as old as the question, not the answer
+        self._failing.pop(key, None)
+        self._proven[key] = time.time()
+
+    async def health(self, world: str) -> list[ViewHealth]:
+        """The player views of ``world`` this process has read (or tried to), for /status."""
+        keys = sorted(k for k in {*self._proven, *self._failing} if k[0] == world)
+        out = []
+        for key in keys:
+            proven = self._proven.get(key) or await self.store.computed_at(*key)  # proven before a restart
+            failed_at, failed = self._failing.get(key, (None, None))
+            out.append(ViewHealth(key[1], proven, failed, failed_at))
+        return out
 
     def is_fresh(self, world: str, user_id: str) -> bool:
         learnt = self._learnt_at.get((world, user_id))

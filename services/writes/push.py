@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from core.errors import UserFacingError
+from core.outcomes import Writes, after_write
 from core.replies import Confirm, Decision, Reply, Tone
 from core.textsafe import echo
 from relay import EntryNotFound, JournalEntry
@@ -31,10 +33,13 @@ from services.entries.reader import EntryReader, NoSuchEntry
 from services.maps.world_maps import NameMaps
 from services.worlds import ResolvedWorld
 from services.writes.links import Side, as_list, pair_fields, reverse_changes
-from services.writes.writer import EntryWriter, get_path, not_sent
+from services.writes.outcome import CHECK_THEN_PUSH, Steps, past_no_return, tell
+from services.writes.writer import EntryWriter, WriteUnclear, get_path, not_sent
 from storage import NameEntry
 
 __all__ = ["Pusher"]
+
+log = logging.getLogger(__name__)
 
 DATA = "flags.campaign-codex.data."
 UNKNOWN_ENTRY = "an entry not in the name map"
@@ -69,10 +74,11 @@ class Plan:
 
 
 class Pusher:
-    def __init__(self, reader: EntryReader, writer: EntryWriter, maps: NameMaps):
+    def __init__(self, reader: EntryReader, writer: EntryWriter, maps: NameMaps, writes: Writes):
         self.reader = reader
         self.writer = writer
         self.maps = maps
+        self.writes = writes
 
     @property
     def relay(self):
@@ -92,19 +98,25 @@ class Pusher:
         entry = await self.reader.find(world.client_id, name)
         note = ""
         if entry is None:
-            # The map may be stale: an entry of this exact name in the live world is offered instead.
-            found = await self.reader.live_named(world, rename or name)
-            if len(found) > 1:
-                raise NoSuchEntry(
-                    f"{len(found)} entries in the world are named “{echo(rename or name)}”: run /refresh, then pick one "
-                    "from the suggestions. Nothing was sent.",
-                )
-            if not found:
+            # The map may be stale: an entry of this exact name in the live world is offered instead (the
+            # entry being renamed first; then one that already bears the new name).
+            entry = await self._live_one(world, name)
+            if entry is None and rename:
+                entry = await self._live_one(world, rename)
+            if entry is None:
                 return await self.create(world, rename or name, pushed, confirm)
-            entry = found[0]
             await self.maps.put(world.client_id, entry)
             note = f"“{echo(entry.name)}” is in the world but was not in the bot's name map: this updates it."
         return await self.push(world, entry, pushed, rename, confirm, note=note)
+
+    async def _live_one(self, world: ResolvedWorld, name: str) -> NameEntry | None:
+        found = await self.reader.live_named(world, name)
+        if len(found) > 1:
+            raise NoSuchEntry(
+                f"{len(found)} entries in the world are named “{echo(name)}”: run /refresh, then pick one "
+                "from the suggestions. Nothing was sent.",
+            )
+        return found[0] if found else None
 
     async def push(
         self, world: ResolvedWorld, entry: NameEntry, pushed: dict, rename: str | None, confirm: Confirm, note: str = ""
@@ -121,7 +133,14 @@ class Pusher:
                 async with self.writer.world_lock(world.client_id):
                     fresh = await self._plan(world, entry, pushed, rename)
                     if fresh.fingerprint() == plan.fingerprint():
-                        return await self._write(world, entry, fresh)
+                        steps = Steps.of([w.name for w in fresh.writes])
+                        return await past_no_return(
+                            self.writes,
+                            f"/push to {fresh.main.name}",
+                            steps,
+                            self._write(world, entry, fresh, steps),
+                            title=f"The bot stopped during the push to {echo(fresh.main.name)}: it may have been written",
+                        )
                 plan = fresh
             return Reply(
                 title=f"Not pushed — {echo(plan.main.name)} keeps changing",
@@ -167,50 +186,84 @@ class Pusher:
                     "Push again to update it.",
                     tone=Tone.WARNING,
                 )
-            try:
-                created = await self.relay.create_entry(name, document, client_id=world.client_id)
-            except (RelayTimeout, CrossedReply, RelayReplyTooLarge) as error:
-                return await self._create_unclear(world, name, error)
-            await self.maps.put(world.client_id, NameEntry(uuid=created.uuid, name=created.name, folder=created.folder))
-            reply = Reply(
-                title=f"Created {echo(created.name)}",
-                description=f"A Campaign Codex {TYPE_LABELS[codex_type]}, hidden from players; it is in the name map.",
-                tone=Tone.SUCCESS,
-                data={"uuid": created.uuid},
+            steps = Steps.of([name, *(w.name for w in links)])
+            return await past_no_return(
+                self.writes,
+                f"/push creating {name}",
+                steps,
+                self._create(world, name, codex_type, document, pushed, steps),
+                title=f"The bot stopped while creating “{echo(name)}”: it may have been created",
             )
-            if links:
-                # The other sides, now that the new entry has a uuid to point back at.
-                linked, _, _ = await self._plan_links(
-                    world, created.uuid, codex_type, {}, pushed.get("data") or {}, self_name=created.name
-                )
-                return await self._write_all(world, linked, reply, done=[created.name])
-            return reply
 
-    async def _create_unclear(self, world: ResolvedWorld, name: str, error: RelayError) -> Reply:
-        """A /create whose reply never came: look for the name before saying anything."""
+    async def _create(
+        self, world: ResolvedWorld, name: str, codex_type: str, document: dict, pushed: dict, steps: Steps
+    ) -> Reply:
+        """Past Confirm: the entry, its place in the name map, then the other sides of its links."""
+        try:
+            created = await self.relay.create_entry(name, document, client_id=world.client_id)
+        except (RelayTimeout, CrossedReply, RelayReplyTooLarge) as error:
+            found = await self._create_unclear(world, name, error, steps)
+            if isinstance(found, Reply):
+                return found
+            entry, how = found, "Foundry's reply was lost, but the entry is in the world now (found by name). "
+        else:
+            entry, how = NameEntry(uuid=created.uuid, name=created.name, folder=created.folder), ""
+        steps.written(name, now=entry.name)
+        mapped = await after_write(
+            steps.outcome,
+            "add it to the name map",
+            self._map(world, entry),
+            then="Run /refresh so that /lookup and autocomplete find it.",
+        )
+        reply = Reply(
+            title=f"Created {echo(entry.name)}",
+            description=f"{how}A Campaign Codex {TYPE_LABELS[codex_type]}, hidden from players"
+            + ("; it is in the name map." if mapped else "."),
+            tone=Tone.SUCCESS,
+            data={"uuid": entry.uuid},
+        )
+        if steps.pending:
+            # The other sides, now that the new entry has a uuid to point back at.
+            try:
+                linked, _, _ = await self._plan_links(
+                    world, entry.uuid, codex_type, {}, pushed.get("data") or {}, self_name=entry.name
+                )
+            except UserFacingError as error:
+                steps.outcome.failed.append(f"the other sides of its links: reading them failed ({error.message})")
+                steps.not_attempted()
+                reply.title = f"Created {echo(entry.name)}, but not its links' other sides"
+                return tell(reply, steps.outcome)
+            steps.pending = []
+            steps.add([w.name for w in linked])
+            await self._write_linked(world, linked, reply, steps)
+        return tell(reply, steps.outcome)
+
+    async def _map(self, world: ResolvedWorld, entry: NameEntry) -> bool:
+        await self.maps.put(world.client_id, entry)
+        return True
+
+    async def _create_unclear(
+        self, world: ResolvedWorld, name: str, error: RelayError, steps: Steps
+    ) -> NameEntry | Reply:
+        """A /create whose reply never came: look for the name before saying anything. The entry when it is
+        there; else the reply saying what to check."""
         try:
             found = await self.reader.live_named(world, name)
         except RelayError as search_error:
-            return Reply(
-                title=f"Unknown whether “{echo(name)}” was created",
-                description=(
-                    f"Foundry did not answer the create ({error.message.rstrip('.')}), and searching for the name "
-                    f"failed too ({search_error.message.rstrip('.')}). Look for “{echo(name)}” in Foundry before "
-                    "pushing again: pushing now could make a second entry."
-                ),
-                tone=Tone.WARNING,
+            steps.uncertain(
+                name,
+                f"Foundry did not answer the create ({error.message.rstrip('.')}), and searching for the name "
+                f"failed too ({search_error.message.rstrip('.')}). Look for it in Foundry before pushing again: "
+                "pushing now could make a second entry.",
             )
+            steps.not_attempted()
+            reply = Reply(title=f"Unknown whether “{echo(name)}” was created", tone=Tone.WARNING)
+            return tell(reply, steps.outcome, retry=CHECK_THEN_PUSH)
         if found:
-            entry = found[0]
-            await self.maps.put(world.client_id, entry)
-            return Reply(
-                title=f"Created {echo(entry.name)}",
-                description="Foundry's reply was lost, but the entry is in the world now (found by name); "
-                "it is in the name map.",
-                tone=Tone.SUCCESS,
-                data={"uuid": entry.uuid},
-            )
-        return Reply(
+            return found[0]
+        steps.uncertain(name, "not in the world yet, but Foundry may still be creating it")
+        steps.not_attempted()
+        reply = Reply(
             title=f"Not created — “{echo(name)}”",
             description=(
                 f"Foundry did not answer in time and no entry named “{echo(name)}” is in the world now. Foundry may "
@@ -218,6 +271,9 @@ class Pusher:
             ),
             tone=Tone.WARNING,
         )
+        if steps.outcome.not_attempted:
+            reply.add_field("Not written", ", ".join(steps.outcome.not_attempted)[:1000])
+        return reply
 
     # --- planning -----------------------------------------------------------------------------
 
@@ -369,18 +425,12 @@ class Pusher:
 
     # --- writing ------------------------------------------------------------------------------
 
-    async def _write(self, world: ResolvedWorld, entry: NameEntry, plan: Plan) -> Reply:
-        done: list[str] = []
+    async def _write(self, world: ResolvedWorld, entry: NameEntry, plan: Plan, steps: Steps) -> Reply:
+        """Past Confirm: the entry, then each linked entry. The name map follows a rename as bookkeeping: its
+        failure is a warning, and the other sides of the links are written all the same."""
         main = plan.main
-        if main.diff:
-            updated = await self._write_one(world, main)
-            if "name" in main.diff:
-                await self.maps.put(
-                    world.client_id, NameEntry(uuid=updated.uuid, name=updated.name, folder=entry.folder)
-                )
-            done.append(updated.name)
         reply = Reply(
-            title=f"Pushed to {echo(done[0] if done else main.name)}",
+            title=f"Pushed to {echo(main.name)}",
             description=_bullets(main.lines) if main.diff else "Only linked entries needed a change.",
             footer=f"{len(main.diff)} change(s) written to {main.uuid}",
             tone=Tone.SUCCESS,
@@ -388,32 +438,53 @@ class Pusher:
         )
         if plan.notes:
             reply.add_field("Campaign Codex", _bullets(plan.notes, 1000))
-        return await self._write_all(world, plan.linked, reply, done=done)
+        if main.diff:
+            try:
+                updated = await self._write_one(world, main)
+            except WriteUnclear as error:  # a lost reply, and the read-back does not show the write
+                steps.uncertain(main.name, _unclear(error))
+                steps.not_attempted()
+                reply.title = f"{echo(main.name)} may have been written"
+                reply.footer = f"{len(main.diff)} change(s) sent to {main.uuid}; Foundry's reply was lost"
+                return tell(reply, steps.outcome, retry=CHECK_THEN_PUSH)
+            steps.written(main.name, now=updated.name)
+            reply.title = f"Pushed to {echo(updated.name)}"
+            if "name" in main.diff:
+                await after_write(
+                    steps.outcome,
+                    "update the name map",
+                    self.maps.put(
+                        world.client_id, NameEntry(uuid=updated.uuid, name=updated.name, folder=entry.folder)
+                    ),
+                    then="Run /refresh so that /lookup and autocomplete know its new name.",
+                )
+        await self._write_linked(world, plan.linked, reply, steps)
+        return tell(reply, steps.outcome)
 
-    async def _write_all(self, world: ResolvedWorld, writes: list[Write], reply: Reply, *, done: list[str]) -> Reply:
-        """The linked entries, one by one; on a failure the reply names what was and was not written."""
-        for index, write in enumerate(writes):
+    async def _write_linked(self, world: ResolvedWorld, writes: list[Write], reply: Reply, steps: Steps) -> None:
+        """The linked entries, one by one; after a failure the rest are not attempted (a push again finishes)."""
+        for write in writes:
             try:
                 await self._write_one(world, write)
+            except WriteUnclear as error:
+                steps.uncertain(write.name, _unclear(error))
+                steps.not_attempted()
+                reply.title = f"Partly written — {echo(write.name)} may have been written"
+                return
             except UserFacingError as error:
-                left = [w.name for w in writes[index + 1 :]]
+                steps.failed(write.name, echo(error.message, 900))
+                steps.not_attempted()
                 reply.title = f"Partly written — {echo(write.name)} failed"
-                reply.tone = Tone.ERROR
-                reply.add_field("Written", _names(done) or "nothing")
-                reply.add_field(f"Failed: {echo(write.name, 200)}", echo(error.message, 1000))
-                if left:
-                    reply.add_field("Not written", _names(left))
-                reply.add_field(
-                    "To finish",
-                    "Push the same file again: the bot re-reads every entry and writes only what is still missing.",
-                )
-                reply.data.update(written=done, failed=write.name, not_written=left)
-                return reply
-            done.append(write.name)
+                return
+            except Exception:  # a bug: what was written before stays told
+                log.exception("Writing the linked entry %s failed", write.uuid)
+                steps.uncertain(write.name, "an unexpected error in the bot (logged); check it in Foundry")
+                steps.not_attempted()
+                reply.title = f"Partly written — {echo(write.name)} may have been written"
+                return
+            steps.written(write.name)
         if writes:
-            reply.add_field("Linked entries updated", _names(done[-len(writes) :]))
-        reply.data["written"] = done
-        return reply
+            reply.add_field("Linked entries updated", _names([w.name for w in writes]))
 
     async def _write_one(self, world: ResolvedWorld, write: Write) -> JournalEntry:
         return await self.writer.update(world.client_id, write.uuid, write.diff)
@@ -445,6 +516,11 @@ class Pusher:
             preview.add_field("Campaign Codex", _bullets(plan.notes, 1000))
         preview.add_field("Players", _visibility(plan.visible))
         return preview
+
+
+def _unclear(error: WriteUnclear) -> str:
+    """What a lost write's read-back found, in one line: the sentence, then what each path holds now."""
+    return " ".join([error.message, *(f"{line};" for line in error.details[:5])]).rstrip(";")
 
 
 def _visibility(visible: bool | None) -> str:

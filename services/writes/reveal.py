@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import UserFacingError
+from core.outcomes import Writes, after_write
 from core.replies import Confirm, Decision, Reply, Tone
 from core.textsafe import echo
 from relay import JournalEntry
@@ -16,6 +17,7 @@ from services.maps.world_maps import NameMaps
 from services.players.viewers import Viewers
 from services.players.visibility import Visibility as PlayerVisibility
 from services.worlds import ResolvedWorld
+from services.writes.outcome import Steps, past_no_return, tell
 from services.writes.writer import EntryWriter, not_sent
 
 __all__ = ["Revealer", "VisibilityChange"]
@@ -37,7 +39,9 @@ class Revealer:
         lookups: Lookups,
         viewers: Viewers,
         visibility: PlayerVisibility,
+        writes: Writes,
     ):
+        self.writes = writes
         self.reader = reader
         self.writer = writer
         self.maps = maps
@@ -82,7 +86,23 @@ class Revealer:
             decision = await confirm(preview)
             if decision is not Decision.CONFIRMED:
                 return VisibilityChange(not_sent(decision))
-            updated = await self.writer.update(world.client_id, live.uuid, {"ownership.default": target})
+            steps = Steps.of([live.name])
+            doing = "revealing" if visible else "hiding"
+            return await past_no_return(
+                self.writes,
+                f"/{'reveal' if visible else 'hide'} of {live.name}",
+                steps,
+                self._apply(world, live.uuid, target, visible, steps, guild_id),
+                title=f"The bot stopped while {doing} {echo(live.name)}: it may have been written",
+            )
+
+    async def _apply(
+        self, world: ResolvedWorld, uuid: str, target: int, visible: bool, steps: Steps, guild_id: int | None
+    ) -> VisibilityChange:
+        """Past Confirm: the write, then what players may see follows it and what they now see of it goes to
+        the channel (bookkeeping: a failure there is a warning, never the answer)."""
+        updated = await self.writer.update(world.client_id, uuid, {"ownership.default": target})
+        steps.written(updated.name)
         reply = Reply(
             title=f"{'Revealed' if visible else 'Hidden'}: {echo(updated.name)}",
             description="Players can now see this entry." if visible else "Players can no longer see this entry.",
@@ -90,10 +110,18 @@ class Revealer:
             data={"uuid": updated.uuid, "ownership_default": target},
         )
         # Foundry now answers differently for players: their names (autocomplete, "did you mean") follow at once.
-        await self.visibility.recompute(world.client_id)
-        if not visible:
-            return VisibilityChange(reply)
-        return VisibilityChange(reply, await self._players_view(world, updated, reply, guild_id))
+        follow = "Run /refresh so that players' names follow."
+        seen = await after_write(
+            steps.outcome, "update what players may see", self.visibility.recompute(world.client_id), then=follow
+        )
+        if seen is not None and seen.failed:
+            steps.outcome.warn(f"The bot could not update what players may see: {'; '.join(seen.failed[:3])}. {follow}")
+        players_view = None
+        if visible:
+            players_view = await after_write(
+                steps.outcome, "read what players now see of it", self._players_view(world, updated, reply, guild_id)
+            )
+        return VisibilityChange(tell(reply, steps.outcome), players_view)
 
     async def _players_view(
         self, world: ResolvedWorld, updated: JournalEntry, reply: Reply, guild_id: int | None
@@ -106,9 +134,17 @@ class Revealer:
             )
             return None
         try:
+            # Each view the channel's players get is read now if it is not fresh: one that can't be (the relay,
+            # a busy database) is said as such, not as "not every player may see it".
+            for user_id in await self.viewers.audience(guild_id, world.client_id):
+                await self.visibility.fresh(world.client_id, user_id)
             view = await self.lookups.channel_view(world, updated, guild_id)
         except UserFacingError as error:
-            reply.footer = f"Not posted in the channel: {error.message}"
+            cause = getattr(error, "brief", "") or error.message.rstrip(".")
+            reply.footer = (
+                f"Not posted in the channel: what its players see could not be read ({cause}). "
+                "Post it with /lookup once that works again."
+            )[:2000]
             return None
         if view is None:  # e.g. a per-user "None" for a player of this server: not everyone here may see it
             reply.footer = "Not posted in the channel: not every player here may see this entry."

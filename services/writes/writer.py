@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from core.errors import UserFacingError
 from core.replies import Decision, Reply, Tone
@@ -65,25 +65,53 @@ def not_sent(decision: Decision) -> Reply:
     text = {
         Decision.EXPIRED: "The confirmation expired; nothing was sent.",
         Decision.PREVIEWED: "Preview only; nothing was sent.",
+        Decision.STOPPED: "The bot is restarting; nothing was sent. Run the command again in a minute.",
     }.get(decision, "Cancelled; nothing was sent.")
-    return Reply(description=text, tone=Tone.WARNING if decision is Decision.EXPIRED else Tone.INFO)
+    warn = decision in (Decision.EXPIRED, Decision.STOPPED)
+    return Reply(description=text, tone=Tone.WARNING if warn else Tone.INFO)
+
+
+class KeyedLocks:
+    """One lock per key, kept only while someone holds it or waits for it: a lock for every entry ever
+    pushed would pile up for as long as the bot runs."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # key -> (lock, holders and waiters)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            _, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 class EntryWriter:
     def __init__(self, relay: Callable[[], RelayClient]):
         self._relay = relay  # a callable: the relay may be unconfigured until a command needs it
-        self._entry_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._world_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.entry_locks = KeyedLocks()
+        self.world_locks = KeyedLocks()
 
     @property
     def relay(self) -> RelayClient:
         return self._relay()
 
-    def entry_lock(self, uuid: str) -> asyncio.Lock:
-        return self._entry_locks[uuid]
+    def entry_lock(self, uuid: str) -> AbstractAsyncContextManager[None]:
+        return self.entry_locks.hold(uuid)
 
-    def world_lock(self, world_id: str) -> asyncio.Lock:
-        return self._world_locks[world_id]
+    def world_lock(self, world_id: str) -> AbstractAsyncContextManager[None]:
+        return self.world_locks.hold(world_id)
 
     async def update(self, world_id: str, uuid: str, diff: dict) -> JournalEntry:
         """One dot-path update; a lost reply is read back (WriteUnclear when the entry does not hold it)."""

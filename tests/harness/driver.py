@@ -631,6 +631,24 @@ class DiscordHarness:
                 self._patch.close()
             await self.fake.close()
 
+    async def restart(self, bot: discord.Client) -> discord.Client:
+        """Replace the bot by ``bot``, as a new process after a crash: the old one gets no more interactions and
+        is not closed (it is returned, for the test to close at its end); the new one logs in, and every guild,
+        channel and member is fed to it again. Messages the old one sent stay on screen, buttons included."""
+        old, self.bot = self.bot, bot
+        await bot.login(self.token)
+        if self.state.application_id is None:
+            self.state.application_id = self.fake.application_id
+        self._wrap_tree_on_error()
+        for guild in self.guilds:
+            create = dict(self.fake.guilds[guild.id])
+            create.pop("unavailable", None)
+            self.state.parse_guild_create(create)
+            for (guild_id, _), member in self.fake.members.items():
+                if guild_id == guild.id:
+                    self.state.parse_guild_member_add({**member, "guild_id": str(guild_id)})
+        return old
+
     def _all_views(self) -> Iterator[Any]:
         store = self.state._view_store
         seen = set()

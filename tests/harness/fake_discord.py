@@ -154,6 +154,15 @@ class InteractionRecord:
         return bool(self.callbacks)
 
 
+@dataclass
+class _Failure:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    times: int | None
+    when: Callable[[RecordedRequest], bool] | None
+
+
 class FakeDiscord:
     def __init__(
         self,
@@ -182,6 +191,7 @@ class FakeDiscord:
         self.dm_channels: dict[int, int] = {}  # user id -> channel id
         self.closed_dms: set[int] = set()  # users who accept no direct messages from the bot
         self.left_guilds: list[int] = []  # guilds the bot left (DELETE /users/@me/guilds/{id})
+        self._failures: list[_Failure] = []  # injected server errors (fail())
 
         self.messages: dict[int, MessageRecord] = {}
         self.channel_messages: dict[int, list[int]] = {}
@@ -315,6 +325,32 @@ class FakeDiscord:
             if interaction_id is None or rec.id == interaction_id:
                 rec.expired = True
 
+    def fail(
+        self,
+        method: str,
+        path: str,
+        status: int = 500,
+        *,
+        times: int | None = 1,
+        when: Callable[[RecordedRequest], bool] | None = None,
+    ) -> None:
+        """The next ``times`` (None: every) ``method`` request whose API path matches the regex ``path`` (and
+        ``when``, if given) gets a ``status`` error, as Discord's own hiccups do (a 5xx is retried by discord.py)."""
+        self._failures.append(_Failure(method, re.compile(path), status, times, when))
+
+    def _injected_failure(self, rec: RecordedRequest) -> web.Response | None:
+        for failure in self._failures:
+            if failure.method != rec.method or not failure.path.search(rec.path):
+                continue
+            if failure.when is not None and not failure.when(rec):
+                continue
+            if failure.times is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    self._failures.remove(failure)
+            return self._error(failure.status, 0, f"{failure.status}: injected server error")
+        return None
+
     def take_violations(self) -> list[Violation]:
         out = list(self.violations)
         self.violations.clear()
@@ -386,6 +422,8 @@ class FakeDiscord:
             )
         elif m is None:
             resp = self._unknown(rec)
+        elif (injected := self._injected_failure(rec)) is not None:
+            resp = injected
         else:
             resp = None
             for method, pattern, handler in self._routes:

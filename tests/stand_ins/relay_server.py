@@ -345,6 +345,7 @@ class StandInRelay:
         self._crossed: dict[str, list] = {}
         self._fail_after: dict[str, list] = {}
         self._latency: dict[str, float] = {}
+        self._held: dict[str, tuple[asyncio.Event, Callable[[Any], bool] | None]] = {}
         self._pending: dict[str, asyncio.Future] = {}
         self._bucket: tuple[int, float] | None = None  # (capacity, refill per second)
         self._tokens: dict[str, tuple[float, float]] = {}  # key -> (tokens, last refill time)
@@ -398,6 +399,18 @@ class StandInRelay:
     def add_latency(self, route: str, seconds: float) -> None:
         """Every request to ``route`` waits this long before being handled."""
         self._latency[route] = seconds
+
+    def hold_replies(self, route: str, *, when: Callable[[Any], bool] | None = None) -> asyncio.Event:
+        """Foundry does the work of each request to ``route`` (whose query satisfies ``when``, if given) at
+        once, a write lands, but its reply is delivered only once the returned event is set: a slow way
+        back, or a stop mid-request."""
+        held = asyncio.Event()
+        self._held[route] = (held, when)
+        return held
+
+    def _hold(self, path: str, query: Any) -> asyncio.Event | None:
+        held, when = self._held.get(path, (None, None))
+        return held if held is not None and (when is None or when(query)) else None
 
     def enable_rate_limit(self, capacity: int = 300, per_second: float = 5.0) -> None:
         """The relay's per-key token bucket: 429 without Retry-After when empty."""
@@ -535,7 +548,10 @@ class StandInRelay:
             return world
         if path == "/search" and not (request.query.get("query") or request.query.get("filter")):
             return _error(400, "'query' or 'filter' is required")
-        return await self._through_foundry(path, kind, lambda: self._module(path, world, request.query, body))
+        held = self._hold(path, request.query)
+        return await self._through_foundry(
+            path, kind, lambda: self._module(path, world, request.query, body), held=held
+        )
 
     def _take_forced(self, path: str) -> web.Response | None:
         queue = self._forced.get(path)
@@ -609,7 +625,9 @@ class StandInRelay:
             )
         return online[0]
 
-    async def _through_foundry(self, path: str, kind: str, answer: Callable[[], tuple[int, dict]]) -> web.Response:
+    async def _through_foundry(
+        self, path: str, kind: str, answer: Callable[[], tuple[int, dict]], *, held: asyncio.Event | None = None
+    ) -> web.Response:
         """Sends the request "to Foundry" and waits for the reply the way the relay does: by id alone."""
         request_id = f"{kind}_{self.clock_ms()}"
         self.in_flight += 1
@@ -626,6 +644,8 @@ class StandInRelay:
             if not self.crossing:
                 await asyncio.sleep(self.foundry_delay)
                 status, reply = answer()
+                if held is not None:
+                    await held.wait()
                 return _respond(status, _stamp(reply, request_id))
             waiter = asyncio.get_running_loop().create_future()
             self._pending[request_id] = waiter  # a same-id request already pending loses its slot
