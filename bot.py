@@ -64,7 +64,7 @@ class FoundryBot(commands.Bot):
                 log.exception("Could not load %s; its commands are unavailable", extension)
         await self.sync_commands()
         self.heartbeat.start()
-        self.app.refresher.start()
+        await self.app.start()
 
     async def sync_commands(self) -> None:
         # Discord allows 200 command creates a day per guild: sync only where asked.

@@ -11,62 +11,56 @@ import asyncio
 import aiohttp
 
 from core.settings import Settings
-from relay import RelayClient
+from relay.guard import AddressPolicy, guarded_session
 from release import ReleaseClient
-from services.entries.images import ImageService
-from services.gm.service import GMService
-from services.maintainers.service import ReleaseService
-from services.maps.background import BackgroundRefresher
-from services.maps.world_maps import NameMaps
+from services.maps.memory import MapMemory
 from services.offload import Offloader
-from services.players.viewers import Viewers
-from services.players.visibility import Visibility
-from storage import Database, NameMapStore, ReleaseStore, WorldChoiceStore, open_database
-from storage.player_links import PlayerLinkStore
+from services.servers import RelayPacing, Servers, Shared, build_server
+from storage import Database, open_database
 from storage.secrets import SecretStore
-from storage.visibility import VisibilityStore
 
 USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"
 
 
 class App:
+    """The shared resources, the .env server's clients (``gm``, ``relay``, ``images``, ``releases``,
+    ``refresher``: what the command line and a self-hosted bot use) and ``servers``, the resolver every
+    command asks for its own server's settings and clients (services/servers.py)."""
+
     def __init__(
-        self, settings: Settings, session: aiohttp.ClientSession, db: Database, offload: Offloader | None = None
+        self,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        db: Database,
+        offload: Offloader | None = None,
+        *,
+        policy: AddressPolicy | None = None,
     ):
         self.settings = settings
         self.session = session
         self.db = db
         # The worker process for big parses, index builds and renders (started by open()).
         self.offload = offload or Offloader()
-        self.relay = (
-            RelayClient(session, settings.relay_url, settings.relay_api_key, timeout=settings.relay_timeout)
-            if settings.relay_configured
-            else None
-        )
-        maps = NameMaps(NameMapStore(db), self.offload)
-
-        def relay() -> RelayClient:  # GMService.relay names the missing settings when there is none
-            return self.gm.relay
-
-        # Who sees as whom, and what each player view may see.
-        viewers = Viewers(settings, relay, PlayerLinkStore(db))
-        self.gm = GMService(
+        policy = policy or AddressPolicy(allow_private=settings.allow_private_relay_hosts)
+        self.shared = Shared(
             settings=settings,
-            relay=self.relay,
-            maps=maps,
-            world_choices=WorldChoiceStore(db),
-            viewers=viewers,
-            visibility=Visibility(relay, VisibilityStore(db), viewers, maps),
-        )
-        self.images = ImageService(self.relay)
-        # Started by the bot (not the command-line twin); stopped by close().
-        self.refresher = BackgroundRefresher(self.gm, settings.refresh_interval)
-        self.releases = ReleaseService(
-            settings=settings,
-            client=ReleaseClient(session, settings.release_api_url),
+            db=db,
             session=session,
-            store=ReleaseStore(db),
+            guarded_session=guarded_session(policy, user_agent=USER_AGENT),
+            policy=policy,
+            offload=self.offload,
+            memory=MapMemory.from_megabytes(settings.map_memory_mb),
+            pacing=RelayPacing(db),
+            release_client=ReleaseClient(session, settings.release_api_url),
         )
+        default = build_server(settings, self.shared)
+        self.relay = default.relay
+        self.gm = default.gm
+        self.images = default.images
+        # Started by the bot (not the command-line twin); stopped by close().
+        self.refresher = default.refresher
+        self.releases = default.releases
+        self.servers = Servers(self.shared, default)
 
     @classmethod
     async def open(cls, settings: Settings) -> App:
@@ -79,13 +73,20 @@ class App:
             raise
         session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         offload = Offloader()
-        if settings.relay_configured:
+        if settings.relay_configured or settings.hosted:
             await asyncio.to_thread(offload.start)  # start the worker process off the loop, once
         return cls(settings, session, db, offload)
 
+    async def start(self) -> None:
+        """The background work of a running bot: the .env server's refresh, every hosted server's."""
+        self.refresher.start()
+        await self.servers.start()
+
     async def close(self) -> None:
         await self.refresher.stop()
+        await self.servers.close()
         await self.offload.close()
+        await self.shared.guarded_session.close()
         await self.session.close()
         await self.db.close()
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from core.errors import UserFacingError
 from relay import RelayClient
 from services.maps.enumerate import parse_structure
+from services.maps.memory import map_bytes
 from services.maps.world_maps import EMPTY_MAP, NameMaps, WorldMap, build_off_loop
 from services.offload import Offloader, each_part, pickled_parts
 from services.players.viewers import Viewers
@@ -100,6 +101,8 @@ class Visibility:
         self._digests: dict[tuple[str, str], str] = {}  # digest of the reply each stored view was read from
         self._building: dict[tuple[str, str], asyncio.Task] = {}  # cuts being built, one per view
         self._generation: dict[tuple[str, str], int] = {}  # bumped whenever a view's entries change
+        # A cut counts in the maps' memory budget, and leaves memory with the map it was cut from.
+        maps.dropped.append(self._drop_cuts)
 
     async def recompute(self, world: str) -> VisibilityReport:
         """Learn every player view's visible entries (one /structure each) and store them."""
@@ -161,7 +164,27 @@ class Visibility:
         self._generation[(world, user_id)] = self._generation.get((world, user_id), 0) + 1
         self._digests.pop((world, user_id), None)
         self._visible.pop((world, user_id), None)
-        self._view_maps.pop((world, user_id), None)
+        self._drop_cut((world, user_id))
+
+    def forget_world(self, world: str) -> None:
+        """Another process changed the world's player views in the database: what this one knows of them goes."""
+        for key in [k for k in {*self._visible, *self._digests, *self._view_maps} if k[0] == world]:
+            self._forget(*key)
+
+    def forget_all(self) -> None:
+        for key in {*self._visible, *self._digests, *self._view_maps}:
+            self._forget(*key)
+
+    def _drop_cut(self, key: tuple[str, str]) -> None:
+        if self._view_maps.pop(key, None) is not None:
+            self.maps.memory.release(self, key)
+        building = self._building.get(key)
+        if building is not None and building.done():  # a finished build holds the full map it was cut from
+            del self._building[key]
+
+    def _drop_cuts(self, world: str) -> None:
+        for key in [k for k in self._view_maps if k[0] == world]:
+            self._drop_cut(key)
 
     async def visible(self, world: str, user_id: str) -> dict[str, bool]:
         """uuid -> limited for the view; empty when never computed (fail closed)."""
@@ -175,6 +198,7 @@ class Visibility:
         full = await self.maps.get(world)
         cached = self._view_maps.get((world, user_id))
         if cached is not None and cached[0] is full:
+            self.maps.memory.touch(self, (world, user_id))
             return cached[1]
         return await asyncio.shield(self._building_task(world, user_id, full))
 
@@ -186,6 +210,7 @@ class Visibility:
         full = await self.maps.get(world)
         cached = self._view_maps.get((world, user_id))
         if cached is not None and cached[0] is full:
+            self.maps.memory.touch(self, (world, user_id))
             return cached[1]
         task = self._building_task(world, user_id, full)
         if cached is not None:
@@ -212,4 +237,5 @@ class Visibility:
         cut = await build_off_loop((e for uuid, e in full.by_uuid.items() if uuid in visible), self.offload)
         if self._generation.get(key, 0) == generation:  # the view did not change meanwhile: keep the cut
             self._view_maps[key] = (full, cut)
+            self.maps.memory.hold(self, key, map_bytes(len(cut.by_uuid)), self._drop_cut)
         return cut
