@@ -12,6 +12,7 @@ from cogs.utils.checks import require_role
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.embeds import to_embed
 from cogs.utils.respond import NO_MENTIONS, edit_reply, send_reply
+from cogs.utils.servers import server_of
 from core.replies import Reply, Tone
 from core.textsafe import echo
 from services.maintainers.service import ReleaseOptions
@@ -36,22 +37,18 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
     def __init__(self, bot):
         self.bot = bot
 
-    @property
-    def service(self):
-        return self.bot.app.releases
-
     async def package_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         typed = current.casefold()
-        found = [p for p in self.service.packages() if typed in p.casefold()]
+        found = [p for p in server_of(interaction).releases.packages() if typed in p.casefold()]
         found.sort(key=lambda p: (not p.casefold().startswith(typed), p))
         return [app_commands.Choice(name=p[:100], value=p[:100]) for p in found[:25]]
 
     async def _start(self, interaction: discord.Interaction, *options: str | None) -> ReleaseOptions:
         """What both subcommands do first: check the package's role, defer privately, collect the options."""
         package = options[0]
-        require_role(interaction, self.bot.settings.maintainer_role_for(package), f"release {package}")
+        require_role(interaction, server_of(interaction).settings.maintainer_role_for(package), f"release {package}")
         await interaction.response.defer(ephemeral=True, thinking=True)
         return ReleaseOptions(*options)
 
@@ -70,7 +67,7 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
         notes: Text | None = None,
     ) -> None:
         options = await self._start(interaction, package, manifest, version, minimum, verified, maximum, notes)
-        reply = await self.service.dry_run(options, actor=_actor(interaction))
+        reply = await server_of(interaction).releases.dry_run(options, actor=_actor(interaction))
         await edit_reply(interaction, reply)
 
     @app_commands.command(
@@ -90,7 +87,7 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
         notes: Text | None = None,
     ) -> None:
         options = await self._start(interaction, package, manifest, version, minimum, verified, maximum, notes)
-        published = await self.service.publish(
+        published = await server_of(interaction).releases.publish(
             options,
             actor=_actor(interaction),
             confirm=confirm_in_discord(interaction, ephemeral=True),
@@ -98,14 +95,14 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
         )
         await edit_reply(interaction, published.reply)
         if published.announcement is not None:
-            problem = await self.announce(published.announcement)
+            problem = await self.announce(published.announcement, server_of(interaction).settings.announce_channel_id)
             if problem:
                 # The release went through; the maintainer must know the channel did not hear of it.
                 await send_reply(interaction, Reply(description=problem, tone=Tone.WARNING), ephemeral=True)
 
-    async def announce(self, reply: Reply) -> str | None:
-        """Post the announcement in ANNOUNCE_CHANNEL_ID; None when posted (or not configured), else why not."""
-        channel_id = self.bot.settings.announce_channel_id
+    async def announce(self, reply: Reply, channel_id: int | None) -> str | None:
+        """Post the announcement in the server's announcement channel; None when posted (or not configured),
+        else why not."""
         if not channel_id:
             return None
         channel = self.bot.get_partial_messageable(channel_id)

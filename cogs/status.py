@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from cogs.utils.checks import NotAllowed, check_guild, has_role
 from cogs.utils.respond import send_reply
+from cogs.utils.servers import server_of
 from core.replies import Reply
 from services.status import status_report
 
@@ -57,17 +58,19 @@ class StatusCommands(commands.Cog):
     @app_commands.command(name="status", description="Relay, world, name map, release packages and cooldowns")
     async def status(self, interaction: discord.Interaction) -> None:
         check_guild(interaction)
-        settings = self.bot.settings
+        server = server_of(interaction)
+        settings = server.settings
         roles = {settings.gm_role, *settings.maintainer_role.values()}
         if not any(has_role(interaction.user, role, settings.guild_ids) for role in roles):
             raise NotAllowed("Only GMs and maintainers can see the bot's status.")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await send_reply(interaction, await status_report(self.bot.app, interaction.guild_id), ephemeral=True)
+        await send_reply(interaction, await status_report(server, interaction.guild_id), ephemeral=True)
 
     @app_commands.command(name="help", description="What each command does and who may use it")
     async def help(self, interaction: discord.Interaction) -> None:
         reply = Reply(title="Commands")
-        settings = self.bot.settings
+        server = interaction.extras.get("server")  # None: a hosted server that has not set up yet
+        settings = server.settings if server is not None else self.bot.settings
         for usage, who, example in HELP:
             who = who.replace("GM role", f"GM role ({settings.gm_role})")
             reply.add_field(usage, f"*{who}*\n{example}")

@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from cogs.utils.checks import gm_only
 from cogs.utils.respond import edit_reply, send_reply
+from cogs.utils.servers import server_of
 from core.replies import Reply, Tone
 from core.textsafe import echo
 from relay import World
@@ -54,10 +55,11 @@ class WorldCommands(commands.Cog):
     @gm_only()
     async def world(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        service = self.bot.app.gm
+        server = server_of(interaction)
+        service = server.gm
         worlds = await service.relay.list_worlds()
         chosen = await service.world_choices.get(interaction.guild_id)
-        current = chosen.client_id if chosen else self.bot.settings.relay_client_id
+        current = chosen.client_id if chosen else server.settings.relay_client_id
         reply = service.worlds_reply(worlds, current)
         online = [w for w in worlds if w.online]
         if not online:

@@ -175,16 +175,16 @@ class ScopedReleaseStore(ReleaseStore):
     async def history(self, package_id: str | None = None, limit: int = 50) -> list[dict]:
         if package_id is not None:
             rows = await super().history(self.scope.key(package_id), limit)
+        elif self.scope.prefix:  # the prefix holds no LIKE wildcard (digits, "guild:" and "/")
+            rows = await self.db.fetchall(
+                "SELECT at, actor, package_id, version, dry_run, options, status, http_status, answer "
+                "FROM release_log WHERE package_id LIKE ? ORDER BY id DESC LIMIT ?",
+                (self.scope.prefix + "%", limit),
+            )
         else:
-            rows = [dict(r) for r in await self.db.fetchall(_HISTORY + _owned(self.scope), (limit,))]
-        return [{**row, "package_id": self.scope.name(row["package_id"])} for row in rows]
-
-
-_HISTORY = "SELECT at, actor, package_id, version, dry_run, options, status, http_status, answer FROM release_log"
-
-
-def _owned(scope: Scope) -> str:
-    """The WHERE clause of a scope's rows (its prefix holds digits and "guild:/" only: safe to inline)."""
-    if scope.prefix:
-        return f" WHERE package_id LIKE '{scope.prefix}%' ORDER BY id DESC LIMIT ?"
-    return f" WHERE package_id NOT LIKE '{_PREFIX}%' ORDER BY id DESC LIMIT ?"
+            rows = await self.db.fetchall(
+                "SELECT at, actor, package_id, version, dry_run, options, status, http_status, answer "
+                "FROM release_log WHERE package_id NOT LIKE ? ORDER BY id DESC LIMIT ?",
+                (_PREFIX + "%", limit),
+            )
+        return [{**dict(row), "package_id": self.scope.name(row["package_id"])} for row in rows]
