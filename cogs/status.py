@@ -49,6 +49,20 @@ HELP = [
     ("/status", "GM or maintainer role", "Relay, world, name map, packages and cooldowns at a glance."),
     ("/help", "everyone", "This list."),
 ]
+# Hosted mode's own commands (cogs/setup.py, cogs/release_tokens.py).
+HOSTED_HELP = [
+    (
+        "/setup relay | world | roles | player | announce | show | clear",
+        "Manage Server",
+        "`/setup relay` — this server's relay URL and scoped key (checked at once, never shown again); then its "
+        "world, GM and maintainer roles, player view and announcement channel.",
+    ),
+    (
+        "/release token set package | list | remove package",
+        "maintainer role",
+        "`/release token set package:my-module` — stores the package's release token for this server (in a form).",
+    ),
+]
 
 
 class StatusCommands(commands.Cog):
@@ -71,7 +85,7 @@ class StatusCommands(commands.Cog):
         reply = Reply(title="Commands")
         server = interaction.extras.get("server")  # None: a hosted server that has not set up yet
         settings = server.settings if server is not None else self.bot.settings
-        for usage, who, example in HELP:
+        for usage, who, example in (HOSTED_HELP if settings.hosted else []) + HELP:
             who = who.replace("GM role", f"GM role ({settings.gm_role})")
             reply.add_field(usage, f"*{who}*\n{example}")
         await send_reply(interaction, reply, ephemeral=True)

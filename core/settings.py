@@ -348,11 +348,11 @@ class Settings(BaseSettings):
         """What keeps the bot from starting, as one line naming exactly what to set; None when it can start."""
         if self.discord_token is None:
             return MISSING_TOKEN
-        if not self.guild_ids:
+        if not self.guild_ids and not self.hosted:  # hosted: any server may add the bot
             return MISSING_GUILD
         if bool(self.relay_url) != bool(self.relay_api_key):  # half a relay configuration is a mistake
             return self._relay_missing()
-        if not self.relay_configured and not self.release_tokens:
+        if not self.relay_configured and not self.release_tokens and not self.hosted:
             return (
                 "Nothing to serve: set RELAY_URL and RELAY_API_KEY (GM commands) and/or RELEASE_TOKENS "
                 "(release commands) in .env."

@@ -16,6 +16,7 @@ from release import ReleaseClient
 from services.maps.memory import MapMemory
 from services.offload import Offloader
 from services.servers import RelayPacing, Servers, Shared, build_server
+from services.setup import ServerSetup
 from storage import Database, open_database
 from storage.secrets import SecretStore
 
@@ -61,6 +62,8 @@ class App:
         self.refresher = default.refresher
         self.releases = default.releases
         self.servers = Servers(self.shared, default)
+        # /setup and /release token (hosted mode).
+        self.setup = ServerSetup(self.servers)
 
     @classmethod
     async def open(cls, settings: Settings) -> App:
