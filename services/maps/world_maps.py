@@ -99,7 +99,7 @@ class NameMaps:
     def __init__(self, store: NameMapStore, offload: Offloader | None = None, memory: MapMemory | None = None):
         self.store = store
         self.offload = offload or Offloader(processes=False)
-        self.memory = memory or MapMemory()
+        self.memory = memory if memory is not None else MapMemory()
         self._maps: dict[str, WorldMap] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: set[asyncio.Task] = set()  # changes that outlive a cancelled caller
