@@ -10,6 +10,7 @@ import asyncio
 import io
 import logging
 import re
+from dataclasses import dataclass
 
 import pytest
 from PIL import Image
@@ -113,6 +114,14 @@ def _origin(h: DiscordHarness, request) -> tuple[int | None, int | None]:
     return None, None
 
 
+@dataclass
+class Side:
+    tenant: Tenant
+    spec: dict
+    other: dict  # the other server's spec
+    seen: dict
+
+
 async def _player_names_once_known(h, tenant: Tenant) -> set[str]:
     """After a restart the first keystroke starts reading the world's Foundry users; the next ones answer."""
     for _ in range(100):
@@ -128,53 +137,60 @@ async def _run_everything(h, bot, tenants: dict[str, Tenant], foundry) -> dict:
     (so each server's maps are read back from the store after the other's were written)."""
     seen = {side: {} for side in tenants}
 
-    def each():
-        return [
-            (side, tenant, SIDES[side], "B" if side == "A" else "A", seen[side]) for side, tenant in tenants.items()
-        ]
+    def each() -> list[Side]:
+        return [Side(t, SIDES[side], SIDES["B" if side == "A" else "A"], seen[side]) for side, t in tenants.items()]
 
-    for side, tenant, spec, other, mine in each():
-        await set_up(h, tenant)
-        mine["refresh"] = await h.slash(tenant.gm, tenant.channel, "refresh")
-        assert "Name map refreshed" in mine["refresh"].text, mine["refresh"].text
-    for side, tenant, spec, other, mine in each():
-        mine["gm names"] = {c["name"] for c in await h.autocomplete(tenant.gm, tenant.channel, "lookup", "name", "")}
-        mine["player names"] = {
-            c["name"] for c in await h.autocomplete(tenant.player, tenant.channel, "lookup", "name", "")
+    for x in each():
+        await set_up(h, x.tenant)
+        x.seen["refresh"] = await h.slash(x.tenant.gm, x.tenant.channel, "refresh")
+        assert "Name map refreshed" in x.seen["refresh"].text, x.seen["refresh"].text
+    for x in each():
+        x.seen["gm names"] = {
+            c["name"] for c in await h.autocomplete(x.tenant.gm, x.tenant.channel, "lookup", "name", "")
         }
-    for side, tenant, spec, other, mine in each():
-        mine["gm lookup"] = await h.slash(tenant.gm, tenant.channel, "lookup", name="Harbor", private=True)
-        mine["player lookup"] = await h.slash(tenant.player, tenant.channel, "lookup", name="Harbor")
-        mine["hidden"] = await h.slash(tenant.player, tenant.channel, "lookup", name=SIDES[other]["hidden"])
-        mine["status"] = await h.slash(tenant.gm, tenant.channel, "status")
-        mine["link"] = await h.slash(tenant.gm, tenant.channel, "players link", member=tenant.player, user=spec["mira"])
-        mine["players"] = await h.slash(tenant.gm, tenant.channel, "players list")
+        x.seen["player names"] = {
+            c["name"] for c in await h.autocomplete(x.tenant.player, x.tenant.channel, "lookup", "name", "")
+        }
+    for x in each():
+        x.seen["gm lookup"] = await h.slash(x.tenant.gm, x.tenant.channel, "lookup", name="Harbor", private=True)
+        x.seen["player lookup"] = await h.slash(x.tenant.player, x.tenant.channel, "lookup", name="Harbor")
+        x.seen["hidden"] = await h.slash(x.tenant.player, x.tenant.channel, "lookup", name=x.other["hidden"])
+        x.seen["status"] = await h.slash(x.tenant.gm, x.tenant.channel, "status")
+        x.seen["link"] = await h.slash(
+            x.tenant.gm, x.tenant.channel, "players link", member=x.tenant.player, user=x.spec["mira"]
+        )
+        x.seen["players"] = await h.slash(x.tenant.gm, x.tenant.channel, "players list")
 
     # A background refresh after each GM renames the entry in Foundry: its own world, with its own key.
-    for side, tenant, spec, other, mine in each():
-        tenant.world.rename_entry(spec["harbor"], spec["renamed"])
-        server = await bot.app.servers.get(tenant.guild.id)
-        mine["background"] = await server.refresher.run_one(WORLD)
-    for side, tenant, spec, other, mine in each():
-        mine["after background"] = {
-            c["name"] for c in await h.autocomplete(tenant.gm, tenant.channel, "lookup", "name", "")
+    for x in each():
+        x.tenant.world.rename_entry(x.spec["harbor"], x.spec["renamed"])
+        server = await bot.app.servers.get(x.tenant.guild.id)
+        x.seen["background"] = await server.refresher.run_one(WORLD)
+    for x in each():
+        x.seen["after background"] = {
+            c["name"] for c in await h.autocomplete(x.tenant.gm, x.tenant.channel, "lookup", "name", "")
         }
 
     # Releases: the same package id in both servers, each with its own token (the other's is not at Foundry now).
-    for side, tenant, spec, other, mine in each():
-        assert "Release token stored" in (await store_token(h, tenant, PACKAGE, spec["token"])).text
-    for side, tenant, spec, other, mine in each():
-        others_token = SIDES[other]["token"]
+    for x in each():
+        assert "Release token stored" in (await store_token(h, x.tenant, PACKAGE, x.spec["token"])).text
+    for x in each():
+        others_token = x.other["token"]
         del foundry.tokens[others_token]
         try:
             task, message = await run_until_button(
-                h, tenant.maintainer, tenant.channel, "release publish", package=PACKAGE, manifest=spec["manifest"]
+                h,
+                x.tenant.maintainer,
+                x.tenant.channel,
+                "release publish",
+                package=PACKAGE,
+                manifest=x.spec["manifest"],
             )
-            await h.click(tenant.maintainer, message, label="Confirm")
-            mine["publish"] = await task
+            await h.click(x.tenant.maintainer, message, label="Confirm")
+            x.seen["publish"] = await task
         finally:
             foundry.tokens[others_token] = PACKAGE
-        mine["tokens"] = await h.slash(tenant.maintainer, tenant.channel, "release token list")
+        x.seen["tokens"] = await h.slash(x.tenant.maintainer, x.tenant.channel, "release token list")
 
     # Foundry's minute: A releases again too soon and is told to wait; B's bookkeeping knows nothing of it.
     foundry.cooldown = 60
@@ -191,14 +207,14 @@ async def _run_everything(h, bot, tenants: dict[str, Tenant], foundry) -> dict:
     seen["A"]["cooled"] = await task
 
     # As after a restart: every server's clients built again from the store alone.
-    for side, tenant, spec, other, mine in each():
-        await bot.app.servers.reload(tenant.guild.id)
-    for side, tenant, spec, other, mine in each():
-        mine["restarted gm names"] = {
-            c["name"] for c in await h.autocomplete(tenant.gm, tenant.channel, "lookup", "name", "")
+    for x in each():
+        await bot.app.servers.reload(x.tenant.guild.id)
+    for x in each():
+        x.seen["restarted gm names"] = {
+            c["name"] for c in await h.autocomplete(x.tenant.gm, x.tenant.channel, "lookup", "name", "")
         }
-        mine["restarted player names"] = await _player_names_once_known(h, tenant)
-        mine["restarted status"] = await h.slash(tenant.maintainer, tenant.channel, "status")
+        x.seen["restarted player names"] = await _player_names_once_known(h, x.tenant)
+        x.seen["restarted status"] = await h.slash(x.tenant.maintainer, x.tenant.channel, "status")
     return seen
 
 
