@@ -17,12 +17,14 @@ from discord.ext import commands, tasks
 
 from cli.main import main as cli_main
 from cli.parser import build_parser
+from cogs.utils.budget_note import note_near_limit
 from cogs.utils.tree import BotTree, log_command
 from core.errors import ConfigurationError
 from core.health import Heartbeat
 from core.logsafe import setup_logging
 from core.settings import Settings, load_settings
 from services.resources import App
+from services.status import release_endpoint_warning
 from storage import StorageError
 
 log = logging.getLogger("bot")
@@ -67,6 +69,9 @@ class FoundryBot(commands.Bot):
         self.health.reset()  # a beat from an earlier run must not report this one healthy
         if self.app is None:
             self.app = await App.open(self.settings)
+        endpoint = release_endpoint_warning(self.settings)
+        if endpoint:
+            log.warning(endpoint)
         for extension in EXTENSIONS:
             try:
                 await self.load_extension(extension)
@@ -115,6 +120,9 @@ class FoundryBot(commands.Bot):
 
     async def on_app_command_completion(self, interaction: discord.Interaction, command) -> None:
         log_command(interaction, "ok")
+        server = interaction.extras.get("server")  # this server's own relay count (hosted: its own key's)
+        if server is not None:
+            await note_near_limit(interaction, server.budget)
 
     async def on_ready(self) -> None:
         self.health.connected = True
@@ -140,6 +148,8 @@ class FoundryBot(commands.Bot):
         self.heartbeat.cancel()
         self.health.reset()
         await self.tree.drain(SHUTDOWN_GRACE)
+        if self.app is not None:  # a write past its point of no return (a release) finishes, or is logged
+            await self.app.writes.drain(SHUTDOWN_GRACE)
         try:
             await super().close()
         finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 import aiohttp
 import discord
@@ -13,21 +12,34 @@ from pydantic import SecretStr
 
 from cogs.utils.embeds import to_embed
 from core.replies import Reply
+from services.maintainers.service import AnnouncementFailed
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = 30.0
+# Where the bot token goes. Never read from the environment: tests replace it inside the process they run.
+DISCORD_API = discord.http.Route.BASE
+
+
+class RestAnnouncer:
+    """The release service's announcer for the command line: ANNOUNCE_CHANNEL_ID over Discord's REST API."""
+
+    def __init__(self, token: SecretStr, channel_id: int):
+        self.token = token
+        self.channel_id = channel_id
+        self.where = f"in channel {channel_id}"
+
+    async def __call__(self, announcement: Reply) -> None:
+        problem = await post_embed(self.token, self.channel_id, announcement)
+        if problem:
+            raise AnnouncementFailed(problem)
 
 
 async def post_embed(token: SecretStr, channel_id: int, reply: Reply) -> str | None:
     """Post `reply` as an embed in `channel_id`, every mention disabled. None when posted, else why not
     (a short cause; never the token)."""
-    # Test-only: the tests point this at their local fake Discord. Unset, discord.py's own base
-    # (https://discord.com/api/v10) is used.
-    base = os.environ.get("DISCORD_API_BASE")
-    saved = discord.http.Route.__dict__.get("BASE")
-    if base:
-        discord.http.Route.BASE = base.rstrip("/")
+    saved = discord.http.Route.BASE
+    discord.http.Route.BASE = DISCORD_API.rstrip("/")
     client = discord.Client(intents=discord.Intents.none(), allowed_mentions=discord.AllowedMentions.none())
     try:
         async with asyncio.timeout(TIMEOUT):
@@ -50,10 +62,6 @@ async def post_embed(token: SecretStr, channel_id: int, reply: Reply) -> str | N
         problem = f"could not reach Discord ({type(error).__name__})"
     finally:
         await client.close()
-        if base:
-            if saved is None:
-                del discord.http.Route.BASE
-            else:
-                discord.http.Route.BASE = saved
+        discord.http.Route.BASE = saved
     log.debug("Announcement to channel %s failed: %s", channel_id, problem)  # the caller says it
     return problem

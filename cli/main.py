@@ -1,8 +1,10 @@
 """The command-line twin: the bot's commands without Discord, printing what the bot would post.
 
 `python bot.py --help` lists the commands (cli/parser.py); cli/terminal.py turns replies into plain text or JSON.
-Exit codes: 0 done, 1 refused or not found, 2 usage or configuration error, 75 temporary
-(timeout, 429, relay or Foundry unreachable).
+Exit codes: 0 done, 1 refused or not found, 2 usage or configuration error, 3 a release Foundry may have
+saved (the request was sent and no answer said what happened: check the package page, never retry blindly),
+4 the relay's monthly request limit is used up (nothing to retry before the 1st, UTC), 75 temporary (timeout,
+429, relay or Foundry unreachable before anything was sent).
 """
 
 from __future__ import annotations
@@ -10,25 +12,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
-from cli.announce import post_embed
+from cli.announce import RestAnnouncer
 from cli.secrets import run_secrets
 from cli.terminal import error_json, error_text, plain, reply_json, reply_text
 from core.errors import ConfigurationError, UserFacingError
+from core.logsafe import setup_logging
 from core.replies import Decision, Reply
 from core.settings import Settings, load_settings
 from core.textsafe import echo
 from services.maintainers.service import NoToken, ReleaseOptions
 from services.players.roster import PlayersService
 from services.players.viewers import GM_VIEWER
+from services.relay_budget import month_spent, worded_for
 from services.resources import App
 from services.status import status_report
 from storage import StorageError
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_TEMPORARY = 0, 1, 2, 75
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNCERTAIN, EXIT_MONTH_SPENT, EXIT_TEMPORARY = 0, 1, 2, 3, 4, 75
 
 
 class BadInput(UserFacingError):
@@ -139,7 +145,9 @@ async def _release(app: App, args: argparse.Namespace) -> int:
         verified=args.verified,
         maximum=args.maximum,
         notes=args.notes,
+        package_check=not args.skip_package_check,
     )
+    _finish_writes_on_stop(app)
     try:
         if args.action == "dry-run":
             _print_reply(await app.releases.dry_run(options, actor=_actor()), args.json)
@@ -151,12 +159,20 @@ async def _release(app: App, args: argparse.Namespace) -> int:
             previews.append(preview)
             return Decision.CONFIRMED if args.yes else Decision.PREVIEWED
 
-        published = await app.releases.publish(options, actor=_actor(), confirm=confirm, released_by=_released_by())
+        settings = app.settings
+        announcer = (
+            RestAnnouncer(settings.discord_token, settings.announce_channel_id)
+            if settings.discord_token and settings.announce_channel_id
+            else None
+        )
+        published = await app.releases.publish(
+            options, actor=_actor(), confirm=confirm, released_by=_released_by(), announce=announcer
+        )
     except NoToken as error:
         # In CI a package without a token is a configuration mistake, not a refusal.
         raise ConfigurationError(error.message) from None
 
-    if published.announcement is None:  # not confirmed: show what would be released
+    if published.released is False:  # not confirmed: show what would be released
         preview = previews[0] if previews else published.reply
         if args.json:
             print(reply_json(preview, released=False))
@@ -164,20 +180,40 @@ async def _release(app: App, args: argparse.Namespace) -> int:
             print(reply_text(preview))
             print(f"{plain(published.reply.description)} Run again with --yes to publish.")
         return EXIT_OK
+    if published.released is None:  # Foundry may have saved it: the package page tells, a retry would not
+        print(reply_json(published.reply, released=None) if args.json else reply_text(published.reply))
+        return EXIT_UNCERTAIN
 
-    problem = await _announce(app.settings, published.announcement)
     if args.json:
         extra: dict = {"released": True}
-        if app.settings.discord_token and app.settings.announce_channel_id:
-            extra["announced"] = problem is None
-            if problem:
-                extra["announce_error"] = problem
+        if published.announced is not None:
+            extra["announced"] = published.announced
+            if not published.announced:
+                extra["announce_error"] = next(
+                    (w for w in published.warnings if "post the announcement" in w), published.warnings[-1]
+                )
         print(reply_json(published.reply, **extra))
     else:
         _print_reply(published.reply, False)
-        if problem:
-            print(problem, file=sys.stderr)
+        for warning in published.warnings:
+            print(plain(warning), file=sys.stderr)
     return EXIT_OK
+
+
+def _finish_writes_on_stop(app: App) -> None:
+    """SIGINT or SIGTERM (a cancelled CI job) stops the command, except past a release's point of no return:
+    that release finishes and is reported, and the command ends on its own."""
+    loop = asyncio.get_running_loop()
+    command = asyncio.current_task()
+
+    def stop() -> None:
+        if app.writes.running:
+            print("Stopping once the release in progress is reported.", file=sys.stderr)
+        elif command is not None:
+            command.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
 
 
 def _released_by() -> str:
@@ -188,25 +224,12 @@ def _released_by() -> str:
     return f"{echo(_local_user(), 80)} (command line)"
 
 
-async def _announce(settings: Settings, announcement: Reply) -> str | None:
-    """Post the release announcement through Discord's REST API (no gateway), as the bot does.
-
-    Returns None when posted or not configured, else one line saying why it was not posted.
-    """
-    if not (settings.discord_token and settings.announce_channel_id):
-        return None
-    problem = await post_embed(settings.discord_token, settings.announce_channel_id, announcement)
-    if problem:
-        return (
-            f"Released, but the announcement could not be posted in channel {settings.announce_channel_id}: {problem}."
-        )
-    return None
-
-
 def main(args: argparse.Namespace) -> int:
     """Runs one command parsed by cli/parser.py (bot.py parses, so a typo never starts the bot)."""
     try:
         settings = load_settings()
+        # What a command did is printed as its output; the log shows only unexpected errors (secrets scrubbed).
+        setup_logging(settings, level=logging.ERROR)
         return asyncio.run(_run(args, settings))
     except ConfigurationError as error:
         if args.json:
@@ -215,8 +238,16 @@ def main(args: argparse.Namespace) -> int:
             print(f"Configuration error: {plain(error.message)}", file=sys.stderr)
         return EXIT_USAGE
     except UserFacingError as error:
-        code = EXIT_USAGE if isinstance(error, BadInput) else EXIT_TEMPORARY if error.temporary else EXIT_REFUSED
-        _print_error(error, args.json, code)
+        code = _exit_code(error)
+        _print_error(worded_for(error, args.command), args.json, code)
         return code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # stopped by SIGINT or SIGTERM
         return 130
+
+
+def _exit_code(error: UserFacingError) -> int:
+    if isinstance(error, BadInput):
+        return EXIT_USAGE
+    if month_spent(error):
+        return EXIT_MONTH_SPENT
+    return EXIT_TEMPORARY if error.temporary else EXIT_REFUSED

@@ -11,6 +11,8 @@ DESCRIPTION = (
 )
 EPILOG = (
     "Exit codes: 0 done, 1 refused or not found, 2 usage or configuration error, "
+    "3 a release Foundry may have saved (check the package page before anything else; never retry blindly), "
+    "4 the relay's monthly request limit is used up (until the 1st, UTC: don't retry), "
     "75 temporary (timeout, rate limit, relay or Foundry unreachable). Settings come from .env (see .env.example)."
 )
 
@@ -87,13 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
         ("publish", "dry-run, then release a version (with --yes)"),
     ):
         cmd = actions.add_parser(action, parents=[json_flag], help=text, description=text[0].upper() + text[1:] + ".")
-        cmd.add_argument("--package", required=True, help="the package id, as in its manifest")
+        cmd.add_argument("--package", help="the package id (default: the manifest's id)")
         cmd.add_argument("--manifest", required=True, help="URL of this version's manifest (not the 'latest' one)")
         cmd.add_argument("--version", help="the version to release (default: the manifest's version)")
         cmd.add_argument("--minimum", help="minimum Foundry version (default: the manifest's)")
         cmd.add_argument("--verified", help="verified Foundry version (default: the manifest's)")
         cmd.add_argument("--maximum", help="maximum Foundry version (default: the manifest's, if any)")
-        cmd.add_argument("--notes", help="URL of this version's release notes")
+        cmd.add_argument(
+            "--notes", help="URL of this version's release notes (a GitHub release or a CHANGELOG.md: announced)"
+        )
+        cmd.add_argument(
+            "--skip-package-check",
+            action="store_true",
+            help="do not check the zip Foundry will install (only for a package without a zip; the output says so)",
+        )
         if action == "publish":
             cmd.add_argument("--yes", action="store_true", help="publish without asking (otherwise only a preview)")
 

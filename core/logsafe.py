@@ -33,6 +33,7 @@ def secret_values(settings) -> list[str]:
         settings.foundry_release_token,
         settings.secrets_key,
         settings.database_url,
+        settings.github_token,
         *settings.release_tokens.values(),
     ]
     found = [v.get_secret_value() for v in values if isinstance(v, SecretStr)]

@@ -20,13 +20,18 @@ from core.release_tokens import check_token, parse_release_tokens
 from core.sealing import SealingKey
 from core.secretlike import looks_secret
 
-# Foundry's Package Release API (release-api.md, "The call"); the release client posts here unless told otherwise.
-DEFAULT_RELEASE_API_URL = "https://foundryvtt.com/_api/packages/release_version/"
+# Foundry's Package Release API (release-api.md, "The call"): the host its article names, with the trailing slash
+# the public clients use; the release client posts here unless told otherwise.
+DEFAULT_RELEASE_API_URL = "https://api.foundryvtt.com/_api/packages/release_version/"
 
 MISSING_TOKEN = (
     "DISCORD_TOKEN is not set: copy .env.example to .env and put your bot's token there "
     "(Discord Developer Portal > your application > Bot > Reset Token), or export DISCORD_TOKEN."
 )
+
+# The public hosted relay: its free accounts get this many API requests a calendar month (UTC).
+PUBLIC_RELAY_HOST = "foundryrestapi.com"
+PUBLIC_RELAY_MONTHLY_LIMIT = 5000
 
 MISSING_GUILD = (
     "DISCORD_GUILD_ID is not set: put your server's id there (several: comma-separated); "
@@ -54,6 +59,8 @@ class Settings(BaseSettings):
     database_path: Path = Path("data/bot.sqlite3")
     # Seconds between background refreshes of each world's name map; 0 turns them off.
     refresh_interval: float = Field(default=900.0, ge=0)
+    # Relay requests a calendar month (UTC) the bot budgets for; unset: 5000 on the public relay, else none.
+    relay_monthly_limit: int | None = Field(default=None, ge=0)
 
     # Foundry's Package Release API (maintainer commands)
     release_api_url: str = DEFAULT_RELEASE_API_URL
@@ -61,6 +68,12 @@ class Settings(BaseSettings):
     foundry_release_token: SecretStr | None = None
     maintainer_role: Annotated[dict[str, str], NoDecode] = Field(default_factory=lambda: {"*": "Maintainer"})
     announce_channel_id: int | None = None
+
+    # Fetching what a release points at (manifests, package zips, changelogs)
+    # true: also from loopback and private addresses (packages served on the maintainer's own network).
+    allow_private_manifest_hosts: bool = False
+    # Optional: a GitHub token for reading release notes through GitHub's API (60 requests an hour without).
+    github_token: SecretStr | None = None
 
     # Hosted mode and more than one process
     # postgresql://user:password@host:port/database: every store on that server, which several processes may
@@ -96,6 +109,7 @@ class Settings(BaseSettings):
         "relay_api_key",
         "database_url",
         "secrets_key",
+        "github_token",
         mode="before",
     )
     @classmethod
@@ -123,7 +137,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"must be server ids separated by commas: item {position} is not a number")
         return tuple(int(item) for item in items)
 
-    @field_validator("announce_channel_id", "shard_count", "map_memory_mb", mode="before")
+    @field_validator("announce_channel_id", "relay_monthly_limit", "shard_count", "map_memory_mb", mode="before")
     @classmethod
     def _blank_id_is_unset(cls, value):
         if isinstance(value, str) and not value.strip():
@@ -278,7 +292,9 @@ class Settings(BaseSettings):
         """A secret pasted into a setting that gets shown (a role, a package id, a user name) is refused
         with the setting and position named, never its value."""
         known = tuple(
-            s.get_secret_value() for s in (self.discord_token, self.relay_api_key, self.secrets_key) if s is not None
+            s.get_secret_value()
+            for s in (self.discord_token, self.relay_api_key, self.secrets_key, self.github_token)
+            if s is not None
         )
         plain = [
             ("GM_ROLE", None, self.gm_role),
@@ -323,6 +339,14 @@ class Settings(BaseSettings):
     def relay_configured(self) -> bool:
         return bool(self.relay_url and self.relay_api_key)
 
+    @property
+    def monthly_limit(self) -> int | None:
+        """The relay requests a month the bot budgets for; None: no limit (RELAY_MONTHLY_LIMIT=0, or a relay
+        other than the public one without the setting)."""
+        if self.relay_monthly_limit is not None:
+            return self.relay_monthly_limit or None
+        return PUBLIC_RELAY_MONTHLY_LIMIT if is_public_relay(self.relay_url) else None
+
     def maintainer_role_for(self, package_id: str) -> str | None:
         return self.maintainer_role.get(package_id) or self.maintainer_role.get("*")
 
@@ -358,6 +382,11 @@ class Settings(BaseSettings):
                 "(release commands) in .env."
             )
         return None
+
+
+def is_public_relay(url: str | None) -> bool:
+    host = urlsplit(url).hostname if url else None
+    return host is not None and (host == PUBLIC_RELAY_HOST or host.endswith("." + PUBLIC_RELAY_HOST))
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -1,6 +1,6 @@
 """Client for the ThreeHats Foundry REST relay: the only way the bot talks to Foundry."""
 
-from relay.client import SEARCH_CAP, RelayClient
+from relay.client import BODY_CAPS, SEARCH_CAP, RelayClient
 from relay.errors import (
     CrossedReply,
     EntryNotFound,
@@ -12,17 +12,23 @@ from relay.errors import (
     RelayBadResponse,
     RelayError,
     RelayModuleError,
+    RelayMonthlyLimit,
     RelayRateLimited,
+    RelayRedirected,
+    RelayReplyTooLarge,
     RelayScopeError,
     RelayTimeout,
     RelayUnavailable,
     SeveralWorlds,
     UnknownFoundryUser,
     UnknownWorld,
+    UnprovenView,
 )
 from relay.models import DownloadedFile, FoundryUser, JournalEntry, RelayStatus, SearchHit, SearchResult, World
+from relay.quota import Quota, Spent, background_requests
 
 __all__ = [
+    "BODY_CAPS",
     "SEARCH_CAP",
     "CrossedReply",
     "DownloadedFile",
@@ -38,7 +44,10 @@ __all__ = [
     "RelayClient",
     "RelayError",
     "RelayModuleError",
+    "RelayMonthlyLimit",
     "RelayRateLimited",
+    "RelayRedirected",
+    "RelayReplyTooLarge",
     "RelayScopeError",
     "RelayStatus",
     "RelayTimeout",
@@ -48,5 +57,9 @@ __all__ = [
     "SeveralWorlds",
     "UnknownFoundryUser",
     "UnknownWorld",
+    "UnprovenView",
+    "Quota",
+    "Spent",
     "World",
+    "background_requests",
 ]

@@ -1,7 +1,9 @@
 """Async client for the ThreeHats Foundry REST relay (see docs/relay.md in the shared docs).
 
 Plain HTTP over an injected aiohttp session. The API key only ever goes into the ``x-api-key``
-header; any relay text shown to a person is scrubbed of it first.
+header; any relay text shown to a person is scrubbed of it first. Redirects are never followed (the
+key would go with them), every reply is read up to a cap sized to its route (``BODY_CAPS``), and every
+request the relay counts against its monthly quota is counted in ``quota`` (relay/quota.py).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -34,13 +39,17 @@ from relay.errors import (
     RelayBadResponse,
     RelayError,
     RelayModuleError,
+    RelayMonthlyLimit,
     RelayRateLimited,
+    RelayRedirected,
+    RelayReplyTooLarge,
     RelayScopeError,
     RelayTimeout,
     RelayUnavailable,
     SeveralWorlds,
     UnknownFoundryUser,
     UnknownWorld,
+    UnprovenView,
 )
 from relay.models import (
     DownloadedFile,
@@ -54,6 +63,7 @@ from relay.models import (
     World,
 )
 from relay.pacing import Pacer
+from relay.quota import Quota, in_background
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +82,34 @@ _FILENAME_RE = re.compile(r'filename="([^"]*)"')
 # Replies of these routes carry nothing to check them by (relay.md, "Concurrency hazard"): one at a time each.
 _ONE_AT_A_TIME = ("/search", "/structure", "/get-folder", "/create")
 _REQUEST_ID = re.compile(rb'"requestId"\s*:\s*"[^"]*"')
+
+_MiB = 1024 * 1024
+# The most the bot reads of a reply, per route (success or error): a big world's /structure is about 6 MB
+# (50,000 entries), an entry's /get a few MB at most; writes answer with the whole entry. A larger reply is
+# dropped unread (RelayReplyTooLarge), so a wrong RELAY_URL or a broken relay can't fill the bot's memory.
+BODY_CAPS = {
+    "/structure": 32 * _MiB,
+    "/get": 16 * _MiB,
+    "/get-folder": 16 * _MiB,
+    "/update": 32 * _MiB,
+    "/create": 32 * _MiB,
+    "/search": 4 * _MiB,
+    "/players": 1 * _MiB,
+    "/clients": 1 * _MiB,
+    "/api/status": 64 * 1024,
+    "/download": 16 * _MiB,  # unless the caller gives its own max_bytes
+}
+_CAP_ADVICE = {
+    "/get": "the entry is too large to show (images pasted into its text?): move pictures into image files in Foundry.",
+    "/structure": "a world of 50,000 journal entries sends about 6 MB, so check that RELAY_URL points at the relay.",
+    "/update": "Foundry may have applied the write: check the entry in Foundry before writing again.",
+    "/create": "Foundry may have created the entry: check the world in Foundry before pushing again.",
+}
+_DEFAULT_CAP_ADVICE = "check that RELAY_URL points at the relay."
+# The relay's three 429s: its per-minute bucket, the account's month, a scoped key's own month.
+_MONTHLY_ACCOUNT = "Monthly API request limit reached"
+_MONTHLY_KEY = "Scoped key monthly request limit exceeded"
+_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def loads(raw: bytes) -> Any:
@@ -100,6 +138,49 @@ class _StartSpacer:
             self._last[route] = loop.time()
 
 
+class _Slot:
+    def __init__(self, viewer: str | None):
+        self.viewer = viewer
+        self.count = 0
+        self.waiting = 0
+        self.released = asyncio.Event()
+
+
+class _ViewerTurns:
+    """Per uuid, reads for one viewer at a time: the relay matches replies by type and millisecond, so a
+    player's /get beside the GM's /get of the same entry could receive the GM's copy, and nothing in the
+    reply says whose view it is. Reads for the same viewer overlap; another viewer's read waits until they
+    end (and, once one waits, newcomers queue behind it)."""
+
+    def __init__(self):
+        self._slots: dict[str, _Slot] = {}
+
+    @asynccontextmanager
+    async def turn(self, uuid: str, viewer: str | None) -> AsyncIterator[None]:
+        while True:
+            slot = self._slots.get(uuid)
+            if slot is None:
+                slot = self._slots[uuid] = _Slot(viewer)
+            if slot.viewer == viewer and not slot.waiting:
+                break
+            slot.waiting += 1
+            try:
+                await slot.released.wait()
+            finally:
+                slot.waiting -= 1
+        slot.count += 1
+        try:
+            yield
+        finally:
+            slot.count -= 1
+            if slot.count == 0:
+                del self._slots[uuid]
+                slot.released.set()
+
+    def busy(self) -> int:
+        return len(self._slots)
+
+
 class RelayClient:
     def __init__(
         self,
@@ -109,6 +190,8 @@ class RelayClient:
         *,
         timeout: float = 15.0,
         pacer: Pacer | None = None,
+        clock: Callable[[], float] = time.time,
+        body_caps: dict[str, int] | None = None,
     ):
         if not base_url.startswith(("http://", "https://")):
             raise ConfigurationError("RELAY_URL must start with http:// or https://; fix it in the settings.")
@@ -123,6 +206,10 @@ class RelayClient:
         self._exclusive = {route: asyncio.Lock() for route in _ONE_AT_A_TIME}
         # The relay's 300 requests/minute bucket, kept on our side: every keyed request takes a token.
         self.pacer = pacer or Pacer()
+        # This month's requests and the relay's "monthly limit" answer (``clock`` is wall-clock seconds).
+        self.quota = Quota(clock)
+        self._caps = {**BODY_CAPS, **(body_caps or {})}
+        self._viewer_turns = _ViewerTurns()
 
     def __repr__(self) -> str:
         return f"RelayClient({self._shown_base!r})"
@@ -130,18 +217,33 @@ class RelayClient:
     # --- public API -----------------------------------------------------------------------------
 
     async def get_entry(self, uuid: str, *, client_id: str | None = None, user_id: str | None = None) -> JournalEntry:
-        """The entry; with ``user_id`` as that Foundry user sees it (LIMITED: name and image only;
-        NONE: NotPermitted). Pages are never filtered by the module: that is the caller's job."""
+        """The entry; with ``user_id`` (a Foundry user id) as that user sees it (LIMITED: name and image only;
+        NONE: NotPermitted). Pages are never filtered by the module: that is the caller's job.
+
+        A reply is used only when it is provably the asked viewer's: no read of this uuid for another
+        viewer is in flight meanwhile, and a full document read as a user must grant that user OBSERVER
+        (else it is someone else's copy: UnprovenView, retried once like any crossed read)."""
 
         def parse(body: dict) -> JournalEntry:
             self._check_uuid(uuid, body.get("uuid"))
             data = body.get("data")
-            if user_id is not None and isinstance(data, dict) and "_id" not in data:
+            trimmed = isinstance(data, dict) and "_id" not in data and isinstance(data.get("name"), str)
+            if user_id is None:
+                if trimmed:
+                    raise UnprovenView(uuid)  # a player's trimmed copy answered the GM's read
+                return JournalEntry.from_doc(uuid, data)
+            if trimmed:
                 return JournalEntry.from_limited(uuid, data)
-            return JournalEntry.from_doc(uuid, data)
+            entry = JournalEntry.from_doc(uuid, data)
+            if _entry_level(entry.ownership, user_id) < _OBSERVER:
+                raise UnprovenView(uuid)  # a fuller copy than this user may read: not theirs
+            return entry
 
         params = {"uuid": uuid, **({"userId": user_id} if user_id is not None else {})}
-        return await self._call("GET", "/get", parse, params=params, client_id=client_id, uuid=uuid, read=True)
+        async with self._viewer_turns.turn(uuid, user_id):
+            return await self._call(
+                "GET", "/get", parse, params=params, client_id=client_id, uuid=uuid, read=True, as_user=user_id
+            )
 
     async def list_players(self, *, client_id: str | None = None) -> list[FoundryUser]:
         """The world's Foundry users (asked with GM rights: a player's view of /players is empty)."""
@@ -316,6 +418,7 @@ class RelayClient:
         query = {"path": path}
         if client_id:
             query["clientId"] = client_id
+        self._gate()
         await self.pacer.take()
         try:
             async with asyncio.timeout(timeout), self._download_lock:
@@ -348,6 +451,29 @@ class RelayClient:
 
     # --- plumbing -------------------------------------------------------------------------------
 
+    def _gate(self, auth: bool = True) -> None:
+        """Background work stops while the relay says the month is spent (one probe a day goes through)."""
+        if auth and in_background() and not self.quota.may_send_background():
+            raise self._monthly_error(self.quota.spent())
+
+    def _monthly_error(self, spent) -> RelayMonthlyLimit:
+        return RelayMonthlyLimit(
+            scope=spent.scope, limit=spent.limit, resets_at=datetime.fromtimestamp(spent.resets_at, UTC)
+        )
+
+    def _counted(self, status: int | None, raw: bytes | None) -> None:
+        """Book one request as the relay does: it counts a request once it has passed the key check (401,
+        and a clientId not connected: 404 "Invalid client ID"), the per-minute bucket and the monthly limits
+        (429); everything after, a missing scope (403) included, counts. ``status`` None: no answer came in
+        our time, but the relay had the request."""
+        if status in (401, 429, *_REDIRECTS):
+            return
+        if status == 404 and raw is not None and b"Invalid client ID" in raw[:200]:
+            return
+        self.quota.count()
+        if status is not None:
+            self.quota.accepted()  # the relay let it past its monthly limits: the month is not spent
+
     async def _call(
         self,
         method: str,
@@ -361,21 +487,22 @@ class RelayClient:
         read: bool,
         auth: bool = True,
         raw_success: bool = False,
+        as_user: str | None = None,
     ) -> T:
         query = dict(params or {})
         if client_id:
             query["clientId"] = client_id
+        self._gate(auth)
         # Reads get one retry for faults a second try usually clears; writes never (it might apply twice).
         attempts = 2 if read else 1
         # The relay's rate limit is per key (unkeyed health checks don't count). The first token is
         # taken before our deadline starts: waiting our turn is not the relay being slow.
+        call = (method, route, parse, query, payload, client_id, uuid, attempts, auth, raw_success, as_user)
         exclusive = self._exclusive.get(route)
         if exclusive is not None:
             async with exclusive:
-                return await self._attempts(
-                    method, route, parse, query, payload, client_id, uuid, attempts, auth, raw_success
-                )
-        return await self._attempts(method, route, parse, query, payload, client_id, uuid, attempts, auth, raw_success)
+                return await self._attempts(*call)
+        return await self._attempts(*call)
 
     async def _attempts(
         self,
@@ -389,6 +516,7 @@ class RelayClient:
         attempts: int,
         auth: bool,
         raw_success: bool,
+        as_user: str | None,
     ) -> T:
         if auth:
             await self.pacer.take()
@@ -405,9 +533,9 @@ class RelayClient:
                             except ValueError as exc:
                                 raise RelayBadResponse(route, status, self._scrub(str(exc))) from None
                         body = _parse_body(raw)
-                        if status == 429 and auth:
-                            self.pacer.drain()  # someone else spent the key's bucket: pace from empty
-                        return self._interpret(route, status, body, parse, uuid=uuid, client_id=client_id)
+                        return self._interpret(
+                            route, status, body, parse, uuid=uuid, client_id=client_id, as_user=as_user, auth=auth
+                        )
                     except (RelayTimeout, CrossedReply) as exc:
                         if attempt == attempts or not _retryable(exc):
                             raise
@@ -418,20 +546,54 @@ class RelayClient:
     async def _send(self, method: str, route: str, query: dict, payload: dict | None, auth: bool) -> tuple[int, bytes]:
         headers = {"x-api-key": self._key.get_secret_value()} if auth else {}
         await self._spacer.wait(route)
+        status: int | None = None
+        raw: bytes | None = None
         try:
             async with self._session.request(
-                method, self._base + route, params=query, json=payload, headers=headers, raise_for_status=False
+                method,
+                self._base + route,
+                params=query,
+                json=payload,
+                headers=headers,
+                raise_for_status=False,
+                allow_redirects=False,  # the key must never follow a redirect
             ) as resp:
-                raw = await _read_body(resp)
                 status = resp.status
+                self._refuse_redirect(resp)
+                raw = await _read_body(resp, self._caps.get(route, BODY_CAPS["/get"]), route)
         except TimeoutError:  # the session's own timeout, if it has a shorter one than ours
             raise RelayTimeout(seconds=self._timeout) from None
         except aiohttp.ClientError as exc:
+            if status is None:
+                raise RelayUnavailable(
+                    f"Couldn't reach the relay at {self._shown_base} ({connection_reason(exc)})"
+                ) from None
             raise RelayUnavailable(
-                f"Couldn't reach the relay at {self._shown_base} ({connection_reason(exc)})"
+                f"The relay's reply to {route} broke off ({connection_reason(exc)})", status=status
             ) from None
+        finally:
+            # Answered, or our deadline ran out while the relay worked on it: the relay counted it.
+            if auth and (status is not None or _cancelled()):
+                self._counted(status, raw)
         log.debug("%s %s -> %s", method, route, status)
         return status, raw
+
+    def _refuse_redirect(self, resp: aiohttp.ClientResponse) -> None:
+        if resp.status not in _REDIRECTS:
+            return
+        location = resp.headers.get("Location") or ""
+        try:
+            target = URL(self._base).join(URL(location)) if location else None
+        except ValueError:
+            target = None
+        relay = URL(self._base)
+        if target is None or not target.host:
+            where = "an address it did not name"
+        elif (target.scheme, target.host, target.port) == (relay.scheme, relay.host, relay.port):
+            where = f"another path on {target.host}"
+        else:
+            where = f"{target.scheme}://{target.host}" + (f":{target.explicit_port}" if target.explicit_port else "")
+        raise RelayRedirected(relay.host or self._shown_base, where, resp.status)
 
     async def _receive(
         self, route: str, query: dict, path: str, max_bytes: int | None
@@ -439,18 +601,25 @@ class RelayClient:
         """GET a route whose success body is bytes: (status, content type, body, Content-Disposition)."""
         headers = {"x-api-key": self._key.get_secret_value()}
         await self._spacer.wait(route)
+        status: int | None = None
+        chunks: list[bytes] | None = None
+        limit = max_bytes if max_bytes is not None else self._caps["/download"]
         try:
             async with self._session.get(
-                self._base + route, params=query, headers=headers, raise_for_status=False
+                self._base + route, params=query, headers=headers, raise_for_status=False, allow_redirects=False
             ) as resp:
-                if max_bytes is not None and resp.status == 200 and (resp.content_length or 0) > max_bytes:
-                    raise FileTooLarge(path, max_bytes)
-                chunks: list[bytes] = []
+                status = resp.status
+                self._refuse_redirect(resp)
+                if resp.status == 200 and (resp.content_length or 0) > limit:
+                    raise FileTooLarge(path, limit)
+                chunks = []
                 size = 0
                 async for chunk in resp.content.iter_chunked(1 << 16):
                     size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise FileTooLarge(path, max_bytes)
+                    if size > limit:
+                        if resp.status == 200:
+                            raise FileTooLarge(path, limit)
+                        raise RelayReplyTooLarge(route, limit, _DEFAULT_CAP_ADVICE)
                     chunks.append(chunk)
                 log.debug("GET %s -> %s (%d bytes)", route, resp.status, size)
                 return resp.status, resp.content_type, b"".join(chunks), resp.headers.get("Content-Disposition")
@@ -460,15 +629,27 @@ class RelayClient:
             raise RelayUnavailable(
                 f"Couldn't reach the relay at {self._shown_base}", details=[self._scrub(str(exc) or type(exc).__name__)]
             ) from None
+        finally:
+            if status is not None:
+                self._counted(status, b"".join(chunks[:4]) if chunks else None)
 
     def _interpret(
-        self, route: str, status: int, body: Any, parse: Callable[[dict], T], *, uuid: str | None, client_id: str | None
+        self,
+        route: str,
+        status: int,
+        body: Any,
+        parse: Callable[[dict], T],
+        *,
+        uuid: str | None,
+        client_id: str | None,
+        as_user: str | None = None,
+        auth: bool = True,
     ) -> T:
         # Status decides first for the faults whose body (often a proxy's HTML page) doesn't matter.
         if status in (408, 504):
             raise RelayTimeout(status=status)
         if status == 429:
-            raise RelayRateLimited(self._error_text(body))
+            raise self._too_many(body, auth)
         if status >= 500:
             text = self._error_text(body)
             raise RelayUnavailable(f"The relay failed (HTTP {status}{': ' + text if text else ''})", status=status)
@@ -481,9 +662,24 @@ class RelayClient:
                 return parse(body)
             except ValueError as exc:
                 raise RelayBadResponse(route, status, self._scrub(str(exc))) from None
-        raise self._error_for(route, status, body, uuid=uuid, client_id=client_id)
+        raise self._error_for(route, status, body, uuid=uuid, client_id=client_id, as_user=as_user)
 
-    def _error_for(self, route: str, status: int, body: dict, *, uuid: str | None, client_id: str | None) -> RelayError:
+    def _too_many(self, body: Any, auth: bool) -> RelayError:
+        """Which of the relay's three 429s: the month's (account or key) lasts until the 1st; the minute's passes."""
+        error = body.get("error") if isinstance(body, dict) else None
+        if error in (_MONTHLY_ACCOUNT, _MONTHLY_KEY):
+            limit = body.get("limit")
+            limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+            spent = self.quota.exhausted("account" if error == _MONTHLY_ACCOUNT else "key", limit)
+            log.info("The relay refuses requests until %s: %s", datetime.fromtimestamp(spent.resets_at, UTC), error)
+            return self._monthly_error(spent)
+        if auth:
+            self.pacer.drain()  # someone else spent the key's bucket: pace from empty
+        return RelayRateLimited(self._error_text(body))
+
+    def _error_for(
+        self, route: str, status: int, body: dict, *, uuid: str | None, client_id: str | None, as_user: str | None
+    ) -> RelayError:
         text = self._error_text(body)
         error = body.get("error") if isinstance(body.get("error"), str) else ""
         if not text:
@@ -501,7 +697,8 @@ class RelayClient:
             if error.startswith(_UNKNOWN_USER):
                 return UnknownFoundryUser(self._scrub(error.removeprefix(_UNKNOWN_USER)))
             if uuid is not None and _NOT_PERMITTED_RE.match(error):
-                return NotPermitted(uuid)
+                # Only a read as a user can be refused so; the GM's read got a player's answer.
+                return NotPermitted(uuid) if as_user is not None else UnprovenView(uuid)
             if error.startswith("Multiple clients connected"):
                 worlds = body.get("connectedClients")
                 return SeveralWorlds(worlds if isinstance(worlds, list) else [])
@@ -533,12 +730,30 @@ class RelayClient:
             raise CrossedReply(asked, got)
 
 
-async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
-    """The body, grown in one buffer as it arrives: ``resp.read()`` keeps every chunk and then joins
-    them, twice the memory of a multi-megabyte /structure reply at its peak."""
+_OBSERVER = 2
+
+
+def _entry_level(ownership: dict, user_id: str) -> int:
+    """Foundry's level for a (non-GM) user on an entry: their own grant, else ``default``; malformed is NONE."""
+    level = ownership.get(user_id, ownership.get("default", 0))
+    return level if isinstance(level, int) and not isinstance(level, bool) else 0
+
+
+def _cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _read_body(resp: aiohttp.ClientResponse, cap: int, route: str) -> bytes:
+    """The body, grown in one buffer as it arrives (``resp.read()`` keeps every chunk and then joins them,
+    twice the memory of a multi-megabyte /structure reply at its peak), and never more than ``cap`` bytes."""
+    if (resp.content_length or 0) > cap:
+        raise RelayReplyTooLarge(route, cap, _CAP_ADVICE.get(route, _DEFAULT_CAP_ADVICE))
     body = bytearray()
     async for chunk in resp.content.iter_any():
         body += chunk
+        if len(body) > cap:
+            raise RelayReplyTooLarge(route, cap, _CAP_ADVICE.get(route, _DEFAULT_CAP_ADVICE))
     return bytes(body) if len(body) < 65_536 else body  # type: ignore[return-value]  # big: no extra copy
 
 

@@ -6,7 +6,9 @@ key: the client scrubs any relay text before it lands here.
 
 from __future__ import annotations
 
-from core.errors import UserFacingError
+from datetime import datetime
+
+from core.errors import ConfigurationError, UserFacingError
 
 
 class RelayError(UserFacingError):
@@ -169,3 +171,97 @@ class FileTooLarge(RelayError):
         super().__init__(f"The file {path} is larger than the {limit // (1024 * 1024)} MiB the bot fetches.")
         self.path = path
         self.limit = limit
+
+
+class RelayMonthlyLimit(RelayError):
+    """The relay refuses every request until the month ends (UTC): the account's monthly requests are used
+    up, or the scoped key's own monthly limit is. Not temporary: waiting a minute changes nothing."""
+
+    def __init__(
+        self,
+        *,
+        scope: str,
+        limit: int | None,
+        resets_at: datetime,
+        what: str = "relay commands",
+        entry: str | None = None,
+    ):
+        self.scope = scope
+        self.limit = limit
+        self.resets_at = resets_at
+        self.what = what
+        self.entry = entry
+        super().__init__(self._sentence(), status=429, temporary=False)
+
+    @property
+    def resets_on(self) -> str:
+        """ "1 January" (the relay resets its counters at 00:00 UTC on the 1st)."""
+        return f"{self.resets_at.day} {self.resets_at:%B}"
+
+    def _sentence(self) -> str:
+        if self.scope == "key":
+            spent = "The relay API key has used up its own monthly request limit"
+            remedy = "or sooner if the key's monthly limit is raised on the relay's dashboard"
+        else:
+            used = f"its {self.limit:,} requests" if self.limit else "its requests"
+            spent = f"The relay account has used {used} for this month"
+            remedy = "or with a paid relay plan"
+        if self.entry is not None:
+            spent += f", so “{self.entry}” can't be read this month"
+        return f"{spent}; {self.what} work again on {self.resets_on} (UTC), {remedy}."
+
+    def _copy(self, **changes) -> RelayMonthlyLimit:
+        fields = dict(scope=self.scope, limit=self.limit, resets_at=self.resets_at, what=self.what, entry=self.entry)
+        return RelayMonthlyLimit(**{**fields, **changes})
+
+    def for_command(self, what: str) -> RelayMonthlyLimit:
+        """The same refusal naming what stopped working ("lookups", "refreshes")."""
+        return self._copy(what=what)
+
+    def reading(self, entry: str) -> RelayMonthlyLimit:
+        """The same refusal for a lookup that found ``entry`` (already escaped) in the map."""
+        return self._copy(entry=entry)
+
+
+class RelayRedirected(RelayError, ConfigurationError):
+    """The relay never redirects an API call; following one would send the key elsewhere (aiohttp drops
+    Authorization on a cross-origin redirect, not x-api-key), so it is reported instead."""
+
+    def __init__(self, relay_host: str, target: str, status: int):
+        super().__init__(
+            f"RELAY_URL ({relay_host}) answered with a redirect to {target} (HTTP {status}), and the relay never "
+            "redirects its API: RELAY_URL is probably wrong (http:// for https://, an old address, a path "
+            "too many); set it to the relay's own address. The request was not sent on.",
+            status=status,
+        )
+        self.target = target
+
+
+class RelayReplyTooLarge(RelayError):
+    """A reply over the size the bot reads for its route; nothing of it is used."""
+
+    def __init__(self, route: str, limit: int, advice: str):
+        super().__init__(
+            f"The relay's reply to {route} was larger than the {_size(limit)} the bot reads there, so it was "
+            f"dropped; {advice}",
+        )
+        self.route = route
+        self.limit = limit
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+
+
+class UnprovenView(CrossedReply):
+    """A read on a player's behalf whose reply can't be proven to be that player's view (replies of the same
+    entry for different viewers can cross, relay.md): never shown."""
+
+    def __init__(self, uuid: str):
+        RelayError.__init__(
+            self,
+            "The relay's reply could not be proven to be the player's view of this entry (relay replies can cross), "
+            "so nothing was shown; try again.",
+        )
+        self.asked = uuid
+        self.got = None

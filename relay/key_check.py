@@ -1,11 +1,12 @@
 """Checking a relay URL and scoped key at once (/setup relay): which worlds it sees, which scopes it lacks.
 
-The relay answers a request its key may not make with 403 "API key lacks required scope" before it looks for
-the world (go-relay: the scope middleware runs before the route's handler). So each scope is tried with one
-request naming a world no relay has (``PROBE_WORLD``): "no such world" means the scope is there, and nothing
-reaches Foundry. A key bound to one world is sent there by the relay whatever the request names: then the
-probes reach Foundry, and still change nothing (an update of an entry that does not exist, a folder and a file
-that are not there).
+The relay checks a request's scope before it looks for a world to send it to, but only when the request names
+no world: a named world that is not connected is refused first, by the key's authentication (go-relay:
+middleware/auth.go checks ``clientId``, then the route's scope middleware, then the handler picks the world).
+So each scope is tried with one request that names no world. With no world or several connected, the relay
+answers after the scope check and nothing reaches Foundry; with exactly one (or a key bound to one world), the
+request reaches that world and changes nothing: an entry, a folder and a file that do not exist, a search of
+one result.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from relay.errors import (
 )
 from relay.models import World
 
-PROBE_WORLD = "setup-scope-check"
 # Answers that come only after the scope check passed. Anything else (a timeout, a 5xx) proves nothing: raised.
 _PAST_THE_SCOPE = (
     UnknownWorld,
@@ -74,11 +74,11 @@ async def check_key(client: RelayClient) -> KeyCheck:
     except RelayScopeError:
         check.missing.append("clients:read")
     probes = {
-        "entity:read": lambda: client.get_entry(_PROBE_UUID, client_id=PROBE_WORLD),
-        "structure:read": lambda: client.get_folder("setup scope check", client_id=PROBE_WORLD),
-        "search": lambda: client.search_journal_entries(client_id=PROBE_WORLD, limit=1),
-        "entity:write": lambda: client.update_entry(_PROBE_UUID, {}, client_id=PROBE_WORLD),
-        "file:read": lambda: client.download_file("setup-scope-check.webp", client_id=PROBE_WORLD),
+        "entity:read": lambda: client.get_entry(_PROBE_UUID),
+        "structure:read": lambda: client.get_folder("setup scope check"),
+        "search": lambda: client.search_journal_entries(limit=1),
+        "entity:write": lambda: client.update_entry(_PROBE_UUID, {}),
+        "file:read": lambda: client.download_file("setup-scope-check.webp"),
     }
     for scope in SCOPES:
         probe = probes.get(scope)

@@ -1,11 +1,15 @@
-"""One call to Foundry's Package Release API, every answer turned into a result or a ReleaseError."""
+"""One call to Foundry's Package Release API, every answer turned into a result or a ReleaseError.
+
+Once the request may have reached Foundry, a real release that gets no clear answer (the connection dropped
+after sending, a 5xx, a timeout) is `ReleaseUncertain`, never "could not reach": Foundry may have saved it.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from pydantic import SecretStr
@@ -14,17 +18,38 @@ from core.errors import connection_reason
 from core.settings import DEFAULT_RELEASE_API_URL
 from release.errors import (
     ReleaseForbidden,
+    ReleaseMisdirected,
     ReleaseRateLimited,
     ReleaseRejected,
     ReleaseTimeout,
     ReleaseUnavailable,
+    ReleaseUncertain,
     ReleaseUnreachable,
     short_text,
 )
 from release.models import ReleaseRequest, ReleaseResult
+from release.network import read_at_most
 
-# foundryvtt.com, not api.foundryvtt.com: the latter saves the version without refreshing the listing.
+RELEASE_API_HOST = "api.foundryvtt.com"
 DEFAULT_RETRY_AFTER = 60
+ANSWER_MAX_BYTES = 256 * 1024  # Foundry answers a few hundred bytes; a proxy's error page a few kilobytes
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def release_api_url_problem(url: str) -> str | None:
+    """Why RELEASE_API_URL is probably not Foundry's endpoint (for the start-up warning and /status), else None."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname == RELEASE_API_HOST:
+        return None
+    return (
+        f"RELEASE_API_URL is not an https:// URL on {RELEASE_API_HOST}: releases go to another address than "
+        f"Foundry's ({DEFAULT_RELEASE_API_URL})."
+    )
+
+
+def public_page(package_id: str) -> str:
+    """The package's page on foundryvtt.com, as its users know it."""
+    return f"https://foundryvtt.com/packages/{quote(package_id, safe='')}"
 
 
 class ReleaseClient:
@@ -37,26 +62,50 @@ class ReleaseClient:
         # The bare token, prefix included: Foundry does not accept "Bearer ".
         secret = token.get_secret_value()
         headers = {"Authorization": secret, "Accept": "application/json"}
+        sent = False
         try:
             async with self.session.post(
                 self.url,
                 json=request.payload(dry_run=dry_run),
                 headers=headers,
+                # Never followed: a redirect turns the POST into a GET and would carry the token elsewhere.
+                allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as response:
+                sent = True
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
-                body = (await response.read()).decode("utf-8", errors="replace")
-        # aiohttp's timeouts are also ClientConnectionErrors, so they must be caught first.
-        except TimeoutError:
-            raise ReleaseTimeout(self.timeout, dry_run=dry_run) from None
-        except aiohttp.ClientConnectionError as error:
+                location = response.headers.get("Location")
+                raw, _ = await read_at_most(response, ANSWER_MAX_BYTES)
+                body = raw.decode("utf-8", errors="replace")
+        # Not connected: the request never left, so nothing can have been released.
+        except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as error:
+            if isinstance(error, aiohttp.ConnectionTimeoutError):
+                raise ReleaseTimeout(self.timeout) from None
             raise ReleaseUnreachable(urlsplit(self.url).netloc, connection_reason(error)) from None
+        # Connected: from here on Foundry may have received the request. aiohttp's timeouts are also
+        # ClientConnectionErrors, so they are caught first.
+        except TimeoutError:
+            if dry_run:
+                raise ReleaseTimeout(self.timeout) from None
+            raise self._uncertain(request, f"Foundry's release API did not answer within {self.timeout:g} s") from None
         except aiohttp.ClientError as error:
-            raise ReleaseUnavailable(None, connection_reason(error)) from None
+            what = "broke off its answer" if sent else "dropped the connection after the request was sent"
+            if dry_run:
+                raise ReleaseUnavailable(None, f"{what} ({connection_reason(error)})") from None
+            raise self._uncertain(request, f"Foundry's release API {what}") from None
+        if status in _REDIRECTS:
+            target = urlsplit(location or "").hostname or urlsplit(self.url).hostname or "another address"
+            raise ReleaseMisdirected(target, DEFAULT_RELEASE_API_URL)
         if secret:  # a debug or proxy page may echo our headers; excerpts of it end up in errors
             body = body.replace(secret, "[token]")
+        if status >= 500 and not dry_run:
+            raise self._uncertain(request, f"Foundry's release API answered {status}: {short_text(body).rstrip('.')}")
         return _interpret(request, dry_run, status, retry_after, body)
+
+    @staticmethod
+    def _uncertain(request: ReleaseRequest, cause: str) -> ReleaseUncertain:
+        return ReleaseUncertain(request.package_id, request.version, public_page(request.package_id), cause)
 
 
 def _interpret(
@@ -68,6 +117,13 @@ def _interpret(
             message = data.get("message")
             return ReleaseResult(
                 page=data["page"], message=message if isinstance(message, str) else None, dry_run=dry_run
+            )
+        if not dry_run:  # a 200 was a success for Foundry, whatever the body says
+            raise ReleaseUncertain(
+                request.package_id,
+                request.version,
+                public_page(request.package_id),
+                f"Foundry's release API answered 200 without its success report ({short_text(body).rstrip('.')})",
             )
         raise ReleaseUnavailable(status, f"not a success report ({short_text(body)})")
     if status == 400 and isinstance(data, dict) and "errors" in data:
@@ -84,7 +140,7 @@ def _interpret(
 def _json(body: str):
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

@@ -10,7 +10,8 @@ import html
 import re
 from datetime import datetime
 
-from core.errors import UserFacingError
+from core.errors import ConfigurationError, UserFacingError
+from core.textsafe import echo
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
@@ -82,14 +83,14 @@ class ReleaseUnavailable(ReleaseError):
 
 
 class ReleaseTimeout(ReleaseError):
+    """No answer in time, where nothing can have been saved (a dry run, or no connection made); a real release
+    whose request was sent is `ReleaseUncertain` instead."""
+
     temporary = True
 
-    def __init__(self, timeout: float, *, dry_run: bool):
+    def __init__(self, timeout: float):
         self.timeout = timeout
-        # A real release may have been saved before the answer was lost: retrying blindly would
-        # then hit "already published", which is confusing without this hint.
-        details = [] if dry_run else ["Check the package page before retrying: the version may have been saved."]
-        super().__init__(f"Foundry's release API did not answer within {timeout:g} s.", details=details)
+        super().__init__(f"Foundry's release API did not answer within {timeout:g} s.")
 
 
 class ReleaseUnreachable(ReleaseError):
@@ -99,6 +100,39 @@ class ReleaseUnreachable(ReleaseError):
         self.host = host
         self.reason = reason
         super().__init__(f"Could not reach Foundry's release API at {host}: {reason.rstrip('.')}.")
+
+
+class ReleaseMisdirected(ReleaseError, ConfigurationError):
+    """A redirect from RELEASE_API_URL: never followed (a 301/302 turns the POST into a GET, and the token would
+    go to another address), so nothing was released."""
+
+    def __init__(self, host: str, article_url: str):
+        self.host = host
+        super().__init__(
+            f"RELEASE_API_URL answered with a redirect to {echo(host, 100)}; set it to the address in Foundry's article "
+            f"({article_url}). Nothing was released."
+        )
+
+
+class ReleaseUncertain(ReleaseError):
+    """A real release whose request was sent, with no answer saying what Foundry did (the connection dropped, a 5xx,
+    a timeout). Foundry may have saved it: only the package page tells, and a blind retry would be refused as
+    "already published" if it did."""
+
+    uncertain = True
+
+    def __init__(self, package_id: str, version: str, page: str, cause: str):
+        self.package_id = package_id
+        self.version = version
+        self.page = page
+        self.cause = cause
+        super().__init__(
+            f"Version {echo(version, 40)} of {echo(package_id)} may have been released: check the package page ({page}).",
+            details=[
+                f"{cause.rstrip('.')}.",
+                "If the version is listed there, it is released; if it is not, release it again.",
+            ],
+        )
 
 
 class PreflightFailed(ReleaseError):

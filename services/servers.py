@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from pydantic import SecretStr
 
+from core.outcomes import Writes
 from core.settings import Settings
 from relay import RelayClient
 from relay.guard import AddressPolicy, RefusedAddress
 from relay.pacing import SAFE_CAPACITY, SAFE_REFILL, Pacer
-from release import ReleaseClient
+from release import Fetcher, ReleaseClient
 from services.entries.images import ImageCache, ImageService
 from services.gm.service import GMService
 from services.maintainers.service import ReleaseService
@@ -42,13 +44,16 @@ from services.maps.world_maps import NameMaps
 from services.offload import Offloader
 from services.players.viewers import Viewers
 from services.players.visibility import Visibility
+from services.relay_budget import RelayBudget
 from storage import Database, NameMapStore, Notice, WorldChoiceStore
 from storage.guild_settings import GuildSettings, GuildSettingsStore
 from storage.pacing import SharedBucket, SharedPacing, bucket_name
+from storage.relay_usage import RelayUsageStore
 from storage.scoped import (
     Scope,
     ScopedNameMapStore,
     ScopedPlayerLinkStore,
+    ScopedRelayUsageStore,
     ScopedReleaseStore,
     ScopedVisibilityStore,
     ServerWorldChoices,
@@ -69,6 +74,7 @@ OPERATOR_ONLY = (
     "release_tokens",
     "foundry_release_token",
     "announce_channel_id",
+    "relay_monthly_limit",  # the operator's relay account's; a server's own account is its own
 )
 # A hosted server's image cache (the .env server keeps ImageCache's default): many servers, each its own.
 HOSTED_IMAGE_CACHE = 8 * 1024 * 1024
@@ -116,6 +122,9 @@ class Shared:
     memory: MapMemory
     pacing: RelayPacing
     release_client: ReleaseClient
+    fetcher: Fetcher  # the maintainers' URLs (manifests, package zips, changelogs): guarded
+    writes: Writes  # the writes past their point of no return: a stop waits for them
+    clock: Callable[[], float] = field(default=time.time)  # wall-clock seconds (tests inject one)
 
 
 @dataclass
@@ -129,10 +138,16 @@ class Server:
     images: ImageService
     releases: ReleaseService
     refresher: BackgroundRefresher
+    budget: RelayBudget  # its relay key's requests this month
     world_choices: WorldChoiceStore
+
+    def start(self) -> None:
+        self.refresher.start()
+        self.budget.start()
 
     async def close(self) -> None:
         await self.refresher.stop()
+        await self.budget.close()
         self.gm.maps.close()
 
 
@@ -148,7 +163,10 @@ def build_server(settings: Settings, shared: Shared, *, guild_id: int | None = N
             settings.relay_api_key,
             timeout=settings.relay_timeout,
             pacer=shared.pacing.for_key(settings.relay_api_key),
+            clock=shared.clock,
         )
+    usage = RelayUsageStore(db) if guild_id is None else ScopedRelayUsageStore(db, scope)
+    budget = RelayBudget(relay.quota if relay else None, usage, settings.monthly_limit, clock=shared.clock)
     maps = NameMaps(ScopedNameMapStore(db, scope), shared.offload, shared.memory)
     world_choices = WorldChoiceStore(db) if guild_id is None else ServerWorldChoices(db, guild_id)
 
@@ -174,11 +192,12 @@ def build_server(settings: Settings, shared: Shared, *, guild_id: int | None = N
         releases=ReleaseService(
             settings=settings,
             client=shared.release_client,
-            session=shared.session,
+            fetcher=shared.fetcher,
             store=ScopedReleaseStore(db, scope),
+            writes=shared.writes,
         ),
-        # Processes sharing PostgreSQL agree on the database's clock for "once per interval".
-        refresher=BackgroundRefresher(gm, settings.refresh_interval, clock=db.clock),
+        refresher=BackgroundRefresher(gm, settings.refresh_interval, clock=shared.clock, budget=budget),
+        budget=budget,
         world_choices=world_choices,
     )
 
@@ -254,9 +273,10 @@ class Servers:
                 log.warning("Server %s: its relay URL has no public address; its relay is off", guild_id)
                 settings.relay_api_key = None
         server = build_server(settings, self.shared, guild_id=guild_id, guarded=guarded)
+        await server.budget.load()
         self._own[guild_id] = server
         if self._running:
-            server.refresher.start()
+            server.start()
         return server
 
     async def _settings_for(self, guild_id: int, saved: GuildSettings, secrets: list[SecretInfo]) -> ServerSettings:
@@ -312,7 +332,7 @@ class Servers:
                 if self.serves_shard_of(guild_id):
                     server = await self.get(guild_id)
                     if server is not None and server is not self.default:
-                        server.refresher.start()
+                        server.start()
         if self.shared.db.dialect == "postgresql":
             db = self.shared.db
             self._follow(NameMapStore(db).changes, self._map_changed)
@@ -371,6 +391,7 @@ class Servers:
             task.cancel()
         await asyncio.gather(*self._followers, return_exceptions=True)
         self._followers.clear()
-        for server in self.loaded():
+        for server in self._own.values():
             await server.close()
         self._own.clear()
+        self.default.gm.maps.close()  # the App stops the .env server's refresh and request count

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from core.errors import UserFacingError
 from core.replies import Reply, Tone
 from core.textsafe import echo
+from release import release_api_url_problem
+from services.relay_budget import month_spent
+
+
+def release_endpoint_warning(settings) -> str | None:
+    """The start-up warning (and /status line) when releases would go elsewhere than Foundry's endpoint."""
+    if not (settings.release_tokens or settings.foundry_release_token):
+        return None
+    return release_api_url_problem(settings.release_api_url)
 
 
 def _age(seconds: float) -> str:
@@ -23,16 +33,31 @@ def _until(seconds: float) -> str:
     return "now" if seconds < 1 else "in " + _age(seconds).removesuffix(" ago")
 
 
+def _span(seconds: float) -> str:
+    return _age(seconds).removesuffix(" ago")
+
+
 def background_line(refresher, client_id: str) -> str:
     """The background refresh of one world: when it last worked, its last error, when it runs next."""
     if not refresher.enabled:
         return "off (REFRESH_INTERVAL=0)"
     state = refresher.status(client_id)
-    every = f"every {_age(refresher.interval).removesuffix(' ago')}"
+    every = f"every {_span(refresher.every)}"
+    if refresher.every > refresher.interval:
+        every += (
+            f" (REFRESH_INTERVAL is {_span(refresher.interval)}: stretched so the background spends at most a third "
+            f"of the {refresher.budget.limit:,} relay requests a month)"
+        )
     if state is None:
         return f"{every}; not run yet"
     now = refresher.clock()
     parts = [every]
+    if state.paused_until is not None and now < state.paused_until:
+        resets = datetime.fromtimestamp(state.paused_until, UTC)
+        parts.append(
+            f"paused until {resets.day} {resets:%B} (UTC): the relay's requests for this month are used up; "
+            "it is tried once a day in case the plan changed"
+        )
     if state.offline:
         parts.append("paused: the world is offline")
     if state.last_success is not None:
@@ -41,6 +66,12 @@ def background_line(refresher, client_id: str) -> str:
         parts.append(f"last error {_age(now - (state.last_error_at or now))}: {state.last_error}")
     parts.append(f"next {_until(state.next_run - now)}")
     return "; ".join(parts)
+
+
+def _unknown(error: UserFacingError) -> str:
+    if month_spent(error):  # said once, under "Relay requests"
+        return "unknown: the relay refuses requests for the rest of the month (see Relay requests)"
+    return f"unknown: {error.message}"
 
 
 async def status_report(app, guild_id: int | None) -> Reply:
@@ -66,21 +97,35 @@ async def status_report(app, guild_id: int | None) -> Reply:
                     "Name map", f"{info.total} entries, refreshed {_age(time.time() - info.refreshed_at)}, {state}"
                 )
             # What members without a link see.
-            player = await app.gm.viewers.foundry_player(world.client_id)
-            reply.add_field("FOUNDRY_PLAYER", player.describe()[:1000])
-            if player.user is None:
+            try:
+                setting = await app.gm.viewers.foundry_player(world.client_id)
+                player, unset = setting.describe(), setting.user is None
+            except UserFacingError as error:  # the relay refused: the rest of the report still holds
+                player, unset = _unknown(error), True
+            reply.add_field("FOUNDRY_PLAYER", player[:1000])
+            if unset:
                 reply.tone = Tone.WARNING
             try:
                 images = await app.images.status(world.client_id, await app.gm.image_base(world))
             except UserFacingError as error:
-                images = f"unknown: {error.message}"
+                images = _unknown(error)
             reply.add_field("Entry images", images[:1000])
+            await app.refresher.plan()  # the interval in force, even before the first background pass
             reply.add_field("Background refresh", background_line(app.refresher, world.client_id)[:1000])
         except UserFacingError as error:
             reply.tone = Tone.WARNING
-            reply.add_field("World", error.message[:1000])
+            reply.add_field("World", (error.message if not month_spent(error) else _unknown(error))[:1000])
+        # Last: it includes a "monthly limit" refusal met by the checks above.
+        requests, warns = app.budget.status()
+        reply.add_field("Relay requests", requests[:1000])
+        if warns:
+            reply.tone = Tone.WARNING
     packages = app.releases.packages()
     reply.add_field("Release packages", ", ".join(packages)[:1000] if packages else "none configured")
+    endpoint = release_endpoint_warning(app.settings)
+    if endpoint:
+        reply.tone = Tone.WARNING
+        reply.add_field("Release endpoint", endpoint[:1000])
     cooldowns = await app.releases.store.active_cooldowns()
     if cooldowns:
         reply.add_field(

@@ -81,7 +81,15 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (world, viewer, uuid)
         )""",
     ],
-    # 4: hosted mode: each server's own settings and sealed secrets; relay pacing shared by processes.
+    # 4: the bot's own relay requests per calendar month (UTC), for hosted relays' monthly quotas.
+    [
+        """CREATE TABLE relay_requests (
+            month TEXT PRIMARY KEY,
+            requests INTEGER NOT NULL,
+            background INTEGER NOT NULL
+        )""",
+    ],
+    # 5: hosted mode: each server's own settings and sealed secrets; relay pacing shared by processes.
     [
         """CREATE TABLE guild_settings (
             guild_id INTEGER NOT NULL,
@@ -108,7 +116,7 @@ MIGRATIONS: list[list[str]] = [
             stamp REAL NOT NULL
         )""",
     ],
-    # 5: when each world's map was last checked against Foundry (an unchanged check writes no map rows), so
+    # 6: when each world's map was last checked against Foundry (an unchanged check writes no map rows), so
     # processes sharing the database check each world once per interval between them.
     [
         """CREATE TABLE map_checks (

@@ -16,6 +16,7 @@ from dataclasses import replace
 from storage.base import Database
 from storage.name_map import MapInfo, NameEntry, NameMapStore, RefreshCounts
 from storage.player_links import PlayerLink, PlayerLinkStore
+from storage.relay_usage import MonthUsage, RelayUsageStore
 from storage.releases import ReleaseStore
 from storage.visibility import VisibilityStore
 from storage.worlds import WorldChoice, WorldChoiceStore
@@ -152,6 +153,21 @@ class ServerWorldChoices(WorldChoiceStore):
         """Forget the server's choice (/setup clear)."""
         async with self.db.transaction() as tx:
             return await tx.execute("DELETE FROM guild_worlds WHERE guild_id = ?", (self.guild_id,)) > 0
+
+
+class ScopedRelayUsageStore(RelayUsageStore):
+    """A hosted server's own count of its relay requests per month (its key's account, not the operator's)."""
+
+    def __init__(self, db: Database, scope: Scope):
+        super().__init__(db)
+        self.scope = scope
+
+    async def add(self, counts: dict[str, tuple[int, int]]) -> dict[str, MonthUsage]:
+        totals = await super().add({self.scope.key(month): count for month, count in counts.items()})
+        return {self.scope.name(key): replace(usage, month=self.scope.name(key)) for key, usage in totals.items()}
+
+    async def month(self, month: str) -> MonthUsage:
+        return replace(await super().month(self.scope.key(month)), month=month)
 
 
 class ScopedReleaseStore(ReleaseStore):

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot import create_bot
+from bot import FoundryBot, create_bot
 from core.settings import Settings
+from services.resources import App
 from tests.backends import backend, backend_kind, pg_backend, postgres_server  # noqa: F401 - fixtures for every test
 from tests.harness import DiscordHarness
 from tests.stand_ins.foundry_api import StandInFoundryAPI
@@ -141,6 +142,9 @@ def make_settings(tmp_path, relay: StandInRelay, foundry: StandInFoundryAPI, **o
         maintainer_role="Maintainer",
         foundry_player=FOUNDRY_PLAYER,
         refresh_interval=0,  # tests drive the background refresh themselves (tests/test_background.py)
+        # The stand-ins serving manifests and zips listen on 127.0.0.1; tests/test_release_network.py proves
+        # the refusal with this off.
+        allow_private_manifest_hosts=True,
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -153,11 +157,21 @@ def settings_overrides():
 
 
 @pytest.fixture
-async def gm_env(tmp_path, relay, foundry, settings_overrides):
+def bot_clock():
+    """Override in a test module to run the bot on an injected wall clock (the relay's month, the background
+    refresh, the budget's days)."""
+    return None
+
+
+@pytest.fixture
+async def gm_env(tmp_path, relay, foundry, settings_overrides, bot_clock):
     world = relay.add_world(WORLD_ID, "Ashes of the Valley", online=True)
     world.add_user(FOUNDRY_PLAYER)
     settings = make_settings(tmp_path, relay, foundry, **settings_overrides)
-    bot = create_bot(settings)
+    if bot_clock is None:
+        bot = create_bot(settings)
+    else:
+        bot = FoundryBot(settings, app=await App.open(settings, clock=bot_clock))
     async with DiscordHarness(bot, token=settings.discord_token.get_secret_value()) as h:
         guild = h.guild("Campaign", roles=["GM", "Maintainer", "Player"])
         channel = h.channel(guild, "table")

@@ -33,6 +33,7 @@ def hosted_settings(tmp_path, foundry, **overrides) -> Settings:
         release_api_url=foundry.release_url,
         refresh_interval=0,  # tests run background passes themselves
         allow_private_relay_hosts=True,  # the stand-in relays listen on 127.0.0.1
+        allow_private_manifest_hosts=True,  # and so does the stand-in serving manifests
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -62,6 +62,8 @@ async def test_a_server_that_has_not_set_up_gets_one_line_and_stays(hosted):
 async def test_setup_relay_checks_the_key_at_once_names_missing_scopes_and_never_shows_it(hosted):
     h, bot, tenant = hosted
     tenant.relay.keys[KEY] = set(SCOPES_WITHOUT_WRITES)
+    tenant.world.add_entry("Harbor")
+    before = {uuid: dict(doc) for uuid, doc in tenant.world.entries.items()}
 
     reply = await setup_relay(h, tenant)
 
@@ -71,11 +73,12 @@ async def test_setup_relay_checks_the_key_at_once_names_missing_scopes_and_never
     assert "`file:read`: entry images" in reply.text
     assert "/lookup, /players" in reply.text.split("What works")[1]
     assert "Ashes of the Valley" in reply.text  # the worlds the key sees
-    # Every scope was tried against a world no relay has: nothing reached Foundry.
+    # Every scope was tried with a request naming no world (the relay checks the scope before it picks one),
+    # each of something that does not exist: nothing changed in the world.
     probes = [r for r in tenant.relay.log if r.path not in ("/api/status", "/clients")]
     assert {r.path for r in probes} == {"/get", "/get-folder", "/search", "/update", "/download"}
-    assert all(r.query.get("clientId") == "setup-scope-check" for r in probes)
-    assert tenant.world.entries == {}
+    assert all("clientId" not in r.query for r in probes)
+    assert tenant.world.entries == before
 
     shown = await h.slash(tenant.admin, tenant.channel, "setup show")
     assert "sealed, set on <t:" in shown.text and f"by <@{tenant.admin.id}>" in shown.text

@@ -48,12 +48,15 @@ async def cli(tmp_path, foundry):
         "RELEASE_TOKENS": json.dumps({"my-module": RELEASE_TOKEN}),
         "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
         "GITHUB_ACTOR": "octocat",
+        # The stand-ins listen on 127.0.0.1 (tests/test_release_network.py proves the refusal without this).
+        "ALLOW_PRIVATE_MANIFEST_HOSTS": "true",
     }
     runs = []
 
-    async def run(*args: str, **env: str | None):
+    async def run(*args: str, seams: dict | None = None, **env: str | None):
         merged = {**base, **env}
-        result = await run_bot(*args, env={k: v for k, v in merged.items() if v is not None}, cwd=tmp_path)
+        env = {k: v for k, v in merged.items() if v is not None}
+        result = await run_bot(*args, env=env, cwd=tmp_path, seams=seams)
         runs.append(result)
         return result
 
@@ -83,8 +86,13 @@ async def discord_api():
     await fake.close()
 
 
-def discord_env(fake: FakeDiscord, channel: str = "555000111") -> dict[str, str]:
-    return {"DISCORD_TOKEN": DISCORD_TOKEN, "ANNOUNCE_CHANNEL_ID": channel, "DISCORD_API_BASE": fake.api_base}
+def discord_env(fake: FakeDiscord, channel: str = "555000111", *, api: str | None = None) -> dict:
+    """The settings that turn announcing on, and the seam pointing the bot token at the fake Discord."""
+    return {
+        "DISCORD_TOKEN": DISCORD_TOKEN,
+        "ANNOUNCE_CHANNEL_ID": channel,
+        "seams": {"discord_api": api or fake.api_base},
+    }
 
 
 async def history(database) -> list[dict]:
@@ -116,14 +124,15 @@ async def test_dry_run_prints_what_the_bot_would_post_and_exits_0(cli, foundry):
     assert row["actor"] == "cli:octocat" and row["status"] == "success" and row["dry_run"] == 1
 
 
-async def test_dry_run_json_is_machine_readable(cli):
+async def test_dry_run_json_is_machine_readable(cli, foundry):
+    url = foundry.serve_manifest("manifests/my-module/v1.2.0/max/module.json", manifest_doc(maximum="14"))
     run = await cli(
         "release",
         "dry-run",
         "--package",
         "my-module",
         "--manifest",
-        cli.url,
+        url,
         "--version",
         "1.2.0",
         "--minimum",
@@ -133,7 +142,7 @@ async def test_dry_run_json_is_machine_readable(cli):
         "--maximum",
         "14",
         "--notes",
-        "https://example.org/CHANGELOG.md",
+        "https://example.org/my-module/releases/v1.2.0",
         "--json",
     )
 
@@ -146,8 +155,8 @@ async def test_dry_run_json_is_machine_readable(cli):
         "dry-run": True,
         "release": {
             "version": "1.2.0",
-            "manifest": cli.url,
-            "notes": "https://example.org/CHANGELOG.md",
+            "manifest": url,
+            "notes": "https://example.org/my-module/releases/v1.2.0",
             "compatibility": {"minimum": "12", "verified": "13", "maximum": "14"},
         },
     }
@@ -216,7 +225,9 @@ async def test_a_token_of_another_package_exits_1(cli):
 
 
 async def test_a_failed_preflight_exits_1_and_sends_nothing(cli, foundry):
-    url = foundry.serve_manifest("owner/repo/releases/latest/download/module.json", manifest_doc(version="1.1.0"))
+    url = foundry.serve_manifest(
+        "owner/repo/releases/latest/download/module.json", manifest_doc(version="1.1.0"), package=False
+    )
     run = await cli(
         "release",
         "dry-run",
@@ -233,8 +244,9 @@ async def test_a_failed_preflight_exits_1_and_sends_nothing(cli, foundry):
     )
     assert run.code == 1
     problems = [line for line in run.err.splitlines()[1:]]
-    assert len(problems) == 2
-    assert "/releases/latest/" in problems[0] and "version 1.1.0" in problems[1]
+    assert len(problems) == 3
+    assert "/latest/" in problems[0] and "version 1.1.0" in problems[1]
+    assert problems[2].startswith("The manifest has no download URL, so Foundry has no zip to install")
     assert not posts(foundry)
 
 
@@ -314,7 +326,7 @@ async def test_a_manifest_host_that_refuses_connections_is_temporary_75(cli, fou
     assert run.code == 75
     assert run.err.splitlines() == [
         "This release of my-module is not ready (1 problem).",
-        f"The manifest at {manifest} could not be reached (Connection refused).",
+        f"The manifest at {manifest} could not be reached.",
     ]
     assert posts(foundry) == []
 
@@ -480,18 +492,18 @@ async def test_an_announcement_that_cannot_be_posted_is_said_but_the_release_sta
     )
     assert run.code == 0
     assert foundry.published["my-module"] == ["1.0.0", "1.2.0"]
-    assert run.err.strip().splitlines()[-1] == (
-        "Released, but the announcement could not be posted in channel 999000999: "
-        "Discord does not know that channel (check ANNOUNCE_CHANNEL_ID)."
-    )
+    assert run.err.strip().splitlines() == [
+        "The bot could not post the announcement in channel 999000999: "
+        "Discord does not know that channel (check ANNOUNCE_CHANNEL_ID)"
+    ]
 
 
 async def test_an_unreachable_discord_is_said_but_the_release_stands(cli, foundry, discord_api):
-    env = {**discord_env(discord_api), "DISCORD_API_BASE": closed_port_url("/api/v10")}
+    env = discord_env(discord_api, api=closed_port_url("/api/v10"))
     run = await cli("release", "publish", "--package", "my-module", "--manifest", cli.url, "--yes", **env)
     assert run.code == 0
     assert foundry.published["my-module"] == ["1.0.0", "1.2.0"]
-    assert "the announcement could not be posted in channel 555000111: could not reach Discord" in run.err
+    assert run.err.startswith("The bot could not post the announcement in channel 555000111: could not reach Discord")
     assert "Traceback" not in run.err
 
 

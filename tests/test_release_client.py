@@ -17,6 +17,8 @@ from pydantic import SecretStr
 from core.errors import ConfigurationError
 from release import (
     DEFAULT_RELEASE_API_URL,
+    AddressPolicy,
+    Fetcher,
     PreflightFailed,
     ReleaseClient,
     ReleaseForbidden,
@@ -25,10 +27,12 @@ from release import (
     ReleaseRequest,
     ReleaseTimeout,
     ReleaseUnavailable,
+    ReleaseUncertain,
     ReleaseUnreachable,
     check_manifest,
     check_token,
     fetch_manifest,
+    guarded_session,
     parse_release_tokens,
     preflight,
     request_from_manifest,
@@ -93,6 +97,14 @@ async def session():
 
 
 @pytest.fixture
+async def fetcher():
+    # The stand-ins listen on 127.0.0.1, as a maintainer's own network would (ALLOW_PRIVATE_MANIFEST_HOSTS=true).
+    policy = AddressPolicy(allow_private=True)
+    async with guarded_session(policy, user_agent="tests") as http:
+        yield Fetcher(http, policy)
+
+
+@pytest.fixture
 def client(foundry, session):
     return ReleaseClient(session, foundry.release_url, timeout=5)
 
@@ -100,8 +112,8 @@ def client(foundry, session):
 # --- The request ------------------------------------------------------------------------------
 
 
-def test_default_url_is_foundryvtt_com_with_trailing_slash():
-    assert DEFAULT_RELEASE_API_URL == "https://foundryvtt.com/_api/packages/release_version/"
+def test_default_url_is_the_api_host_of_foundrys_article_with_trailing_slash():
+    assert DEFAULT_RELEASE_API_URL == "https://api.foundryvtt.com/_api/packages/release_version/"
 
 
 def test_payload_dry_run_uses_hyphenated_key_and_omits_blank_optionals():
@@ -317,16 +329,32 @@ async def test_200_without_success_report_is_not_a_success(foundry, client, body
     assert caught.value.status == 200
 
 
-async def test_slow_answer_times_out(foundry, session):
+async def test_a_slow_dry_run_times_out(foundry, session):
     foundry.delay_next(5)
     client = ReleaseClient(session, foundry.release_url, timeout=0.2)
 
     with pytest.raises(ReleaseTimeout) as caught:
-        await client.release(make_request(), SecretStr(TOKEN), dry_run=False)
+        await client.release(make_request(), SecretStr(TOKEN), dry_run=True)
 
     assert caught.value.temporary
     assert caught.value.message == "Foundry's release API did not answer within 0.2 s."
-    assert "may have been saved" in caught.value.details[0]
+
+
+async def test_a_real_release_that_times_out_may_have_been_released(foundry, session):
+    foundry.delay_next(5)
+    client = ReleaseClient(session, foundry.release_url, timeout=0.2)
+
+    with pytest.raises(ReleaseUncertain) as caught:
+        await client.release(make_request(), SecretStr(TOKEN), dry_run=False)
+
+    error = caught.value
+    assert not error.temporary and error.uncertain
+    assert error.message == (
+        "Version 1.2.0 of my-module may have been released: check the package page "
+        "(https://foundryvtt.com/packages/my-module)."
+    )
+    assert error.details[0] == "Foundry's release API did not answer within 0.2 s."
+    assert "retry" not in str(error).lower()
 
 
 async def test_closed_port_is_unreachable(session):
@@ -379,20 +407,20 @@ async def test_token_is_in_no_error_result_or_log(foundry, session, caplog):
 # --- Preflight ---------------------------------------------------------------------------------
 
 
-async def test_preflight_passes_a_matching_manifest(foundry, session):
-    url = foundry.serve_manifest("manifests/my-module/v1.2.0/module.json", manifest_doc())
+async def test_preflight_passes_a_matching_manifest(foundry, fetcher):
+    url = foundry.serve_manifest("manifests/my-module/v1.2.0/module.json", manifest_doc(), package=False)
 
-    assert await preflight(session, make_request(manifest=url)) == manifest_doc()
+    assert (await preflight(fetcher, make_request(manifest=url))).manifest == manifest_doc()
 
 
-async def test_preflight_refuses_latest_url_even_when_manifest_matches(foundry, session):
-    url = foundry.serve_manifest("my-module/releases/latest/download/module.json", manifest_doc())
+async def test_preflight_refuses_latest_url_even_when_manifest_matches(foundry, fetcher):
+    url = foundry.serve_manifest("my-module/releases/latest/download/module.json", manifest_doc(), package=False)
 
     with pytest.raises(PreflightFailed) as caught:
-        await preflight(session, make_request(manifest=url))
+        await preflight(fetcher, make_request(manifest=url))
 
     [line] = caught.value.details
-    assert "/releases/latest/" in line and "1.2.0" in line
+    assert "(a /latest/ URL)" in line and "1.2.0" in line
     assert not caught.value.temporary
 
 
@@ -400,31 +428,31 @@ async def test_preflight_refuses_latest_url_even_when_manifest_matches(foundry, 
     "doc, expected",
     [
         (manifest_doc(version="1.1.0"), "The manifest says version 1.1.0, but this release is 1.2.0"),
-        (manifest_doc(package_id="their-module"), "The manifest is for 'their-module', not my-module."),
+        (manifest_doc(package_id="their-module"), "The manifest is for their-module, not my-module."),
         ({**manifest_doc(), "id": None}, "The manifest has no id (expected my-module)."),
         (manifest_doc(minimum=None), "The manifest has no compatibility.minimum."),
     ],
 )
-async def test_preflight_reports_a_contradicting_manifest(foundry, session, doc, expected):
-    url = foundry.serve_manifest("manifests/my-module/v1.2.0/module.json", doc)
+async def test_preflight_reports_a_contradicting_manifest(foundry, fetcher, doc, expected):
+    url = foundry.serve_manifest("manifests/my-module/v1.2.0/module.json", doc, package=False)
 
     with pytest.raises(PreflightFailed) as caught:
-        await preflight(session, make_request(manifest=url))
+        await preflight(fetcher, make_request(manifest=url))
 
     [line] = caught.value.details
     assert line.startswith(expected)
 
 
-async def test_preflight_collects_every_problem(foundry, session):
+async def test_preflight_collects_every_problem(foundry, fetcher):
     doc = {"id": "their-module", "version": "1.1.0", "compatibility": {"maximum": "13"}}
-    url = foundry.serve_manifest("their-module/releases/latest/module.json", doc)
+    url = foundry.serve_manifest("their-module/releases/latest/module.json", doc, package=False)
 
     with pytest.raises(PreflightFailed) as caught:
-        await preflight(session, make_request(manifest=url, maximum="14"))
+        await preflight(fetcher, make_request(manifest=url, maximum="14"))
 
     details = caught.value.details
     assert len(details) == 6, details
-    assert "/releases/latest/" in details[0]
+    assert "/latest/" in details[0]
     assert "their-module" in details[1]
     assert "1.1.0" in details[2]
     assert details[3:] == [
@@ -435,11 +463,13 @@ async def test_preflight_collects_every_problem(foundry, session):
     assert caught.value.message == "Version 1.2.0 of my-module is not ready to release (6 problems)."
 
 
-async def test_preflight_reports_explicit_compatibility_that_differs(foundry, session):
-    url = foundry.serve_manifest("manifests/my-module/v1.2.0/module.json", manifest_doc(minimum="11", verified="12"))
+async def test_preflight_reports_explicit_compatibility_that_differs(foundry, fetcher):
+    url = foundry.serve_manifest(
+        "manifests/my-module/v1.2.0/module.json", manifest_doc(minimum="11", verified="12"), package=False
+    )
 
     with pytest.raises(PreflightFailed) as caught:
-        await preflight(session, make_request(manifest=url, minimum="10", verified="12.331"))
+        await preflight(fetcher, make_request(manifest=url, minimum="10", verified="12.331"))
 
     assert caught.value.details == [
         "compatibility.minimum is 10 for this release but 11 in the manifest.",
@@ -460,52 +490,52 @@ async def test_preflight_reports_explicit_compatibility_that_differs(foundry, se
         (manifest_doc(), {"delay": 3}, "did not answer within 0.2 s."),
     ],
 )
-async def test_preflight_reports_an_unusable_manifest(foundry, session, content, options, expected):
-    url = foundry.serve_manifest("manifests/my-module/v1.2.0/module.json", content, **options)
+async def test_preflight_reports_an_unusable_manifest(foundry, fetcher, content, options, expected):
+    url = foundry.serve_manifest("manifests/my-module/v1.2.0/module.json", content, **options, package=False)
 
     with pytest.raises(PreflightFailed) as caught:
-        await preflight(session, make_request(manifest=url), timeout=0.2)
+        await preflight(fetcher, make_request(manifest=url), timeout=0.2)
 
     assert caught.value.details == [f"The manifest at {url} {expected}"]
     assert not caught.value.temporary
 
 
-async def test_preflight_reports_unreachable_manifest_with_latest_url(session):
+async def test_preflight_reports_unreachable_manifest_with_latest_url(fetcher):
     url = closed_port_url("/owner/repo/releases/latest/download/module.json")
 
     with pytest.raises(PreflightFailed) as caught:
-        await preflight(session, make_request(manifest=url))
+        await preflight(fetcher, make_request(manifest=url))
 
     first, second = caught.value.details
-    assert "/releases/latest/" in first
+    assert "/latest/" in first
     assert second.startswith(f"The manifest at {url} could not be reached")
 
 
-async def test_preflight_does_not_fetch_a_non_http_url(foundry, session):
+async def test_preflight_does_not_fetch_a_non_http_url(foundry, fetcher):
     with pytest.raises(PreflightFailed) as caught:
-        await preflight(session, make_request(manifest="ftp://example.org/module.json"))
+        await preflight(fetcher, make_request(manifest="ftp://example.org/module.json"))
 
     assert caught.value.details == ["The manifest URL must start with http:// or https://."]
     assert foundry.requests == []
 
 
-async def test_preflight_checks_an_already_fetched_manifest_without_fetching_it_again(foundry, session):
-    url = foundry.serve_manifest("my-module/v1.2.0/module.json", manifest_doc())
-    fetched = await fetch_manifest(session, url)
+async def test_preflight_checks_an_already_fetched_manifest_without_fetching_it_again(foundry, fetcher):
+    url = foundry.serve_manifest("my-module/v1.2.0/module.json", manifest_doc(), package=False)
+    fetched = await fetch_manifest(fetcher, url)
 
-    assert await preflight(session, make_request(manifest=url), manifest=fetched) == manifest_doc()
+    assert (await preflight(fetcher, make_request(manifest=url), manifest=fetched)).manifest == manifest_doc()
     assert len(foundry.requests) == 1  # only the caller's fetch
 
     with pytest.raises(PreflightFailed) as caught:
-        await preflight(session, make_request(manifest=url, version="1.3.0"), manifest=fetched)
+        await preflight(fetcher, make_request(manifest=url, version="1.3.0"), manifest=fetched)
     assert len(caught.value.details) == 1 and "1.3.0" in caught.value.details[0]
     assert len(foundry.requests) == 1
 
 
-async def test_fetch_manifest_tolerates_a_byte_order_mark(foundry, session):
-    url = foundry.serve_manifest("m/module.json", "\ufeff" + json.dumps(manifest_doc()))
+async def test_fetch_manifest_tolerates_a_byte_order_mark(foundry, fetcher):
+    url = foundry.serve_manifest("m/module.json", "\ufeff" + json.dumps(manifest_doc()), package=False)
 
-    assert await fetch_manifest(session, url) == manifest_doc()
+    assert await fetch_manifest(fetcher, url) == manifest_doc()
 
 
 def test_check_manifest_accepts_numeric_compatibility():

@@ -110,18 +110,18 @@ async def test_dry_run_with_every_option_sends_them_all(gm_env):
         minimum="12",
         verified="13",
         maximum="14",
-        notes="https://example.org/my-module/CHANGELOG.md",
+        notes="https://example.org/my-module/changes/v1.2.0",
     )
 
     fields = field_map(result.response.embeds[0])
     assert fields["Compatibility"] == "minimum 12, verified 13, maximum 14"
-    assert fields["Notes"] == "https://example.org/my-module/CHANGELOG.md"
+    assert fields["Notes"] == "https://example.org/my-module/changes/v1.2.0"
     assert fields["Package page"] == PAGE
     [call] = posts(gm_env.foundry)
     assert call.body["release"] == {
         "version": "1.2.0",
         "manifest": url,
-        "notes": "https://example.org/my-module/CHANGELOG.md",
+        "notes": "https://example.org/my-module/changes/v1.2.0",
         "compatibility": {"minimum": "12", "verified": "13", "maximum": "14"},
     }
     assert call.body["dry-run"] is True
@@ -149,7 +149,7 @@ async def test_a_manifest_that_lacks_the_version_asks_for_it(gm_env):
             "owner/my-module/releases/latest/download/module.json",
             manifest_doc(),
             {},
-            "points at the latest release (/releases/latest/)",
+            "points at the latest release (a /latest/ URL)",
         ),
         (
             "v1.2.0/module.json",
@@ -161,7 +161,7 @@ async def test_a_manifest_that_lacks_the_version_asks_for_it(gm_env):
             "v1.2.0/module.json",
             manifest_doc(package="their-module"),
             {},
-            "The manifest is for 'their-module', not my-module.",
+            "The manifest is for their-module, not my-module.",
         ),
         (
             "v1.2.0/module.json",
@@ -174,9 +174,10 @@ async def test_a_manifest_that_lacks_the_version_asks_for_it(gm_env):
     ids=["latest-url", "version-mismatch", "id-mismatch", "missing-compatibility", "not-json"],
 )
 async def test_a_failed_preflight_says_why_and_sends_nothing(gm_env, path, doc, options, expected):
-    url = gm_env.foundry.serve_manifest(path, doc)
+    # The manifest's own checks, without its zip (tests/test_package_check.py checks the zip).
+    url = gm_env.foundry.serve_manifest(path, doc, package=False)
 
-    result = await dry_run(gm_env, package="my-module", manifest=url, **options)
+    result = await dry_run(gm_env, package="my-module", manifest=url, package_check=False, **options)
 
     assert result.ephemeral
     assert_only_expected_errors(result)
@@ -204,14 +205,16 @@ async def test_a_missing_manifest_is_a_clear_error_without_the_proxy_page(gm_env
 
 async def test_every_failed_check_is_its_own_line(gm_env):
     url = gm_env.foundry.serve_manifest(
-        "releases/latest/module.json", manifest_doc(package="their-module", version="0.9")
+        "releases/latest/module.json", manifest_doc(package="their-module", version="0.9"), package=False
     )
 
-    result = await dry_run(gm_env, package="my-module", manifest=url, version="1.2.0", minimum="11", verified="13")
+    result = await dry_run(
+        gm_env, package="my-module", manifest=url, version="1.2.0", minimum="11", verified="13", package_check=False
+    )
 
     problems = [line for line in lines(result) if line.startswith("• ")]
     assert len(problems) == 4, result.text
-    assert "/releases/latest/" in problems[0] and "version 1.2.0's own manifest" in problems[0]
+    assert "/latest/" in problems[0] and "version 1.2.0's own manifest" in problems[0]
     assert "their-module" in problems[1]
     assert "0.9" in problems[2]
     assert "compatibility.minimum is 11 for this release but 12 in the manifest" in problems[3]
@@ -535,12 +538,11 @@ async def test_an_unknown_announce_channel_is_told_to_the_maintainer(gm_env):
     result = await task
 
     assert gm_env.foundry.published["my-module"] == ["1.0.0", "1.2.0"]
-    first, warning = result.messages
-    assert "Released my-module 1.2.0" in first.text
-    assert warning.ephemeral
-    assert warning.text == (
-        "Released, but the announcement could not be posted in <#1234567890123>: "
-        "Discord does not know that channel (check ANNOUNCE_CHANNEL_ID)."
+    [reply] = result.messages
+    assert reply.ephemeral and "Released my-module 1.2.0" in reply.text
+    assert field_map(reply.embeds[0])["Warning"] == (
+        "The bot could not post the announcement in <#1234567890123>: "
+        "Discord does not know that channel (check ANNOUNCE_CHANNEL_ID)"
     )
 
 
@@ -562,9 +564,9 @@ async def test_an_announce_channel_without_permission_is_told_to_the_maintainer(
     result = await task
 
     assert gm_env.foundry.published["my-module"] == ["1.0.0", "1.2.0"]
-    warning = result.messages[-1]
-    assert warning.ephemeral
-    assert f"could not be posted in <#{announce_id}>: the bot lacks permission there" in warning.text
+    [reply] = result.messages
+    assert reply.ephemeral and "Released my-module 1.2.0" in reply.text
+    assert f"could not post the announcement in <#{announce_id}>: the bot lacks permission there" in reply.text
 
 
 # --- Who may release ------------------------------------------------------------------------------

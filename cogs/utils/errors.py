@@ -11,15 +11,18 @@ from cogs.utils.checks import NotAllowed
 from cogs.utils.respond import send_reply
 from core.errors import UserFacingError
 from core.replies import Reply, Tone
+from services.relay_budget import worded_for
 
 log = logging.getLogger("bot.errors")
 
 
-def describe(error: BaseException) -> Reply:
-    """A short, actionable reply for `error`; unexpected errors are logged, never shown as a traceback."""
+def describe(error: BaseException, command: str | None = None) -> Reply:
+    """A short, actionable reply for `error`; unexpected errors are logged, never shown as a traceback.
+    ``command`` lets a refusal name what stopped working ("lookups work again on 1 January")."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
     if isinstance(error, UserFacingError):
+        error = worded_for(error, command)
         reply = Reply(description=error.message, tone=Tone.WARNING if error.temporary else Tone.ERROR)
         if error.details:
             reply.description += "\n" + "\n".join(f"• {line}" for line in error.details)
@@ -57,7 +60,7 @@ async def report(interaction: discord.Interaction, error: BaseException) -> None
             "Unhandled error in /%s", _name(interaction), exc_info=(type(original), original, original.__traceback__)
         )
     try:
-        await send_reply(interaction, describe(error), ephemeral=True)
+        await send_reply(interaction, describe(error, _name(interaction)), ephemeral=True)
     except discord.HTTPException:
         log.warning("Could not tell %s about an error in /%s", interaction.user.id, _name(interaction))
 

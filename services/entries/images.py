@@ -26,7 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.replies import ImageRef, Reply
-from relay import FileMissing, FileTooLarge, RelayClient, RelayError, RelayModuleError, RelayScopeError
+from relay import (
+    FileMissing,
+    FileTooLarge,
+    RelayClient,
+    RelayError,
+    RelayModuleError,
+    RelayMonthlyLimit,
+    RelayScopeError,
+)
 from services.codex.render import absolute_image_url
 
 log = logging.getLogger(__name__)
@@ -372,6 +380,8 @@ class ImageService:
         except RelayModuleError:  # the module's "Missing required parameter (path)": the scope is there
             self._scope_missing_at = None
             return f"fetched through the relay ('{SCOPE}') and attached: Foundry has no public address"
+        except RelayMonthlyLimit:
+            raise  # /status says it once, for every line it stops
         except RelayError as error:
             return f"unknown: {error.message}"
         return f"fetched through the relay ('{SCOPE}') and attached: Foundry has no public address"

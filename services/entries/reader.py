@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from core.errors import UserFacingError
 from core.textsafe import echo
-from relay import EntryNotFound, JournalEntry, RelayClient
+from relay import EntryNotFound, JournalEntry, RelayClient, RelayMonthlyLimit
 from services.maps.names import choice_label, normalise
 from services.maps.world_maps import NameMaps, WorldMap
 from services.worlds import ResolvedWorld
@@ -72,6 +72,8 @@ class EntryReader:
         """The entry as Foundry holds it now (as ``user_id`` may read it, when given)."""
         try:
             return await self._relay().get_entry(entry.uuid, client_id=world.client_id, user_id=user_id)
+        except RelayMonthlyLimit as error:  # the map still knows the name: say that it can't be read
+            raise error.reading(echo(entry.name)) from None
         except EntryNotFound:
             raise StaleMap(
                 f"“{echo(entry.name)}” is in the name map but no longer exists in Foundry: the map is stale, run /refresh."

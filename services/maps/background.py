@@ -14,6 +14,11 @@ Processes sharing one PostgreSQL database take turns: a world is checked by one 
 store's ``refresh_turn``, an advisory lock) and once per interval between them (``checked_at``, the time of
 the last check any of them made); the others hear of a changed map by notification (services/servers.py).
 
+A hosted relay's monthly quota (services/relay_budget.py): the interval in force (``every``) is
+REFRESH_INTERVAL stretched so a month of passes spends at most a third of RELAY_MONTHLY_LIMIT, and once the
+relay says the month is spent every world pauses until the 1st (UTC); the relay client lets one probe a
+day through, so an upgraded account resumes the same day.
+
 Usable without Discord: ``run_due()`` does one pass, ``start()``/``stop()`` run the loop.
 """
 
@@ -26,12 +31,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.errors import UserFacingError
-from relay import NoWorldConnected, UnknownWorld
+from relay import NoWorldConnected, RelayMonthlyLimit, UnknownWorld, background_requests
 from services.maps.rebuild import Rebuild
+from services.relay_budget import RelayBudget, budgeted_interval, interval_cost
 
 log = logging.getLogger(__name__)
 
-OFFLINE_RETRY = 60.0  # seconds between probes of an offline world
+OFFLINE_RETRY = 60.0  # seconds between probes of an offline world (the relay does not count those: 404 at auth)
 FAILURE_RETRY = 300.0  # at most this long before a failed background refresh is tried again
 MAX_SLEEP = 30.0  # the loop looks for newly chosen worlds at least this often
 
@@ -45,13 +51,19 @@ class WorldState:
     failing: bool = False
     offline: bool = False
     last_result: str | None = None  # "unchanged", "updated"
+    paused_until: float | None = None  # the relay's month is spent: until the 1st (UTC)
+    paused_because: str | None = None
 
 
 class BackgroundRefresher:
-    def __init__(self, gm, interval: float, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, gm, interval: float, *, clock: Callable[[], float] = time.time, budget: RelayBudget | None = None
+    ):
         self.gm = gm
-        self.interval = float(interval)
+        self.interval = float(interval)  # REFRESH_INTERVAL
+        self.every = self.interval  # the interval in force: stretched to the monthly budget
         self.clock = clock
+        self.budget = budget
         self.states: dict[str, WorldState] = {}
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
@@ -92,7 +104,25 @@ class BackgroundRefresher:
     def _map_changed(self, client_id: str) -> None:
         state = self.states.get(client_id)
         if state is not None:
-            state.next_run = self.clock() + self.interval
+            state.next_run = self.clock() + self.every
+
+    async def plan(self) -> list[str]:
+        """The worlds to refresh, and the interval in force for them (``every``)."""
+        worlds = await self.worlds()
+        self.every = await self._budgeted(worlds)
+        return worlds
+
+    async def _budgeted(self, worlds: list[str]) -> float:
+        """REFRESH_INTERVAL, or longer when the monthly budget needs it (FOUNDRY_PLAYER and each linked user
+        count as a player view; one linked as FOUNDRY_PLAYER too counts twice: the budget errs long)."""
+        limit = self.budget.limit if self.budget is not None else None
+        if not limit:
+            return self.interval
+        views = []
+        for client_id in worlds:
+            linked = await self.gm.viewers.links.linked_users(client_id) if self.gm.viewers is not None else set()
+            views.append(len(linked) + (1 if self.gm.settings.foundry_player else 0))
+        return budgeted_interval(self.interval, interval_cost(views), limit)
 
     async def worlds(self) -> list[str]:
         """Every world a guild uses: chosen with /world, RELAY_CLIENT_ID, or mapped by a /refresh."""
@@ -107,7 +137,7 @@ class BackgroundRefresher:
         if state is None:
             info = await self.gm.maps.info(client_id)
             # A map refreshed before a restart is due one interval after that refresh (now, if overdue).
-            due = info.refreshed_at + self.interval if info is not None else self.clock()
+            due = info.refreshed_at + self.every if info is not None else self.clock()
             state = self.states[client_id] = WorldState(next_run=due)
             if info is not None:
                 state.last_success = info.refreshed_at
@@ -118,7 +148,8 @@ class BackgroundRefresher:
         outcomes: dict[str, str] = {}
         if not self.enabled:
             return outcomes
-        for client_id in await self.worlds():
+        worlds = await self.plan()
+        for client_id in worlds:
             state = await self._state(client_id)
             if state.next_run <= self.clock():
                 outcomes[client_id] = await self.run_one(client_id)
@@ -127,17 +158,17 @@ class BackgroundRefresher:
     async def run_one(self, client_id: str) -> str:
         state = await self._state(client_id)
         if self.gm.rebuilder.running(client_id) is not None:
-            state.next_run = self.clock() + self.interval  # a /refresh is running: it resets the clock anyway
+            state.next_run = self.clock() + self.every  # a /refresh is running: it resets the clock anyway
             return "skipped"
         store = self.gm.maps.store
         # Processes sharing the database take turns: one at a time per world, and once per interval between them.
         async with store.refresh_turn(client_id) as mine:
             if not mine:
-                state.next_run = self.clock() + self.interval
+                state.next_run = self.clock() + self.every
                 return "elsewhere"
             checked = await store.checked_at(client_id)
-            if checked is not None and checked + self.interval > self.clock():
-                state.next_run = checked + self.interval
+            if checked is not None and checked + self.every > self.clock():
+                state.next_run = checked + self.every
                 state.last_success = max(state.last_success or checked, checked)
                 return "elsewhere"
             outcome = await self._rebuild(client_id, state)
@@ -147,7 +178,10 @@ class BackgroundRefresher:
 
     async def _rebuild(self, client_id: str, state: WorldState) -> str:
         try:
-            done: Rebuild = await self.gm.rebuilder.rebuild(client_id, background=True, skip_unchanged=True)
+            with background_requests():  # refused by the relay client itself while the month is spent
+                done: Rebuild = await self.gm.rebuilder.rebuild(client_id, background=True, skip_unchanged=True)
+        except RelayMonthlyLimit as error:
+            return self._paused(client_id, state, error)
         except (UnknownWorld, NoWorldConnected):
             if not state.offline:
                 log.info("World %s is offline: background refresh paused until it is back", client_id)
@@ -163,11 +197,25 @@ class BackgroundRefresher:
             log.info("World %s is back online: background refresh resumed", client_id)
         if state.failing:
             log.info("Background refresh of %s works again", client_id)
+        if state.paused_until is not None:
+            log.info("The relay accepts requests again: background refresh of %s resumed", client_id)
         state.offline = state.failing = False
+        state.paused_until = state.paused_because = None
         state.last_success = self.clock()
         state.last_result = "unchanged" if done.counts is None else "updated"
-        state.next_run = self.clock() + self.interval
+        state.next_run = self.clock() + self.every
         return state.last_result
+
+    def _paused(self, client_id: str, state: WorldState, error: RelayMonthlyLimit) -> str:
+        """Until the 1st (UTC); the world is tried again when the relay client's daily probe is due."""
+        resets = error.resets_at.timestamp()
+        if state.paused_until is None:
+            log.warning("Background refresh of %s paused until %s (UTC): %s", client_id, error.resets_on, error.message)
+        state.paused_until, state.paused_because = resets, error.message
+        state.offline = state.failing = False
+        probe = self.gm.relay.quota.next_probe_at()
+        state.next_run = min(probe, resets) if probe is not None else resets
+        return "paused"
 
     def _failed(self, client_id: str, state: WorldState, message: str) -> str:
         if not state.failing:  # once per failure streak
@@ -175,7 +223,9 @@ class BackgroundRefresher:
         state.failing = True
         state.offline = False
         state.last_error, state.last_error_at = message, self.clock()
-        state.next_run = self.clock() + min(self.interval, FAILURE_RETRY)
+        # Failed requests count against a monthly quota too: under one, a failing world waits a whole interval.
+        limited = self.budget is not None and self.budget.limit
+        state.next_run = self.clock() + (self.every if limited else min(self.interval, FAILURE_RETRY))
         return "failed"
 
     def status(self, client_id: str) -> WorldState | None:

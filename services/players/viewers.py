@@ -18,7 +18,7 @@ from enum import Enum
 from core.errors import UserFacingError
 from core.settings import Settings
 from core.textsafe import echo
-from relay import FoundryUser, RelayClient
+from relay import FoundryUser, RelayClient, background_requests
 from storage.player_links import PlayerLinkStore
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,8 @@ class Viewers:
 
         async def warm() -> None:
             try:
-                await self.users(world)
+                with background_requests():  # nobody waits for it: not sent while the relay's month is spent
+                    await self.users(world)
             except UserFacingError as error:
                 log.info("Could not read the Foundry users of %s: %s", world, error.message)
             finally:

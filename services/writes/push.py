@@ -22,7 +22,7 @@ from core.errors import UserFacingError
 from core.replies import Confirm, Decision, Reply, Tone
 from core.textsafe import echo
 from relay import EntryNotFound, JournalEntry
-from relay.errors import CrossedReply, RelayError, RelayTimeout
+from relay.errors import CrossedReply, RelayError, RelayReplyTooLarge, RelayTimeout
 from services.codex import codex_diff, describe_changes, parse_push_file, validate_against_type
 from services.codex.conversion import asks_to_confirm, conversion_effects
 from services.codex.schema import TYPE_LABELS
@@ -169,7 +169,7 @@ class Pusher:
                 )
             try:
                 created = await self.relay.create_entry(name, document, client_id=world.client_id)
-            except (RelayTimeout, CrossedReply) as error:
+            except (RelayTimeout, CrossedReply, RelayReplyTooLarge) as error:
                 return await self._create_unclear(world, name, error)
             await self.maps.put(world.client_id, NameEntry(uuid=created.uuid, name=created.name, folder=created.folder))
             reply = Reply(

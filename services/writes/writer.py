@@ -19,7 +19,7 @@ from core.errors import UserFacingError
 from core.replies import Decision, Reply, Tone
 from core.textsafe import echo
 from relay import JournalEntry, RelayClient
-from relay.errors import CrossedReply, RelayError, RelayTimeout
+from relay.errors import CrossedReply, RelayError, RelayReplyTooLarge, RelayTimeout
 
 
 class WriteUnclear(UserFacingError):
@@ -89,5 +89,5 @@ class EntryWriter:
         """One dot-path update; a lost reply is read back (WriteUnclear when the entry does not hold it)."""
         try:
             return await self.relay.update_entry(uuid, diff, client_id=world_id)
-        except (CrossedReply, RelayTimeout) as error:
+        except (CrossedReply, RelayTimeout, RelayReplyTooLarge) as error:
             return await read_back(self.relay, world_id, uuid, diff, error)

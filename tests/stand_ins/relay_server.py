@@ -23,8 +23,19 @@ player. ``userId`` (an id, or a name matched case-insensitively) makes /get, /se
 (``{"default": 2}``, as a GM who revealed them); pass ``ownership={"default": 0}`` to hide one. /create
 makes ``{"default": 0, <GM>: 3}`` as Foundry does.
 
-Faults: force(), fail_send(), not_answering(), add_latency(), enable_rate_limit(), and the
-`crossing=True` constructor flag. Timings default small so tests stay fast.
+Faults: force(), fail_send(), not_answering(), add_latency(), enable_rate_limit(), redirect(),
+cross_viewers(), and the `crossing=True` constructor flag. Timings default small so tests stay fast.
+
+Monthly quotas (relay.md "Monthly quotas", checked against the relay's go-relay/internal/middleware/auth.go
+and handler/routes.go at v3.4.1): ``set_monthly_limit(n)`` is MONTHLY_REQUEST_LIMIT for the one account all
+keys belong to, ``set_key_monthly_limit(key, n)`` a scoped key's own ``monthlyLimit``, ``new_month()`` the
+relay's reset on the 1st. The checks run in the relay's order: the key (401), a ``clientId`` that isn't
+connected (404 "Invalid client ID"), the key's own monthly limit (429), the per-minute bucket (429), the
+account's monthly limit (429); only a request past all of them is counted (``requests_this_month``,
+``key_requests``), before its scope (403) and its handler run. /api/health and /api/status are never
+counted. The real relay reads both counters through a 60-second auth cache (and checks a key's own limit
+only when that cache misses), so near the limit it lets a few more through than here: the stand-in is
+exact, which is what a test can rely on.
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.payload import AsyncIterablePayload
 
 from tests.stand_ins import codex_rules
 
@@ -327,6 +339,14 @@ class StandInRelay:
         self._pending: dict[str, asyncio.Future] = {}
         self._bucket: tuple[int, float] | None = None  # (capacity, refill per second)
         self._tokens: dict[str, tuple[float, float]] = {}  # key -> (tokens, last refill time)
+        self.monthly_limit = 0  # MONTHLY_REQUEST_LIMIT of the account: 0 = unlimited
+        self.requests_this_month = 0  # the account's counter, all keys together
+        self.key_limits: dict[str, int] = {}  # scoped key -> its own monthlyLimit
+        self.key_requests: dict[str, int] = {}  # scoped key -> its counter
+        self._redirects: dict[str, list] = {}
+        self._streams: dict[str, tuple[bytes, int, int]] = {}
+        self.streamed: dict[str, int] = {}
+        self._viewer_crossings: dict[str, int] = {}
         self._tasks: set[asyncio.Task] = set()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -373,6 +393,37 @@ class StandInRelay:
     def enable_rate_limit(self, capacity: int = 300, per_second: float = 5.0) -> None:
         """The relay's per-key token bucket: 429 without Retry-After when empty."""
         self._bucket = (capacity, per_second)
+
+    def set_monthly_limit(self, limit: int, *, used: int | None = None) -> None:
+        """The account's monthly limit (0 = unlimited); ``used``: requests already counted this month."""
+        self.monthly_limit = limit
+        if used is not None:
+            self.requests_this_month = used
+
+    def set_key_monthly_limit(self, key: str, limit: int, *, used: int | None = None) -> None:
+        self.key_limits[key] = limit
+        if used is not None:
+            self.key_requests[key] = used
+
+    def new_month(self) -> None:
+        """The relay's reset at 00:00 UTC on the 1st: every counter back to 0."""
+        self.requests_this_month = 0
+        self.key_requests.clear()
+
+    def redirect(self, route: str, location: str, *, status: int = 307, times: int = 1) -> None:
+        """The next ``times`` requests to ``route`` are redirected (as a proxy in front of a wrong RELAY_URL does)."""
+        self._redirects[route] = [location, status, times]
+
+    def stream(self, route: str, chunk: bytes, count: int, *, status: int = 200) -> None:
+        """The next request to ``route`` gets ``count`` copies of ``chunk``, chunked, with no Content-Length (a
+        runaway reply); ``streamed[route]`` counts the chunks the server got to produce before the client left."""
+        self._streams[route] = (chunk, count, status)
+        self.streamed[route] = 0
+
+    def cross_viewers(self, route: str = "/get", *, times: int = 1) -> None:
+        """The next ``times`` requests asked as a user (``userId``) get the reply computed for the GM: what the
+        relay's id-only matching hands a player whose /get shared a millisecond with the GM's /get."""
+        self._viewer_crossings[route] = times
 
     def requests(self, path: str | None = None) -> list[LoggedRequest]:
         return [r for r in self.log if path is None or r.path == path]
@@ -429,6 +480,23 @@ class StandInRelay:
         forced = self._take_forced(path)
         if forced is not None:
             return forced
+        if path in self._streams:
+            chunk, count, status = self._streams.pop(path)
+
+            async def chunks():
+                for _ in range(count):
+                    self.streamed[path] += 1
+                    yield chunk
+
+            return web.Response(status=status, body=AsyncIterablePayload(chunks()), content_type="application/json")
+        redirect = self._redirects.get(path)
+        if redirect is not None:
+            location, status, times = redirect
+            if times <= 1:
+                del self._redirects[path]
+            else:
+                redirect[2] -= 1
+            return web.Response(status=status, headers={"Location": location})
         if path in self._fail_after:
             passed, status, fail_body = self._fail_after[path]
             if passed <= 0:
@@ -478,13 +546,31 @@ class StandInRelay:
         )
 
     def _guard(self, request: web.Request, scope: str) -> web.Response | None:
+        """The relay's middleware chain, in its order: auth, per-minute limit, usage (counted), scope."""
         key = request.headers.get("x-api-key")
         if not key:
             return _error(401, "API key is required")
         if key not in self.keys:
             return _error(401, "Invalid API key")
+        client_id = request.query.get("clientId")
+        if client_id and not (client_id in self.worlds and self.worlds[client_id].online):
+            return _error(404, "Invalid client ID")
+        if key in self.key_limits and self.key_requests.get(key, 0) >= self.key_limits[key]:
+            return _error(429, "Scoped key monthly request limit exceeded")
         if self._bucket is not None and not self._take_token(key):
             return _error(429, "Too many API requests, please slow down")
+        if self.monthly_limit > 0 and self.requests_this_month >= self.monthly_limit:
+            return web.json_response(
+                {
+                    "error": "Monthly API request limit reached",
+                    "limit": self.monthly_limit,
+                    "message": "Please upgrade to a paid subscription for unlimited monthly API access",
+                    "upgradeUrl": "/api/subscriptions/create-checkout-session",
+                },
+                status=429,
+            )
+        self.requests_this_month += 1
+        self.key_requests[key] = self.key_requests.get(key, 0) + 1
         if scope not in self.keys[key]:
             return _error(403, f"API key lacks required scope: {scope}")
         return None
@@ -570,6 +656,9 @@ class StandInRelay:
 
     def _module(self, path: str, world: StandInWorld, query: Any, body: Any) -> tuple[int, dict]:
         asked_as = query.get("userId")
+        if asked_as and self._viewer_crossings.get(path):
+            self._viewer_crossings[path] -= 1
+            asked_as = None  # this reply is the one made for the GM's request
         if asked_as and path in _AS_USER:
             user_id = world.find_user(asked_as)
             if user_id is None:
