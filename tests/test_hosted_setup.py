@@ -9,6 +9,7 @@ import pytest
 
 from bot import create_bot
 from cogs.utils.tree import NOT_SET_UP
+from tests.conftest import RELAY_KEY, RELEASE_TOKEN
 from tests.harness import DiscordHarness, HarnessError
 from tests.harness.driver import CommandNotAvailable
 from tests.helpers import run_until_button
@@ -208,3 +209,52 @@ async def test_setup_clear_forgets_everything_after_confirm(hosted):
 async def test_without_hosted_there_is_no_setup(gm_env):
     with pytest.raises(HarnessError, match="not a synced slash command"):
         await gm_env.h.slash(gm_env.gm, gm_env.channel, "setup show")
+
+
+async def test_the_operators_listed_server_keeps_env_and_no_other_server_sees_it(tmp_path, foundry, relay):
+    """HOSTED on a bot that already served its own campaign: the listed server keeps .env's relay, world and tokens;
+    another server that set only its roles gets none of them, and is told how to set its own."""
+    world = relay.add_world("client-main", "Operator's campaign", online=True)
+    world.add_entry("Operator secret place")
+    settings = hosted_settings(
+        tmp_path,
+        foundry,
+        relay_url=relay.base_url,
+        relay_api_key=RELAY_KEY,
+        relay_client_id="client-main",
+        release_tokens={"my-module": RELEASE_TOKEN},
+        maintainer_role="Maintainer",
+    )
+    bot = create_bot(settings)
+    async with DiscordHarness(bot, token=settings.discord_token.get_secret_value()) as h:
+        listed = new_server(h, Tenant("Operator", relay, RELAY_KEY, world))
+        other = new_server(h, Tenant("Stranger", relay, RELAY_KEY, world))
+        bot.settings.discord_guild_id = (listed.guild.id,)
+        roles = await h.slash(
+            other.admin,
+            other.channel,
+            "setup roles",
+            gm=other.guild.role("GM"),
+            maintainer=other.guild.role("Maintainer"),
+        )
+        assert "Roles set" in roles.text
+
+        own = await h.slash(listed.gm, listed.channel, "refresh")
+        before = len(relay.log)
+        theirs = await h.slash(other.gm, other.channel, "lookup", name="Operator secret place")
+        names = await h.autocomplete(other.gm, other.channel, "lookup", "name", "Oper")
+        release = await h.slash(
+            other.maintainer,
+            other.channel,
+            "release dry-run",
+            package="my-module",
+            manifest="https://example.invalid/m.json",
+        )
+
+        assert "Name map refreshed" in own.text
+        assert theirs.text == "This server's relay is not set up: a member with Manage Server runs /setup relay."
+        assert names == []
+        assert "No release token is configured for my-module: a maintainer stores it with /release token set" in (
+            release.text
+        )
+        assert len(relay.log) == before  # nothing of the stranger's reached the operator's relay
