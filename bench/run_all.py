@@ -15,7 +15,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ("autocomplete", "refresh", "lookup", "lookup_image", "ack_latency", "loop_lag", "idle_memory", "visibility")
+SCRIPTS = (
+    "autocomplete",
+    "refresh",
+    "lookup",
+    "lookup_image",
+    "ack_latency",
+    "loop_lag",
+    "idle_memory",
+    "visibility",
+    "many_worlds",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

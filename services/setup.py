@@ -210,6 +210,7 @@ class ServerSetup:
                 reply.footer = f"Could not check the user now: {error.message}"
             else:
                 if setting.user is None:
+                    reply.title = "Player view saved, but it serves no one yet"
                     reply.tone = Tone.WARNING
                     reply.add_field("In this world", setting.describe())
         reply.footer = "\n".join(filter(None, [reply.footer, "Players' names are learnt at the next /refresh."]))
