@@ -99,7 +99,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             players = PlayersService(app.gm.viewers, app.gm.visibility)
             viewer = await players.viewer_for(world.client_id, args.as_player) if args.as_player else GM_VIEWER
             found = await app.gm.lookup(world, args.name, viewer=viewer)
-            _print_reply(found.gm or found.player, args.json)
+            _print_reply(found.own or found.player, args.json)
         elif args.command == "push":
             reply = await app.gm.push(world, args.name, raw, rename=args.rename, confirm=_confirm(args, "write it"))
             _print_reply(reply, args.json)
@@ -137,6 +137,9 @@ def _confirm(args: argparse.Namespace, what: str):
 
 
 async def _release(app: App, args: argparse.Namespace) -> int:
+    if args.action == "log":
+        _print_reply(await app.releases.log(args.package), args.json)
+        return EXIT_OK
     options = ReleaseOptions(
         package=args.package,
         manifest=args.manifest,

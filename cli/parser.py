@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if action == "publish":
             cmd.add_argument("--yes", action="store_true", help="publish without asking (otherwise only a preview)")
+    log_cmd = actions.add_parser(
+        "log", parents=[json_flag], help="the release log: who checked or released what, and Foundry's answer"
+    )
+    log_cmd.add_argument("--package", help="only this package")
 
     secrets = sub.add_parser(
         "secrets",

@@ -59,17 +59,16 @@ class GMCommands(commands.Cog):
             await self.lookup_as_player(interaction, name, private)
             return
         # A GM's answer starts private: the full view (secrets, notes, unshared entries) is theirs alone;
-        # the channel then gets only what the players may see, as a second message (none if hidden).
+        # the channel then gets only what every player there may see, as a second message (none if hidden).
         await interaction.response.defer(ephemeral=True, thinking=True)
         server = server_of(interaction)
         world = await server.gm.resolve_world(interaction.guild_id)
-        found = await server.gm.lookup(world, name, viewer=GM_VIEWER)
-        full = found.gm or found.player
-        if found.player is not None and found.gm is not None:
+        found = await server.gm.lookup(world, name, viewer=GM_VIEWER, guild_id=interaction.guild_id)
+        full = found.own or found.player
+        if found.player is not None and found.own is not None:
             full.title = f"GM view — {full.title or ''}"
         if found.player is None and not private:
-            note = "Players can't see this entry: nothing was posted to the channel."
-            full.footer = f"{full.footer}\n{note}" if full.footer else note
+            _note(full, "Not every player here may see this entry: nothing was posted to the channel.")
         images = server.images
         pending = [await send_with_image(interaction, full, images, world.client_id, ephemeral=True)]
         if found.player is not None and not private:
@@ -86,12 +85,38 @@ class GMCommands(commands.Cog):
         await interaction.response.defer(ephemeral=private, thinking=True)
         world = await server.gm.resolve_world(interaction.guild_id)
         viewer = await viewers.for_member(interaction.guild_id, world.client_id, interaction.user.id, is_gm=False)
-        found = await server.gm.lookup(world, name, viewer=viewer)
-        # The image is fetched only now, from the view this member receives.
+        found = await server.gm.lookup(world, name, viewer=viewer, guild_id=interaction.guild_id)
         images = server.images
-        await finish_images(
-            [await send_with_image(interaction, found.player, images, world.client_id, ephemeral=private)]
-        )
+        # The image is fetched only now, from the view each message carries.
+        if private or found.own is None:
+            await finish_images(
+                [
+                    await send_with_image(
+                        interaction, found.own or found.player, images, world.client_id, ephemeral=private
+                    )
+                ]
+            )
+            return
+        # This member's own view shows more than every player here may see: it goes to them alone. The channel
+        # gets the common view, or nothing (the public "thinking…" message is removed).
+        if found.player is not None:
+            pending = [await send_with_image(interaction, found.player, images, world.client_id, ephemeral=False)]
+            _note(
+                found.own,
+                "You see more of this entry than every player here may: the channel got the shared part; this is for you alone.",
+            )
+        else:
+            try:
+                await interaction.delete_original_response()
+            except discord.HTTPException as error:  # late (token gone): the private answer still goes, by DM
+                log.info("Could not remove the public placeholder of /lookup: %s", error)
+            pending = []
+            _note(
+                found.own,
+                "Not every player here may see this entry, so nothing was posted to the channel; this is for you alone.",
+            )
+        pending.append(await send_with_image(interaction, found.own, images, world.client_id, ephemeral=True))
+        await finish_images(pending)
 
     @app_commands.command(name="push", description="Write Campaign Codex data from a JSON file into a journal entry")
     @app_commands.describe(
@@ -136,6 +161,10 @@ class GMCommands(commands.Cog):
 
         reply = await service.refresh(world, progress)
         await edit_reply(interaction, reply)
+
+
+def _note(reply: Reply, note: str) -> None:
+    reply.footer = f"{reply.footer}\n{note}" if reply.footer else note
 
 
 async def setup(bot) -> None:

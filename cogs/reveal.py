@@ -44,7 +44,11 @@ class RevealCommands(commands.Cog):
         service = server_of(interaction).gm
         world = await service.resolve_world(interaction.guild_id)
         done = await service.set_visibility(
-            world, name, visible=visible, confirm=confirm_in_discord(interaction, ephemeral=True)
+            world,
+            name,
+            visible=visible,
+            confirm=confirm_in_discord(interaction, ephemeral=True),
+            guild_id=interaction.guild_id,
         )
         await edit_reply(interaction, done.reply)
         if post and done.players_view is not None:

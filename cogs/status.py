@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.utils.checks import NotAllowed, check_guild, has_role
+from cogs.utils.checks import NotAllowed, check_guild, has_role, role_label
 from cogs.utils.respond import send_reply
 from cogs.utils.servers import server_of
 from core.replies import Reply
@@ -78,15 +78,18 @@ class StatusCommands(commands.Cog):
         if not any(has_role(interaction.user, role, settings.guild_ids) for role in roles):
             raise NotAllowed("Only GMs and maintainers can see the bot's status.")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await send_reply(interaction, await status_report(server, interaction.guild_id), ephemeral=True)
+        names = {g.id: g.name for g in self.bot.guilds if g.id in settings.guild_ids}
+        report = await status_report(server, interaction.guild_id, names)
+        await send_reply(interaction, report, ephemeral=True)
 
     @app_commands.command(name="help", description="What each command does and who may use it")
     async def help(self, interaction: discord.Interaction) -> None:
         reply = Reply(title="Commands")
         server = interaction.extras.get("server")  # None: a hosted server that has not set up yet
         settings = server.settings if server is not None else self.bot.settings
+        gm_role = role_label(interaction.guild, settings.gm_role)  # a role id is never shown
         for usage, who, example in (HOSTED_HELP if settings.hosted else []) + HELP:
-            who = who.replace("GM role", f"GM role ({settings.gm_role})")
+            who = who.replace("GM role", f"GM role ({gm_role})")
             reply.add_field(usage, f"*{who}*\n{example}")
         await send_reply(interaction, reply, ephemeral=True)
 

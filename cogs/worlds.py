@@ -55,13 +55,8 @@ class WorldCommands(commands.Cog):
     @gm_only()
     async def world(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        server = server_of(interaction)
-        service = server.gm
-        worlds = await service.relay.list_worlds()
-        chosen = await service.world_choices.get(interaction.guild_id)
-        current = chosen.client_id if chosen else server.settings.relay_client_id
-        reply = service.worlds_reply(worlds, current)
-        online = [w for w in worlds if w.online]
+        service = server_of(interaction).gm
+        reply, online, current = await service.worlds.menu(interaction.guild_id)
         if not online:
             await send_reply(interaction, reply, ephemeral=True)
             return

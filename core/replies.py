@@ -32,6 +32,8 @@ class ImageRef:
 
     path: str | None = None  # a file on Foundry's server
     actor_uuid: str | None = None  # no image of its own: the linked actor's
+    # Whose view the reply is: the actor is read as each of these Foundry users (all must see it); () the GM's.
+    user_ids: tuple[str, ...] = ()
     base: str | None = None  # Foundry's public address, if known (the actor's image can then be linked)
     fallback_url: str | None = None  # what to link when the actor has no image either
 

@@ -32,6 +32,8 @@ MISSING_TOKEN = (
 # The public hosted relay: its free accounts get this many API requests a calendar month (UTC).
 PUBLIC_RELAY_HOST = "foundryrestapi.com"
 PUBLIC_RELAY_MONTHLY_LIMIT = 5000
+# Campaign Codex's sheet types (its module-wide tab defaults are kept per type).
+CODEX_SHEETS = ("npc", "location", "shop", "region", "group", "tag", "quest")
 
 MISSING_GUILD = (
     "DISCORD_GUILD_ID is not set: put your server's id there (several: comma-separated); "
@@ -61,6 +63,9 @@ class Settings(BaseSettings):
     refresh_interval: float = Field(default=900.0, ge=0)
     # Relay requests a calendar month (UTC) the bot budgets for; unset: 5000 on the public relay, else none.
     relay_monthly_limit: int | None = Field(default=None, ge=0)
+    # Campaign Codex's module-wide default tabs (its world setting defaultTabVisibility, which the relay can't
+    # read): sheet type -> tab -> (visible, hidden from players). See README, "What players see".
+    codex_hidden_tabs: Annotated[dict[str, dict[str, tuple[bool, bool]]], NoDecode] = Field(default_factory=dict)
 
     # Foundry's Package Release API (maintainer commands)
     release_api_url: str = DEFAULT_RELEASE_API_URL
@@ -74,7 +79,6 @@ class Settings(BaseSettings):
     allow_private_manifest_hosts: bool = False
     # Optional: a GitHub token for reading release notes through GitHub's API (60 requests an hour without).
     github_token: SecretStr | None = None
-
     # Hosted mode and more than one process
     # postgresql://user:password@host:port/database: every store on that server, which several processes may
     # share. Unset: the SQLite file at DATABASE_PATH (one process). Secret: it may hold a password.
@@ -107,9 +111,9 @@ class Settings(BaseSettings):
         "foundry_player",
         "discord_token",
         "relay_api_key",
+        "github_token",
         "database_url",
         "secrets_key",
-        "github_token",
         mode="before",
     )
     @classmethod
@@ -242,6 +246,32 @@ class Settings(BaseSettings):
             return check_token("FOUNDRY_RELEASE_TOKEN", value) if value.strip() else None
         return value
 
+    @field_validator("codex_hidden_tabs", mode="before")
+    @classmethod
+    def _codex_tabs(cls, value):
+        """``npc.associates, location.npcs`` (tabs hidden from players; ``*.quests`` for every sheet), or the JSON
+        of Campaign Codex's own setting (``game.settings.get("campaign-codex", "defaultTabVisibility")``)."""
+        if value is None or value == {} or (isinstance(value, str) and not value.strip()):
+            return {}
+        if isinstance(value, str) and value.strip().startswith("{"):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("is not valid JSON") from None
+        if isinstance(value, dict):
+            return _codex_tabs_from_setting(value)
+        found: dict[str, dict[str, tuple[bool, bool]]] = {}
+        for position, item in enumerate(str(value).split(","), start=1):
+            sheet, dot, tab = item.strip().partition(".")
+            if not dot or not tab.strip() or (sheet not in CODEX_SHEETS and sheet != "*"):
+                raise ValueError(
+                    f"must list sheet.tab pairs such as npc.associates (sheets: {', '.join(CODEX_SHEETS)}, or *): "
+                    f"item {position} is not one"
+                )
+            for one in CODEX_SHEETS if sheet == "*" else (sheet,):
+                found.setdefault(one, {})[tab.strip()] = (True, True)
+        return found
+
     @field_validator("maintainer_role", mode="before")
     @classmethod
     def _parse_roles(cls, value):
@@ -293,7 +323,7 @@ class Settings(BaseSettings):
         with the setting and position named, never its value."""
         known = tuple(
             s.get_secret_value()
-            for s in (self.discord_token, self.relay_api_key, self.secrets_key, self.github_token)
+            for s in (self.discord_token, self.relay_api_key, self.github_token, self.secrets_key)
             if s is not None
         )
         plain = [
@@ -334,6 +364,14 @@ class Settings(BaseSettings):
     @property
     def sealing_key(self) -> SealingKey | None:
         return SealingKey.from_text(self.secrets_key) if self.secrets_key is not None else None
+
+    @property
+    def campaign_guild_id(self) -> int | None:
+        """The first server listed in DISCORD_GUILD_ID: the one RELAY_CLIENT_ID serves without a /world choice."""
+        value = self.discord_guild_id
+        if isinstance(value, int):
+            return value
+        return value[0] if value else None
 
     @property
     def relay_configured(self) -> bool:
@@ -387,6 +425,35 @@ class Settings(BaseSettings):
 def is_public_relay(url: str | None) -> bool:
     host = urlsplit(url).hostname if url else None
     return host is not None and (host == PUBLIC_RELAY_HOST or host.endswith("." + PUBLIC_RELAY_HOST))
+
+
+def _codex_tabs_from_setting(setting: dict) -> dict[str, dict[str, tuple[bool, bool]]]:
+    """Campaign Codex's defaultTabVisibility: {sheet: {tab: {visible, hidden} or a bool (visible)}}; older
+    worlds keep flat "sheet.tab" keys."""
+    found: dict[str, dict[str, tuple[bool, bool]]] = {}
+
+    def entry(value) -> tuple[bool, bool]:
+        if isinstance(value, dict):
+            visible = value.get("visible")
+            return (True if visible is None else bool(visible), bool(value.get("hidden")))
+        if isinstance(value, bool):
+            return (value, False)
+        if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, bool) for v in value):
+            return (value[0], value[1])  # already read
+        raise ValueError("must hold true/false or {visible, hidden} for each tab")
+
+    for key, value in setting.items():
+        sheet, dot, tab = str(key).partition(".")
+        if sheet not in CODEX_SHEETS:
+            raise ValueError(f"must be keyed by Campaign Codex sheet types ({', '.join(CODEX_SHEETS)})")
+        if dot:
+            found.setdefault(sheet, {})[tab] = entry(value)
+        elif isinstance(value, dict):
+            for tab_key, tab_value in value.items():
+                found.setdefault(sheet, {})[str(tab_key)] = entry(tab_value)
+        else:
+            raise ValueError("must hold an object of tabs for each sheet type")
+    return found
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -27,6 +27,7 @@ import orjson
 from pydantic import SecretStr
 from yarl import URL
 
+from core.bodies import BodyTooLarge, chunks_within, read_within
 from core.errors import ConfigurationError, connection_reason
 from relay.errors import (
     CrossedReply,
@@ -610,18 +611,15 @@ class RelayClient:
             ) as resp:
                 status = resp.status
                 self._refuse_redirect(resp)
-                if resp.status == 200 and (resp.content_length or 0) > limit:
-                    raise FileTooLarge(path, limit)
                 chunks = []
-                size = 0
-                async for chunk in resp.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > limit:
-                        if resp.status == 200:
-                            raise FileTooLarge(path, limit)
-                        raise RelayReplyTooLarge(route, limit, _DEFAULT_CAP_ADVICE)
-                    chunks.append(chunk)
-                log.debug("GET %s -> %s (%d bytes)", route, resp.status, size)
+                try:
+                    async for chunk in chunks_within(resp, limit):
+                        chunks.append(chunk)
+                except BodyTooLarge:
+                    if resp.status == 200:
+                        raise FileTooLarge(path, limit) from None
+                    raise RelayReplyTooLarge(route, limit, _DEFAULT_CAP_ADVICE) from None
+                log.debug("GET %s -> %s (%d bytes)", route, resp.status, sum(map(len, chunks)))
                 return resp.status, resp.content_type, b"".join(chunks), resp.headers.get("Content-Disposition")
         except TimeoutError:
             raise RelayTimeout(seconds=self._timeout) from None
@@ -745,16 +743,11 @@ def _cancelled() -> bool:
 
 
 async def _read_body(resp: aiohttp.ClientResponse, cap: int, route: str) -> bytes:
-    """The body, grown in one buffer as it arrives (``resp.read()`` keeps every chunk and then joins them,
-    twice the memory of a multi-megabyte /structure reply at its peak), and never more than ``cap`` bytes."""
-    if (resp.content_length or 0) > cap:
-        raise RelayReplyTooLarge(route, cap, _CAP_ADVICE.get(route, _DEFAULT_CAP_ADVICE))
-    body = bytearray()
-    async for chunk in resp.content.iter_any():
-        body += chunk
-        if len(body) > cap:
-            raise RelayReplyTooLarge(route, cap, _CAP_ADVICE.get(route, _DEFAULT_CAP_ADVICE))
-    return bytes(body) if len(body) < 65_536 else body  # type: ignore[return-value]  # big: no extra copy
+    """The body, never more than ``cap`` bytes (core/bodies.py); over it, the route's own advice."""
+    try:
+        return await read_within(resp, cap)
+    except BodyTooLarge:
+        raise RelayReplyTooLarge(route, cap, _CAP_ADVICE.get(route, _DEFAULT_CAP_ADVICE)) from None
 
 
 def _digest(raw: bytes) -> str:

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from pydantic import SecretStr
 
+from core.bodies import read_at_most
 from core.errors import connection_reason
 from core.settings import DEFAULT_RELEASE_API_URL
 from release.errors import (
@@ -28,7 +29,6 @@ from release.errors import (
     short_text,
 )
 from release.models import ReleaseRequest, ReleaseResult
-from release.network import read_at_most
 
 RELEASE_API_HOST = "api.foundryvtt.com"
 DEFAULT_RETRY_AFTER = 60

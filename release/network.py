@@ -25,6 +25,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from core.bodies import read_at_most
+
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
 
@@ -105,20 +107,6 @@ class Answer:
     content_type: str
     body: bytes
     over_limit: bool  # the body is longer than the limit; `body` holds the first `limit` bytes
-
-
-async def read_at_most(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """Up to `limit` bytes of the body, and whether there was more (``read(n)`` returns what has arrived)."""
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = await response.content.read(limit + 1 - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    body = b"".join(chunks)
-    return body[:limit], len(body) > limit
 
 
 def _is_ip_literal(host: str) -> bool:

@@ -21,9 +21,10 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 
+from core.bodies import BodyTooLarge, chunks_within, read_at_most
 from core.textsafe import echo
 from release.models import ReleaseRequest
-from release.network import Fetcher, FetchFailed, read_at_most
+from release.network import Fetcher, FetchFailed
 from release.urls import shown_url
 
 MANIFEST_NAMES = ("module.json", "system.json", "world.json")
@@ -292,17 +293,15 @@ class PackageChecker:
 
     async def _streamed(self, response, expected: str | None, result: PackageCheck) -> tuple[str, bytes, str]:
         """A server that ignores Range: the whole body to a temporary file, at most STREAM_MAX_BYTES."""
-        declared = response.content_length
-        if declared is not None and declared > self.stream_max:
-            raise _Unusable(self._too_big())
         spool = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
         try:
             size = 0
-            async for chunk in response.content.iter_chunked(256 * 1024):
-                size += len(chunk)
-                if size > self.stream_max:
-                    raise _Unusable(self._too_big())
-                spool.write(chunk)
+            try:
+                async for chunk in chunks_within(response, self.stream_max):
+                    size += len(chunk)
+                    spool.write(chunk)
+            except BodyTooLarge:
+                raise _Unusable(self._too_big()) from None
             result.notes.append(
                 f"The download's server ignores Range requests: the whole zip ({_size(size)}) was read to check it."
             )

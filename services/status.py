@@ -74,7 +74,21 @@ def _unknown(error: UserFacingError) -> str:
     return f"unknown: {error.message}"
 
 
-async def status_report(app, guild_id: int | None) -> Reply:
+async def _servers_field(app, names: dict[int, str]) -> str:
+    """Which listed server serves which world, and which serve releases only."""
+    lines = []
+    for server in await app.gm.worlds.servers():
+        label = (
+            f"{echo(names[server.guild_id], 60)} (`{server.guild_id}`)"
+            if server.guild_id in names
+            else f"`{server.guild_id}`"
+        )
+        lines.append(f"{label}: {server.world or 'releases only (no world)'}")
+    return "\n".join(lines)[:1000] or "none listed (DISCORD_GUILD_ID)"
+
+
+async def status_report(app, guild_id: int | None, server_names: dict[int, str] | None = None) -> Reply:
+    """``server_names``: the listed servers' names the bot knows (the command line knows none)."""
     reply = Reply(title="Bot status", tone=Tone.SUCCESS)
     if app.relay is None:
         reply.add_field("Relay", "not configured (RELAY_URL, RELAY_API_KEY)")
@@ -115,6 +129,7 @@ async def status_report(app, guild_id: int | None) -> Reply:
         except UserFacingError as error:
             reply.tone = Tone.WARNING
             reply.add_field("World", (error.message if not month_spent(error) else _unknown(error))[:1000])
+        reply.add_field("Servers", await _servers_field(app, server_names or {}))
         # Last: it includes a "monthly limit" refusal met by the checks above.
         requests, warns = app.budget.status()
         reply.add_field("Relay requests", requests[:1000])

@@ -1,8 +1,11 @@
 """Which Foundry world a command acts on, and where that world serves its images.
 
-A command's world: an explicit ``--world``, then the server's /world choice, then ``RELAY_CLIENT_ID``, then the
-only online world. Autocomplete cannot ask the relay (Discord gives it 3 s), so the world each server used last
-is remembered here.
+A world belongs to one server, and a server's roles count only for its own world (a "GM" role in a package
+community is nobody's GM). A server's world: its /world choice; else, for the first server listed in
+DISCORD_GUILD_ID (the campaign's), ``RELAY_CLIENT_ID``, or the only online world when no other server is listed.
+Any other server that never chose a world has none: it serves releases only. A world another server uses can't
+be chosen. The command line (no server) takes ``--world``, then ``RELAY_CLIENT_ID``, then the only online world.
+Autocomplete cannot ask the relay (Discord gives it 3 s), so the world each server used last is remembered here.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.errors import UserFacingError
 from core.replies import Reply, Tone
 from core.settings import Settings
 from core.textsafe import echo
@@ -19,6 +23,26 @@ from storage import NameMapStore, WorldChoiceStore
 
 # Seconds a world's publicUrl is trusted before /clients is asked again.
 PUBLIC_URL_TTL = 600.0
+
+
+class NoWorldHere(UserFacingError):
+    def __init__(self):
+        super().__init__(
+            "This server has no Foundry world: it serves releases only. A GM here can give it a world no other "
+            "server uses with /world."
+        )
+
+
+class WorldTaken(UserFacingError):
+    pass
+
+
+@dataclass(frozen=True)
+class ServerWorld:
+    """What one listed server serves, for /status."""
+
+    guild_id: int
+    world: str | None  # a label (and client id), or None: releases only
 
 
 @dataclass(frozen=True)
@@ -48,18 +72,29 @@ class WorldResolver:
         return [w for w in await self._relay().list_worlds() if w.online]
 
     async def resolve(self, guild_id: int | None, override: str | None = None) -> ResolvedWorld:
-        """The world a command acts on: --world, then the guild's /world choice, then RELAY_CLIENT_ID,
-        then the only online world."""
+        """The world a command acts on (see the module's docstring)."""
         world = await self._resolve(guild_id, override)
         self._last_world[guild_id] = world.client_id
         return world
 
+    def _campaign(self, guild_id: int | None) -> bool:
+        return guild_id is not None and guild_id == self.settings.campaign_guild_id
+
+    def _single_server(self) -> bool:
+        return len(self.settings.guild_ids) <= 1
+
     async def _resolve(self, guild_id: int | None, override: str | None) -> ResolvedWorld:
-        chosen = await self.world_choices.get(guild_id) if guild_id is not None else None
-        client_id = override or (chosen.client_id if chosen else None) or self.settings.relay_client_id
+        if guild_id is not None:
+            chosen = await self.world_choices.get(guild_id)
+            if chosen is not None:
+                return ResolvedWorld(chosen.client_id, chosen.label or chosen.client_id)
+            if not self._campaign(guild_id):
+                raise NoWorldHere()
+        client_id = override or self.settings.relay_client_id
         if client_id:
-            label = chosen.label if chosen and chosen.client_id == client_id and chosen.label else client_id
-            return ResolvedWorld(client_id, label)
+            return ResolvedWorld(client_id, client_id)
+        if guild_id is not None and not self._single_server():
+            raise NoWorldHere()  # several servers: the campaign's world is named, never guessed
         online = await self.online_worlds()
         if not online:
             raise NoWorldConnected()
@@ -72,16 +107,41 @@ class WorldResolver:
         self._last_world.pop(guild_id, None)
 
     async def local_world_id(self, guild_id: int | None) -> str | None:
-        """The world to autocomplete from, without asking the relay (autocomplete cannot wait)."""
+        """The world to autocomplete from, without asking the relay (autocomplete cannot wait): the same rule
+        as commands, from what is stored."""
         if guild_id in self._last_world:
             return self._last_world[guild_id]
-        chosen = await self.world_choices.get(guild_id) if guild_id is not None else None
-        if chosen or self.settings.relay_client_id:
-            return chosen.client_id if chosen else self.settings.relay_client_id
+        if guild_id is not None:
+            chosen = await self.world_choices.get(guild_id)
+            if chosen is not None:
+                return chosen.client_id
+            if not self._campaign(guild_id):
+                return None
+        if self.settings.relay_client_id:
+            return self.settings.relay_client_id
+        if guild_id is not None and not self._single_server():
+            return None
         mapped = await self._mapped.worlds()
         return mapped[0] if len(mapped) == 1 else None
 
+    async def taken_by_another(self, guild_id: int, client_id: str) -> bool:
+        """Whether ``client_id`` is another listed server's world (its choice, or the campaign's RELAY_CLIENT_ID)."""
+        choices = await self.world_choices.by_guild()
+        if any(g != guild_id and c.client_id == client_id for g, c in choices.items()):
+            return True
+        campaign = self.settings.campaign_guild_id
+        return client_id == self.settings.relay_client_id and guild_id != campaign and campaign not in choices
+
+    async def choosable(self, guild_id: int, worlds: list[World]) -> list[World]:
+        """The worlds this server may choose: none another server uses."""
+        return [w for w in worlds if not await self.taken_by_another(guild_id, w.client_id)]
+
     async def choose(self, guild_id: int, world: World, chosen_by: int | None) -> Reply:
+        if await self.taken_by_another(guild_id, world.client_id):
+            raise WorldTaken(
+                f"“{echo(world.label)}” is another server's world: a world belongs to one server (its roles count "
+                "there only). Nothing changed."
+            )
         await self.world_choices.set(guild_id, world.client_id, world.label, chosen_by)
         self._last_world[guild_id] = world.client_id
         return Reply(
@@ -89,6 +149,45 @@ class WorldResolver:
             description=f"This server now uses **{echo(world.label)}** ({echo(world.client_id)}).",
             tone=Tone.SUCCESS,
         )
+
+    async def servers(self) -> list[ServerWorld]:
+        """Each listed server and the world it serves (None: releases only), in DISCORD_GUILD_ID's order."""
+        choices = await self.world_choices.by_guild()
+        listed = self.settings.discord_guild_id
+        listed = (listed,) if isinstance(listed, int) else tuple(listed or ())
+        found: list[ServerWorld] = []
+        for guild_id in listed:
+            chosen = choices.get(guild_id)
+            if chosen is not None:
+                found.append(
+                    ServerWorld(guild_id, f"{echo(chosen.label or chosen.client_id)} (`{echo(chosen.client_id, 60)}`)")
+                )
+            elif self._campaign(guild_id) and self.settings.relay_client_id:
+                found.append(ServerWorld(guild_id, f"`{echo(self.settings.relay_client_id, 60)}` (RELAY_CLIENT_ID)"))
+            elif self._campaign(guild_id) and self._single_server():
+                found.append(ServerWorld(guild_id, "the only online world"))
+            else:
+                found.append(ServerWorld(guild_id, None))
+        return found
+
+    async def menu(self, guild_id: int) -> tuple[Reply, list[World], str | None]:
+        """/world: the online worlds this server may choose (none another server uses), and its current one."""
+        worlds = await self._relay().list_worlds()
+        chosen = await self.world_choices.get(guild_id)
+        current = chosen.client_id if chosen else self.settings.relay_client_id if self._campaign(guild_id) else None
+        mine = await self.choosable(guild_id, worlds)
+        reply = self.worlds_reply(mine, current)
+        others = sum(1 for w in worlds if w.online) - sum(1 for w in mine if w.online)
+        if others and not any(w.online for w in mine):
+            reply = Reply(
+                title="No world to choose",
+                description="Every online world is another server's: a world belongs to one server.",
+                tone=Tone.WARNING,
+            )
+        elif others:
+            note = f"{others} world(s) other servers use not shown"
+            reply.footer = f"{reply.footer} · {note}" if reply.footer else note
+        return reply, [w for w in mine if w.online], current
 
     @staticmethod
     def worlds_reply(worlds: list[World], current: str | None) -> Reply:

@@ -31,8 +31,8 @@ class RelayUsageStore:
                     "background = relay_requests.background + excluded.background",
                     (month, requests, background),
                 )
-                rows = await tx.fetchall("SELECT requests, background FROM relay_requests WHERE month = ?", (month,))
-                for row in rows:
+                row = await tx.fetchone("SELECT requests, background FROM relay_requests WHERE month = ?", (month,))
+                if row is not None:
                     totals[month] = MonthUsage(month, int(row[0]), int(row[1]))
         return totals
 

@@ -144,6 +144,10 @@ class ServerWorldChoices(WorldChoiceStore):
         chosen = await super().get(self.guild_id)
         return [chosen.client_id] if chosen is not None else []
 
+    async def by_guild(self) -> dict[int, WorldChoice]:
+        chosen = await super().get(self.guild_id)
+        return {self.guild_id: chosen} if chosen is not None else {}
+
     async def set(self, guild_id: int, client_id: str, label: str | None, chosen_by: int | None) -> None:
         if guild_id != self.guild_id:
             raise ValueError("a server chooses only its own world")

@@ -23,6 +23,11 @@ class WorldChoiceStore:
         row = await self.db.fetchone("SELECT client_id, label FROM guild_worlds WHERE guild_id = ?", (guild_id,))
         return WorldChoice(row[0], row[1]) if row else None
 
+    async def by_guild(self) -> dict[int, WorldChoice]:
+        """Every guild's choice."""
+        rows = await self.db.fetchall("SELECT guild_id, client_id, label FROM guild_worlds ORDER BY guild_id")
+        return {r[0]: WorldChoice(r[1], r[2]) for r in rows}
+
     async def client_ids(self) -> list[str]:
         """Every world some guild has chosen."""
         return [r[0] for r in await self.db.fetchall("SELECT DISTINCT client_id FROM guild_worlds ORDER BY client_id")]

@@ -37,6 +37,9 @@ SETTINGS = (
     "HOSTED",
     "SHARD_COUNT",
     "SHARD_IDS",
+    "CODEX_HIDDEN_TABS",
+    "MAP_MEMORY_MB",
+    "ALLOW_PRIVATE_RELAY_HOSTS",
 )
 
 

@@ -454,15 +454,16 @@ def test_no_flags_entry_shows_page_titles():
 
 def test_quest_list():
     quests = [
-        {"title": "Find the ring", "completed": True},
-        {"title": "Slay the dragon", "failed": True},
-        {"title": "Open quest"},
+        {"title": "Find the ring", "completed": True, "visible": True},
+        {"title": "Slay the dragon", "failed": True, "visible": True},
+        {"title": "Open quest", "visible": True},
         {"title": "GM secret quest", "visible": False},
+        {"title": "Unmarked quest"},  # Campaign Codex shows players only quests marked visible
     ]
     flags = {"campaign-codex": {"type": "quest", "data": {"quests": quests}}}
     value = next(f.value for f in render(flags).fields if f.name == "Quests")
     assert "✅ Find the ring" in value and "❌ Slay the dragon (failed)" in value and "Open quest" in value
-    assert "GM secret quest" not in value
+    assert "GM secret quest" not in value and "Unmarked quest" not in value
     assert "GM secret quest" in next(f.value for f in render(flags, gm=True).fields if f.name == "Quests")
 
 

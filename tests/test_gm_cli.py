@@ -46,6 +46,23 @@ async def test_refresh_then_lookup_print_what_the_bot_would_post(cli):
     assert "Salt air." in as_player.out and "Smugglers" not in as_player.out  # notes are for the GM view only
 
 
+async def test_lookup_as_player_never_names_an_entry_hidden_since_the_last_refresh(cli):
+    """--as-player reads that user's view live, not the one stored by the last /refresh."""
+    cli.world.add_user("Table")
+    inn = cli.world.add_entry("Smugglers' Inn")
+    harbor = cli.world.entry(next(f"JournalEntry.{i}" for i, d in cli.world.entries.items() if d["name"] == "Harbor"))
+    harbor["flags"]["campaign-codex"]["data"]["linkedShops"] = [inn]
+    refreshed = await cli("refresh", FOUNDRY_PLAYER="Table")  # learns Table's view: the inn is shared
+    assert refreshed.code == 0 and "Player views: 1" in refreshed.out, refreshed.out
+    cli.world.entry(inn)["ownership"] = {"default": 0}  # hidden in Foundry afterwards; no refresh
+
+    as_player = await cli("lookup", "Harbor", "--as-player", "Table", FOUNDRY_PLAYER="Table")
+    near = await cli("lookup", "Smuglers Inn", "--as-player", "Table", FOUNDRY_PLAYER="Table")
+    assert as_player.code == 0 and "Salt air." in as_player.out, as_player.err
+    assert "Smugglers' Inn" not in as_player.out + as_player.err
+    assert near.code == 1 and "Smugglers' Inn" not in near.out + near.err
+
+
 async def test_json_output_is_machine_readable(cli):
     data = json.loads((await cli("refresh", "--json")).out)
     assert data["data"]["total"] == 1 and data["data"]["complete"] is True

@@ -26,6 +26,7 @@ from services.entries.images import (
     foundry_path,
 )
 from tests.conftest import RELAY_KEY
+from tests.helpers import no_leak
 from tests.stand_ins.relay_server import ALL_SCOPES, StandInRelay
 
 MAP = "worlds/ashes/maps/harbor map.png"
@@ -37,11 +38,30 @@ def png(width: int = 40, height: int = 30, colour=(200, 30, 30)) -> bytes:
     return out.getvalue()
 
 
+def webp(width: int = 12, height: int = 8) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (30, 60, 90)).save(out, "WEBP")
+    return out.getvalue()
+
+
+WEBP = webp()
+
+
 def noise_png(width: int, height: int) -> bytes:
     """A PNG that does not compress: its size is about width × height × 3 bytes."""
     out = io.BytesIO()
     Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(out, "PNG", compress_level=1)
     return out.getvalue()
+
+
+def noise_gif(width: int, height: int, frames: int = 3) -> bytes:
+    """An animated GIF that does not compress: over Discord's 10 MiB for 1900 × 1900 × 3 frames."""
+    out = io.BytesIO()
+    pictures = [Image.frombytes("P", (width, height), os.urandom(width * height)) for _ in range(frames)]
+    pictures[0].save(out, "GIF", save_all=True, append_images=pictures[1:], duration=100, loop=0)
+    data = out.getvalue()
+    assert len(data) > DISCORD_UPLOAD_LIMIT
+    return data
 
 
 def animated_gif(frames: int = 3) -> bytes:
@@ -118,7 +138,7 @@ async def test_an_npc_without_an_image_shows_its_linked_actors_image(gm_env):
     allow_files(gm_env)
     portrait = png(20, 20, (10, 200, 10))
     gm_env.world.add_file("worlds/ashes/actors/baron.webp", portrait, "image/webp")
-    actor = gm_env.world.add_actor("Baron Vell", img="worlds/ashes/actors/baron.webp")
+    actor = gm_env.world.add_actor("Baron Vell", img="worlds/ashes/actors/baron.webp", ownership={"default": 2})
     flags = {"campaign-codex": {"type": "npc", "image": None, "data": {"linkedActor": actor, "description": "x"}}}
     gm_env.world.add_entry("Baron Vell", flags=flags)
     await refresh(gm_env)
@@ -126,13 +146,37 @@ async def test_an_npc_without_an_image_shows_its_linked_actors_image(gm_env):
     result = await lookup(gm_env, name="Baron Vell")
 
     assert attached(result.messages[0])[1] == portrait
-    assert [r.query["uuid"] for r in gm_env.relay.requests("/get")][-1] == actor
+    [actor_read] = [r for r in gm_env.relay.requests("/get") if r.query["uuid"] == actor]
+    assert actor_read.query["userId"]  # read as the player whose view it is
+
+
+async def test_a_linked_actor_a_player_may_not_see_lends_them_no_portrait(gm_env):
+    """The actor is read with the player's userId: one hidden from them (the GM's NPC sheet) gives no picture,
+    nor its file name; the GM's own view still shows it."""
+    allow_files(gm_env)
+    portrait = png(20, 20, (10, 200, 10))
+    gm_env.world.add_file("worlds/ashes/actors/secret-lich-portrait.webp", portrait, "image/webp")
+    actor = gm_env.world.add_actor("Lich", img="worlds/ashes/actors/secret-lich-portrait.webp")  # hidden
+    flags = {"campaign-codex": {"type": "npc", "image": None, "data": {"linkedActor": actor, "description": "x"}}}
+    gm_env.world.add_entry("Old Hermit", flags=flags)
+    await refresh(gm_env)
+
+    with no_leak(gm_env, ("secret-lich-portrait", "secret_lich_portrait"), "hidden actor"):
+        mine = await lookup(gm_env, name="Old Hermit")
+    assert all(m.attachments == [] for m in mine.messages)
+    assert gm_env.relay.requests("/download") == []
+    assert all(r.query.get("userId") for r in gm_env.relay.requests("/get") if r.query["uuid"] == actor)
+    gm_public = [m for m in (await lookup(gm_env, gm_env.gm, name="Old Hermit")).messages if not m.ephemeral]
+    assert gm_public and all(m.attachments == [] and "lich" not in m.text.lower() for m in gm_public)
+
+    gm = await lookup(gm_env, gm_env.gm, name="Old Hermit", private=True)
+    assert attached(gm.messages[0])[1] == portrait
 
 
 @pytest.mark.parametrize("settings_overrides", [{"foundry_public_url": "https://vtt.example.com"}])
 async def test_with_a_public_address_fallbacks_are_linked_actor_first_then_the_modules_default(gm_env):
-    with_portrait = gm_env.world.add_actor("Mira", img="worlds/ashes/actors/mira.png")
-    placeholder_only = gm_env.world.add_actor("Nobody")  # Foundry's SVG placeholder: not shown
+    with_portrait = gm_env.world.add_actor("Mira", img="worlds/ashes/actors/mira.png", ownership={"default": 1})
+    placeholder_only = gm_env.world.add_actor("Nobody", ownership={"default": 2})  # the SVG placeholder: not shown
     for name, actor in (("Mira Thorn", with_portrait), ("Nobody", placeholder_only)):
         data = {"linkedActor": actor, "description": "x"}
         gm_env.world.add_entry(name, flags={"campaign-codex": {"type": "npc", "data": data}})
@@ -182,10 +226,43 @@ async def test_a_picture_over_discords_limit_is_scaled_down_and_says_so(gm_env):
     assert "scaled down" in message.embeds[0].footer.text
 
 
+@pytest.mark.parametrize("path", ["worlds/ashes/data/journal.db", "worlds/ashes/harbor.webm", "worlds/ashes/x.svg"])
+async def test_an_image_path_naming_a_file_that_is_no_picture_is_never_fetched(gm_env, path):
+    """Any Foundry file can be named as an entry's image: only picture file names are ever fetched."""
+    allow_files(gm_env)
+    gm_env.world.add_file(path, b"SQLite format 3\x00 journal rows: Vault of Ash", "application/octet-stream")
+    gm_env.world.add_entry("Harbor", flags=location(image=path))
+    await refresh(gm_env)
+
+    for who in (gm_env.player, gm_env.gm):
+        result = await lookup(gm_env, who)
+        assert all(m.attachments == [] for m in result.messages) and "Salt and tar." in result.text
+    assert gm_env.relay.requests("/download") == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"SQLite format 3\x00 journal rows: Vault of Ash", png()[:40], b"GIF89a" + b"\x00" * 64],
+    ids=["a database", "a truncated png", "a bare gif header"],
+)
+async def test_a_picture_name_whose_bytes_are_no_picture_is_never_uploaded(gm_env, data):
+    allow_files(gm_env)
+    gm_env.world.add_file("worlds/ashes/notes.png", data, "image/png")
+    gm_env.world.add_entry("Harbor", flags=location(image="worlds/ashes/notes.png"))
+    await refresh(gm_env)
+
+    result = await lookup(gm_env)
+
+    [message] = result.messages
+    assert message.attachments == [] and "Salt and tar." in message.text
+    assert "not a picture the bot can read" in message.embeds[0].footer.text
+    assert all(not r.files for r in gm_env.h.fake.requests)
+
+
 async def test_a_too_large_file_the_bot_cannot_resize_is_left_out_with_a_note(gm_env):
     allow_files(gm_env)
-    gm_env.world.add_file("worlds/ashes/harbor.webm", os.urandom(DISCORD_UPLOAD_LIMIT + 1000), "video/webm")
-    gm_env.world.add_entry("Harbor", flags=location(image="worlds/ashes/harbor.webm"))
+    gm_env.world.add_file("worlds/ashes/harbor.gif", noise_gif(1900, 1900), "image/gif")
+    gm_env.world.add_entry("Harbor", flags=location(image="worlds/ashes/harbor.gif"))
     await refresh(gm_env)
 
     result = await lookup(gm_env)
@@ -370,7 +447,7 @@ async def test_a_picture_hidden_from_players_is_fetched_only_for_the_gms_own_vie
 async def download_relay():
     relay = StandInRelay(keys={"k": set(ALL_SCOPES), "no-files": set(ALL_SCOPES) - {"file:read"}})
     world = relay.add_world("client-a", "Ashes")
-    world.add_file("worlds/a/map.webp", b"RIFF-webp-bytes", "image/webp")
+    world.add_file("worlds/a/map.webp", WEBP, "image/webp")
     world.add_file("worlds/a/blob", b"\x00\x01", "")
     world.add_file("worlds/a/empty.png", b"", "image/png")
     async with relay, aiohttp.ClientSession() as session:
@@ -385,7 +462,7 @@ async def test_the_relay_client_returns_bytes_and_content_type(download_relay):
     untyped = await client.download_file("/worlds/a/blob", client_id="client-a")
     empty = await client.download_file("worlds/a/empty.png", client_id="client-a")
 
-    assert (found.data, found.content_type, found.filename) == (b"RIFF-webp-bytes", "image/webp", "map.webp")
+    assert (found.data, found.content_type, found.filename) == (WEBP, "image/webp", "map.webp")
     assert (untyped.data, untyped.content_type) == (b"\x00\x01", "application/octet-stream")
     assert (empty.data, empty.content_type) == (b"", "image/png")  # the relay's JSON fallback for an empty file
 
@@ -435,7 +512,7 @@ async def test_the_stand_in_serves_the_base64_form_and_the_relays_error_texts(do
     async with session.get(url, params={"path": "worlds/a/nope.png"}, headers=headers) as resp:
         missing = (resp.status, await resp.json())
 
-    assert body["fileData"] == "data:image/webp;base64," + base64.b64encode(b"RIFF-webp-bytes").decode()
+    assert body["fileData"] == "data:image/webp;base64," + base64.b64encode(WEBP).decode()
     assert (body["filename"], body["mimeType"], body["type"]) == ("map.webp", "image/webp", "download-file-result")
     assert missing[0] == 400 and missing[1]["error"] == "Failed to download file: 404 Not Found"
 
@@ -447,13 +524,24 @@ async def test_lookups_wanting_one_picture_at_the_same_time_share_one_download(d
 
     got = await asyncio.gather(*(images.prepare("client-a", ImageRef(path="worlds/a/map.webp")) for _ in range(5)))
 
-    assert all(g is not None and g.data == b"RIFF-webp-bytes" for g in got)
+    assert all(g is not None and g.data == WEBP for g in got)
     assert len(relay.requests("/download")) == 1
 
 
-def test_only_files_on_foundrys_server_are_ever_fetched():
+def test_only_picture_files_on_foundrys_server_are_ever_fetched():
     assert foundry_path("/worlds/a/map.webp") == "worlds/a/map.webp"
-    for unsafe in ("https://evil.example/x.png", "//evil/x", "data:image/png;base64,AA", "worlds/../../etc/passwd", ""):
+    assert foundry_path("worlds/a/Map.JPEG") == "worlds/a/Map.JPEG"
+    for unsafe in (
+        "https://evil.example/x.png",
+        "//evil/x",
+        "data:image/png;base64,AA",
+        "worlds/../../etc/passwd",
+        "",
+        "worlds/a/data/journal.db",
+        "worlds/a/world.json",
+        "worlds/a/map.png.js",
+        "worlds/a/map",
+    ):
         assert foundry_path(unsafe) is None
 
 

@@ -78,3 +78,31 @@ def test_the_redacting_filter_removes_secrets_whatever_logged_them(tmp_path):
     record = logging.LogRecord("aiohttp", logging.INFO, __file__, 1, "header x-api-key=%s sent", (RELAY_KEY,), None)
     RedactSecrets([RELAY_KEY]).filter(record)
     assert record.getMessage() == f"header x-api-key={REDACTED} sent"
+
+
+def test_log_redaction_scrubs_the_whole_formatted_record_tracebacks_included(capsys, tmp_path):
+    """A secret in an exception's text reaches the log through the traceback, not the message: the line the
+    bot writes (message, traceback, stack) holds none of it."""
+    from core.logsafe import REDACTED, setup_logging
+    from core.settings import Settings
+
+    token = "relay-key-only-in-this-test-0a1b2c3d"  # not a session secret: the session's scanner stays quiet
+    settings = Settings(_env_file=None, relay_api_key=token, database_path=tmp_path / "x.sqlite3")
+    root = logging.getLogger()
+    kept_handlers, kept_level = root.handlers[:], root.level
+    try:
+        setup_logging(settings)
+        log = logging.getLogger("aiohttp.client")
+        try:
+            raise RuntimeError(f"bad header x-api-key: {token}")
+        except RuntimeError:
+            log.exception("Request failed")
+        log.warning("stack of %s", "a request", stack_info=True, extra={"key": token})
+        log.error("chained", exc_info=ValueError(f"wrapped {token[:-1]}{token[-1]}"))
+    finally:
+        root.handlers[:] = kept_handlers
+        root.setLevel(kept_level)
+    written = capsys.readouterr().err
+    assert "Request failed" in written and "Traceback" in written and "RuntimeError" in written
+    assert token not in written and token[6:18] not in written
+    assert written.count(REDACTED) >= 2

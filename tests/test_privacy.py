@@ -7,48 +7,16 @@ non-GM (messages, edits, autocomplete answers) and every log line is scanned for
 
 from __future__ import annotations
 
-import logging
-from contextlib import contextmanager
-
 import pytest
 
 from tests.conftest import WORLD_ID
+from tests.helpers import no_leak
 
 HIDDEN_WORDS = ("Vault of Ash", "Sorrowmere", "Hidden Plot", "Rumour text", "Letter to Ana", "inkwell")
 
 
 def npc(description: str, **data) -> dict:
     return {"campaign-codex": {"type": "npc", "image": None, "data": {"description": description, **data}}}
-
-
-class LogWatch(logging.Handler):
-    def __init__(self):
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@contextmanager
-def no_leak(env, words=HIDDEN_WORDS, what: str = ""):
-    """Nothing the bot sends to Discord, nor any log line, while the block runs holds one of `words`."""
-    watch = LogWatch()
-    root = logging.getLogger()
-    root.addHandler(watch)
-    before = len(env.h.fake.requests)
-    try:
-        yield
-    finally:
-        root.removeHandler(watch)
-    sent = env.h.fake.requests[before:]
-    for request in sent:
-        text = f"{request.json} {request.raw_body[:200_000]!r}"
-        for word in words:
-            assert word not in text, f"{what}: {word!r} reached Discord in {request.method} {request.path}"
-    for line in watch.lines:
-        for word in words:
-            assert word not in line, f"{what}: {word!r} reached a log line: {line[:200]}"
 
 
 @pytest.fixture
@@ -99,7 +67,7 @@ async def test_a_hidden_entry_is_no_entry_at_all_for_a_player(secrets):
 
 async def test_autocomplete_and_did_you_mean_offer_only_what_the_player_may_see(secrets):
     env = secrets
-    with no_leak(env, what="player autocomplete"):
+    with no_leak(env, HIDDEN_WORDS, what="player autocomplete"):
         everything = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "")
         typed = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "Va")
         near = await env.h.slash(env.player, env.channel, "lookup", name="Ruomur Mil")
@@ -112,7 +80,7 @@ async def test_autocomplete_and_did_you_mean_offer_only_what_the_player_may_see(
 
 async def test_a_shared_entry_shows_no_hidden_link_nor_hidden_page(secrets):
     env = secrets
-    with no_leak(env, what="shared entry"):
+    with no_leak(env, HIDDEN_WORDS, what="shared entry"):
         harbor = await env.h.slash(env.player, env.channel, "lookup", name="Harbor")
         log = await env.h.slash(env.player, env.channel, "lookup", name="Session Log")
     assert "Salt air." in harbor.text and "Rumour Mill" in harbor.text  # the LIMITED link keeps its name
@@ -124,7 +92,7 @@ async def test_a_shared_entry_shows_no_hidden_link_nor_hidden_page(secrets):
 async def test_a_limited_entry_shows_only_its_title_and_image(secrets):
     env = secrets
     env.world.public_url = "https://vtt.example.org"
-    with no_leak(env, what="limited entry"):
+    with no_leak(env, HIDDEN_WORDS, what="limited entry"):
         result = await env.h.slash(env.player, env.channel, "lookup", name="Rumour Mill")
     [embed] = result.response.embeds
     assert embed.title == "Rumour Mill" and "shared only this entry's title" in embed.description
@@ -234,7 +202,7 @@ async def test_after_a_restart_player_autocomplete_comes_back_without_any_comman
     env = secrets
     viewers = env.app.gm.viewers
     viewers._users.clear()  # as after a restart: the world's users are not known yet
-    with no_leak(env, what="autocomplete after restart"):
+    with no_leak(env, HIDDEN_WORDS, what="autocomplete after restart"):
         first = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "Har")
         assert first == []  # nothing proven about this player's view yet: fail closed
         await env.h.wait_for(lambda: WORLD_ID in viewers._users, what="the users to be read in the background")
@@ -272,7 +240,8 @@ async def test_a_view_the_refresh_could_not_learn_shows_the_player_nothing(secre
     with no_leak(env, ["Salt air"], "unlearnt view"):
         result = await env.h.slash(env.player, env.channel, "lookup", name="Harbor")
         choices = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "")
-    assert "No entry named “Harbor”" in result.text and choices == []  # fail closed
+    # Fail closed: the view is read again for the lookup, fails again, and the player is told so; no content.
+    assert "didn't answer" in result.text and "Salt air" not in result.text and choices == []
 
 
 async def test_player_autocomplete_never_waits_for_a_name_map_being_built(gm_env, monkeypatch):
@@ -301,3 +270,105 @@ async def test_player_autocomplete_never_waits_for_a_name_map_being_built(gm_env
     during = await gm_env.h.autocomplete(gm_env.player, gm_env.channel, "lookup", "name", "")
     assert [c["name"] for c in during] == ["Harbor"]
     gate.set()
+
+
+# --- names hidden since the last refresh -------------------------------------------------------------
+
+
+def later(env, seconds: float) -> None:
+    """Move the clock player views are dated by (no refresh runs: REFRESH_INTERVAL=0 in these tests)."""
+    visibility = env.app.gm.visibility
+    now = visibility.clock
+    visibility.clock = lambda: now() + seconds
+
+
+async def test_an_entry_hidden_since_the_last_refresh_is_named_nowhere_once_its_view_is_a_minute_old(secrets):
+    from services.players.visibility import VIEW_MAX_AGE
+
+    env = secrets
+    env.world.entry(env.extra["rumour"])["ownership"] = {"default": 0}  # hidden in Foundry; no /refresh follows
+    later(env, VIEW_MAX_AGE + 1)
+    structures = len(env.relay.requests("/structure"))
+    with no_leak(env, ("Rumour Mill", "Rumour text"), "hidden since the refresh"):
+        choices = await env.h.autocomplete(env.player, env.channel, "lookup", "name", "")
+        near = await env.h.slash(env.player, env.channel, "lookup", name="Ruomur Mil")
+        harbor = await env.h.slash(env.player, env.channel, "lookup", name="Harbor")
+    assert {c["name"] for c in choices} == {"Harbor", "Session Log"}
+    assert "No entry named" in near.text and "Salt air." in harbor.text
+    assert len(env.relay.requests("/structure")) == structures + 1  # the view was read once, for all of them
+    gm = await env.h.slash(env.gm, env.channel, "lookup", name="Harbor")
+    assert "Salt air." in posted(gm) and "Rumour Mill" not in posted(gm)
+
+
+# --- the channel rule ---------------------------------------------------------------------------------
+
+
+def posted(result) -> str:
+    return "\n".join(m.text for m in result.messages if not m.ephemeral and not m.deleted)
+
+
+async def test_a_linked_players_personal_entry_goes_to_them_privately_never_to_the_channel(secrets):
+    env = secrets
+    ana_member = env.h.member(env.guild, "ana", roles=["Player"])
+    await link_to_ana(env, ana_member)
+    result = await env.h.slash(ana_member, env.channel, "lookup", name="Letter to Ana")
+    assert "green inkwell" in result.text  # Ana reads her own entry…
+    assert "inkwell" not in posted(result) and "Letter to Ana" not in posted(result)  # …and the channel does not
+    private = [m for m in result.messages if m.ephemeral]
+    assert private and "so nothing was posted to the channel; this is for you alone" in private[-1].text
+
+
+async def test_what_only_one_linked_player_may_see_of_a_shared_entry_stays_theirs(secrets):
+    env = secrets
+    ana = env.extra["ana"]
+    env.world.entry(env.extra["harbor"])["pages"] = [
+        {"_id": "pageAll000000001", "name": "Docks", "ownership": {"default": -1}},
+        {"_id": "pageAna000000001", "name": "Ana's Map", "ownership": {"default": 0, ana: 2}},
+    ]
+    env.world.entry(env.extra["harbor"])["flags"] = {}  # a plain journal: its pages are what it shows
+    ana_member = env.h.member(env.guild, "ana", roles=["Player"])
+    await link_to_ana(env, ana_member)
+    result = await env.h.slash(ana_member, env.channel, "lookup", name="Harbor")
+    assert "Docks" in posted(result) and "Ana's Map" not in posted(result)
+    [own] = [m for m in result.messages if m.ephemeral]
+    assert "Ana's Map" in own.text and "You see more of this entry than every player here may" in own.text
+
+    gm = await env.h.slash(env.gm, env.channel, "lookup", name="Harbor")
+    assert "Docks" in posted(gm) and "Ana's Map" not in posted(gm)
+
+
+async def test_a_gms_post_holds_nothing_a_linked_player_of_the_server_is_denied(secrets):
+    env = secrets
+    ana = env.extra["ana"]
+    denied = env.world.add_entry("Ana's Nightmare", flags=npc("<p>Dread words.</p>"), ownership={"default": 2, ana: 0})
+    env.world.entry(env.extra["harbor"])["flags"]["campaign-codex"]["data"]["associates"] = [denied]
+    await env.h.slash(env.gm, env.channel, "refresh")
+    ana_member = env.h.member(env.guild, "ana", roles=["Player"])
+    before = await env.h.slash(env.gm, env.channel, "lookup", name="Ana's Nightmare")
+    assert "Dread words." in posted(before)  # nobody here is denied it yet
+    await link_to_ana(env, ana_member)
+
+    nightmare = await env.h.slash(env.gm, env.channel, "lookup", name="Ana's Nightmare")
+    harbor = await env.h.slash(env.gm, env.channel, "lookup", name="Harbor")
+    table = await env.h.slash(env.player, env.channel, "lookup", name="Ana's Nightmare")
+    assert posted(nightmare) == "" and "Not every player here may see this entry" in nightmare.text
+    assert "Salt air." in posted(harbor) and "Ana's Nightmare" not in posted(harbor)  # nor its name as a link
+    assert "Dread words." not in posted(table)  # Table may read it, but Ana reads the channel too
+    assert "Dread words." in table.text  # privately, to the member who may
+
+
+async def test_a_reveal_posts_nothing_when_a_linked_player_of_the_server_is_still_denied(secrets):
+    from tests.helpers import run_until_button
+
+    env = secrets
+    ana = env.extra["ana"]
+    grudge = env.world.add_entry("Old Grudge", flags=npc("<p>Grudge words.</p>"), ownership={"default": 0, ana: 0})
+    await env.h.slash(env.gm, env.channel, "refresh")
+    ana_member = env.h.member(env.guild, "ana", roles=["Player"])
+    await link_to_ana(env, ana_member)
+    task, preview = await run_until_button(env.h, env.gm, env.channel, "reveal", name="Old Grudge")
+    await env.h.click(env.gm, preview, label="Confirm")
+    done = await task
+    assert env.world.entry(grudge)["ownership"]["default"] == 2  # revealed to the players…
+    assert "Not posted in the channel: not every player here may see this entry" in done.text
+    assert env.h.messages_in(env.channel) == []  # …but Ana, who reads this channel, is still denied it

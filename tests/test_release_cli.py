@@ -124,6 +124,26 @@ async def test_dry_run_prints_what_the_bot_would_post_and_exits_0(cli, foundry):
     assert row["actor"] == "cli:octocat" and row["status"] == "success" and row["dry_run"] == 1
 
 
+async def test_the_release_log_lists_who_checked_what_newest_first(cli, foundry):
+    empty = await cli("release", "log")
+    assert empty.code == 0 and "Nothing has been released or checked yet." in empty.out
+    assert (await cli("release", "dry-run", "--manifest", cli.url)).code == 0
+    refused = await cli("release", "dry-run", "--manifest", cli.url, "--version", "9.9.9")
+    assert refused.code != 0
+
+    run = await cli("release", "log", "--package", "my-module")
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    assert lines[0] == "Release log — my-module"
+    first, second = [line for line in lines if " UTC — my-module " in line][:2]
+    assert "9.9.9" in first and "cli:octocat" in first  # newest first
+    assert first.split(" UTC — ")[0] >= second.split(" UTC — ")[0]
+    assert "my-module 1.2.0 (dry run): success — cli:octocat" in second
+    data = json.loads((await cli("release", "log", "--json")).out)
+    assert [e["version"] for e in data["data"]["entries"]][-1] == "1.2.0"
+    assert all("token" not in json.dumps(e).casefold() for e in data["data"]["entries"])
+
+
 async def test_dry_run_json_is_machine_readable(cli, foundry):
     url = foundry.serve_manifest("manifests/my-module/v1.2.0/max/module.json", manifest_doc(maximum="14"))
     run = await cli(

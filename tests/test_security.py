@@ -165,6 +165,22 @@ async def test_in_a_dm_a_globally_synced_command_is_refused_by_the_bot(world_wit
     assert env.foundry.published["my-module"] == ["1.0.0"]
 
 
+@pytest.mark.parametrize(
+    "command, option",
+    [("lookup", "name"), ("reveal", "name"), ("players link", "user"), ("release dry-run", "package")],
+)
+async def test_in_a_dm_a_globally_synced_autocomplete_offers_nothing(world_with_baron, command, option):
+    """Autocomplete applies the commands' server checks: in a DM (no server, no world) it names nothing."""
+    env = world_with_baron
+    await env.h.sync()
+    boss = env.h.member(env.guild, "boss", roles=["GM", "Maintainer"])
+    traffic = Traffic(env)
+    for typed in ("", "Ba"):
+        choices = await env.h.autocomplete(boss.user, env.h.dm(boss), command, option, typed)
+        assert choices == [], f"/{command} {option} in a DM offered {choices}"
+    traffic.assert_nothing_sent(f"/{command} autocomplete in a DM")
+
+
 # --- in another guild -------------------------------------------------------------------------------
 
 
@@ -206,13 +222,14 @@ async def test_gm_role_given_as_a_role_id_works(world_with_baron):
     env = world_with_baron
     gm_role = env.guild.role("GM")
     env.bot.settings.gm_role = str(gm_role.id)
-    # A member holding a different role named like the id's digits is no GM, nor is a role "GM" elsewhere.
     result = await env.h.slash(env.gm, env.channel, "refresh")
     assert "Name map refreshed" in result.text, result.text
 
     traffic = Traffic(env)
     refused = await env.h.slash(env.player, env.channel, "refresh")
-    assert_refused(refused, expect=f"Only members with the {gm_role.id} role", what="/refresh by a player")
+    # The refusal names the role, never its id.
+    assert_refused(refused, expect="Only members with the GM role", what="/refresh by a player")
+    assert str(gm_role.id) not in refused.text
     traffic.assert_nothing_sent("/refresh by a player (GM_ROLE as id)")
 
     task, preview_id = await run_until_button(
@@ -223,6 +240,46 @@ async def test_gm_role_given_as_a_role_id_works(world_with_baron):
     assert len(env.relay.requests("/update")) == 1
 
 
+async def test_a_role_named_like_the_role_ids_digits_is_not_that_role(world_with_baron):
+    """An all-digit setting is an id: it matches ids only. Anyone who may create roles could otherwise name
+    one after the GM role's id (which /help used to print) and become a GM."""
+    env = world_with_baron
+    gm_role = env.guild.role("GM")
+    env.bot.settings.gm_role = str(gm_role.id)
+    impostor_role = env.h.role(env.guild, str(gm_role.id))
+    impostor = env.h.member(env.guild, "impostor", roles=[impostor_role])
+    traffic = Traffic(env)
+    for command in ("refresh", "push", "reveal"):
+        refused = await env.h.slash(impostor, env.channel, command, **options_for(env, command))
+        assert_refused(refused, expect="Only members with the GM role", what=f"/{command} by a digits-named role")
+    looked = await env.h.slash(impostor, env.channel, "lookup", name="Baron Vell")
+    assert "GM view" not in looked.text
+    assert [r.path for r in traffic.relay if r.method != "GET"] == []  # nothing written
+    assert all(r.query.get("userId") for r in traffic.relay if r.path == "/get")  # read as a player, if at all
+
+    maintainer_role = env.guild.role("Maintainer")
+    env.bot.settings.maintainer_role = {"*": str(maintainer_role.id)}
+    fake_maintainer = env.h.member(env.guild, "fake-dev", roles=[env.h.role(env.guild, str(maintainer_role.id))])
+    url = serve(env.foundry)
+    before = Traffic(env)
+    refused = await env.h.slash(fake_maintainer, env.channel, "release dry-run", package="my-module", manifest=url)
+    assert_refused(refused, expect="Only members with the Maintainer role", what="dry run by a digits-named role")
+    before.assert_nothing_sent("a role named with the maintainer role's id")
+
+    # The name setting matches names only: a role whose id is the digits of GM_ROLE's name is not it either.
+    env.bot.settings.gm_role = "GM"
+    assert "Name map refreshed" in (await env.h.slash(env.gm, env.channel, "refresh")).text
+
+
+async def test_help_never_prints_a_role_id(world_with_baron):
+    env = world_with_baron
+    gm_role = env.guild.role("GM")
+    env.bot.settings.gm_role = str(gm_role.id)
+    shown = await env.h.slash(env.player, env.channel, "help")
+    assert "GM role (GM)" in shown.text
+    assert str(gm_role.id) not in f"{[m.payload for m in shown.messages]}"
+
+
 async def test_maintainer_role_given_as_a_role_id_works(gm_env):
     role = gm_env.guild.role("Maintainer")
     gm_env.bot.settings.maintainer_role = {"*": str(role.id)}
@@ -231,7 +288,8 @@ async def test_maintainer_role_given_as_a_role_id_works(gm_env):
     assert "Dry run passed" in ok.text, ok.text
     traffic = Traffic(gm_env)
     refused = await gm_env.h.slash(gm_env.gm, gm_env.channel, "release dry-run", package="my-module", manifest=url)
-    assert_refused(refused, expect=f"Only members with the {role.id} role", what="dry run by a GM")
+    assert_refused(refused, expect="Only members with the Maintainer role", what="dry run by a GM")
+    assert str(role.id) not in refused.text
     traffic.assert_nothing_sent("dry run without the maintainer role id")
 
 

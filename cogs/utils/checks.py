@@ -18,13 +18,35 @@ class NotAllowed(app_commands.CheckFailure):
         self.message = message
 
 
+def role_id(role: str) -> int | None:
+    """The role id an all-digit setting names; None for a role name."""
+    wanted = role.strip()
+    return int(wanted) if wanted.isascii() and wanted.isdigit() else None
+
+
 def has_role(member: discord.abc.User, role: str | None, home: Collection[int]) -> bool:
-    """`role` is a role name (case-insensitive) or a numeric role id. Only inside the servers listed in
+    """`role` is a role id (all digits: it matches ids only) or a role name (case-insensitive: it matches
+    names only, so a role *named* like an id's digits is not that role). Only inside the servers listed in
     DISCORD_GUILD_ID (``home``): anyone can make a role named "GM" in a server of their own."""
     if role is None or not isinstance(member, discord.Member) or member.guild.id not in home:
         return False
-    wanted = role.strip()
-    return any(str(r.id) == wanted or r.name.casefold() == wanted.casefold() for r in member.roles)
+    wanted_id = role_id(role)
+    if wanted_id is not None:
+        return any(r.id == wanted_id for r in member.roles)
+    wanted = role.strip().casefold()
+    return any(r.name.casefold() == wanted for r in member.roles)
+
+
+def role_label(guild: discord.Guild | None, role: str | None) -> str:
+    """How a role setting is named to members: a role id becomes that role's name in this server (never the
+    id itself), or "the configured" when this server has no such role."""
+    if role is None:
+        return "(unset)"
+    wanted_id = role_id(role)
+    if wanted_id is None:
+        return role.strip()
+    found = guild.get_role(wanted_id) if guild is not None else None
+    return found.name if found is not None else "configured"
 
 
 def check_guild(interaction: discord.Interaction) -> None:
@@ -37,7 +59,7 @@ def check_guild(interaction: discord.Interaction) -> None:
 def require_role(interaction: discord.Interaction, role: str | None, what: str) -> None:
     check_guild(interaction)
     if not has_role(interaction.user, role, server_of(interaction).settings.guild_ids):
-        raise NotAllowed(f"Only members with the {role or '(unset)'} role can {what}.")
+        raise NotAllowed(f"Only members with the {role_label(interaction.guild, role)} role can {what}.")
 
 
 def gm_only():

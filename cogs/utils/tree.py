@@ -29,6 +29,11 @@ class BotTree(app_commands.CommandTree):
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         interaction.extras["started"] = time.perf_counter()
+        if interaction.guild_id is None and interaction.type is discord.InteractionType.autocomplete:
+            # Every command that suggests values works only in a server (the commands refuse DMs): the same
+            # check, so a globally synced command never lists entry names, users or packages in a DM.
+            await interaction.response.autocomplete([])
+            return False
         if interaction.client.settings.hosted:
             return await self._hosted_check(interaction)
         if interaction.guild_id is not None and interaction.guild_id not in interaction.client.settings.guild_ids:

@@ -1,8 +1,10 @@
 """A journal entry (with or without Campaign Codex flags) as a neutral ``Reply`` for ``/lookup``.
 
 Players must never see secrets or GM notes: ``gm=False`` drops ``<section class="secret">`` blocks
-(revealed or not) and the ``notes`` field. Every text is kept inside Discord's embed limits and
-``@everyone``/``@here``/mention syntax is defused with a zero-width space.
+(revealed or not) and the ``notes`` field. HTML is parsed as a browser parses it (html5lib: a self-closed
+``<section class="secret"/>`` still opens the section), and what a browser would not display (``<template>``,
+the ``hidden`` attribute, ``display:none``, scripts, styles) is dropped for every reader. Every text is kept
+inside Discord's embed limits and ``@everyone``/``@here``/mention syntax is defused with a zero-width space.
 """
 
 from __future__ import annotations
@@ -68,8 +70,22 @@ _CACHE_SIZE = 256
 _CACHE_SOURCE_MAX = 10_000
 
 _ENRICHER = re.compile(
-    r"@(UUID|JournalEntry|Actor|Item|Scene|RollTable|Compendium)\[([^\]\n]{1,300})\](?:\{([^}\n]{0,300})\})?"
+    r"@(UUID|Embed|JournalEntry|Actor|Item|Scene|RollTable|Compendium)\[([^\]\n]{1,300})\](?:\{([^}\n]{0,300})\})?"
 )
+# Elements a browser never displays, whatever their content.
+_NEVER_SHOWN = ("template", "script", "style", "noscript", "head", "title", "meta", "link", "base", "object", "embed")
+# An HTML5 parser's work grows faster than linearly with nesting; ProseMirror never nests near this deep.
+_PARSE_DEPTH = 100
+_TAG_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
+_VOID = frozenset("area base br col embed hr img input keygen link meta param source track wbr".split())
+# What can hide text in HTML: a deeper source holding any of these is never shown (see _convert).
+_HIDING_MARKS = re.compile(
+    r"secret|hidden|template|display|visibility|<\s*/?\s*(?:script|style|noscript|dialog|head|title|object|embed)|<!",
+    re.IGNORECASE,
+)
+TOO_DEEP = "(This description is nested too deeply to show; simplify its formatting in Foundry.)"
+_CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.DOTALL)
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(.))", re.DOTALL)
 _MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
 _DISCORD_MENTION = re.compile(r"<(@[!&]?|#)(?=\d)")
 _BLANKS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+\n")
@@ -110,7 +126,9 @@ def truncate(text: str, limit: int, *, ellipsis: str = "…") -> str:
 def _link_name(kind: str, target: str, label: str | None, names: Callable[[str], str | None]) -> str:
     if label:
         return label
-    uuid = target if kind in ("UUID", "Compendium") else f"{kind}.{target}"
+    if kind == "Embed":  # @Embed[uuid option …]: the uuid is the first word
+        target = (target.split() or [""])[0]
+    uuid = target if kind in ("UUID", "Compendium", "Embed") else f"{kind}.{target}"
     return _safe_name(names, uuid) or UNKNOWN
 
 
@@ -168,8 +186,20 @@ def _convert_cached(source: str, gm: bool) -> str:
 def _convert(source: str, gm: bool) -> str:
     """HTML with links already resolved → Markdown. Depends on nothing but its arguments, so its
     result can be cached: an entry looked up again with the same linked names skips BeautifulSoup
-    and markdownify (most of a /lookup's own CPU time, docs/performance.md)."""
-    soup = BeautifulSoup(source, "html.parser")
+    and markdownify (most of a /lookup's own CPU time, docs/performance.md).
+
+    HTML nested deeper than ``_PARSE_DEPTH`` is read with the linear html.parser instead, and only when it
+    holds nothing that can hide text (the two parsers read such markup differently); otherwise it is left out.
+    """
+    if _nesting(source) > _PARSE_DEPTH:
+        if _HIDING_MARKS.search(source):
+            return TOO_DEEP
+        soup = BeautifulSoup(source, "html.parser")
+    else:
+        soup = BeautifulSoup(source, "html5lib")  # as Foundry's browser builds the document
+    for tag in soup.find_all(_never_displayed):
+        if not tag.decomposed:  # an element inside one already dropped goes with it
+            tag.decompose()
     for section in soup.find_all(_is_secret):
         if not gm:
             section.decompose()
@@ -180,11 +210,23 @@ def _convert(source: str, gm: bool) -> str:
         strong.string = "🔒 Secret:"
         marker.append(strong)
         section.insert(0, marker)
-    for tag in soup.find_all(["script", "style"]):
-        tag.decompose()
     _flatten_deep(soup)  # after secrets are gone: unwrapping never moves a secret's text out of it
     text = _CONVERTER.convert_soup(soup)
     return _tidy(text)
+
+
+def _nesting(source: str) -> int:
+    """How deep the elements of ``source`` go, counted from its tags alone (every start tag of a non-void
+    element opens one, every end tag closes one): never less than a browser's depth, up to a few implied
+    wrappers."""
+    depth = deepest = 0
+    for match in _TAG_TOKEN.finditer(source):
+        if match.group(1):
+            depth = max(depth - 1, 0)
+        elif match.group(2).casefold() not in _VOID:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
 
 
 def _flatten_deep(soup) -> None:
@@ -207,7 +249,40 @@ def _flatten_deep(soup) -> None:
 
 def _is_secret(tag) -> bool:
     classes = tag.get("class") or []
-    return "secret" in classes
+    return any(c.casefold() == "secret" for c in classes)
+
+
+def _never_displayed(tag) -> bool:
+    """An element a browser does not display: by kind, by the ``hidden`` attribute, an unopened dialog, or by
+    an inline style that hides it (CSS comments and escapes decoded first, as a browser reads them)."""
+    if tag.name in _NEVER_SHOWN or tag.has_attr("hidden"):
+        return True
+    if tag.name == "dialog" and not tag.has_attr("open"):
+        return True
+    style = tag.get("style")
+    return isinstance(style, str) and _hides(style)
+
+
+def _css_unescape(match: re.Match) -> str:
+    if match.group(1) is None:
+        return match.group(2)
+    code = int(match.group(1), 16)
+    return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+
+
+def _hides(style: str) -> bool:
+    style = _CSS_ESCAPE.sub(_css_unescape, _CSS_COMMENT.sub("", style))
+    for declaration in style.split(";"):
+        name, colon, value = declaration.partition(":")
+        if not colon:
+            continue
+        name = name.strip().casefold()
+        value = value.casefold().replace("!important", "").strip()
+        if (name == "display" and value == "none") or (
+            name in ("visibility", "content-visibility") and value in ("hidden", "collapse")
+        ):
+            return True
+    return False
 
 
 def _tidy(text: str) -> str:
@@ -286,7 +361,7 @@ def _quest_lines(quests: Any, gm: bool) -> list[str]:
     for q in quests:
         if not isinstance(q, dict):
             continue
-        if not gm and q.get("visible") is False:
+        if not gm and not q.get("visible"):  # Campaign Codex lists for players only quests marked visible
             continue
         title = q.get("title") if isinstance(q.get("title"), str) and q.get("title").strip() else "Untitled quest"
         title = escape_md(neutralise_mentions(" ".join(title.split())))

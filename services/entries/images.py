@@ -29,12 +29,14 @@ from core.replies import ImageRef, Reply
 from relay import (
     FileMissing,
     FileTooLarge,
+    NotPermitted,
     RelayClient,
     RelayError,
     RelayModuleError,
     RelayMonthlyLimit,
     RelayScopeError,
 )
+from services.codex.hiding import image_hidden_from_players
 from services.codex.render import absolute_image_url
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,11 @@ SCOPE = "file:read"
 
 CODEX_TYPES = ("region", "location", "shop", "npc", "tag", "group", "quest")
 _ACTOR_TYPES = ("npc", "tag")
-# What Discord shows inside an embed; anything else is sent as a plain file when it fits.
+# What Discord shows inside an embed: the only pictures the bot uploads, once Pillow has decoded them.
 EMBEDDABLE = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
+# The file names the bot fetches at all: an image path naming anything else (a database, a script) is ignored.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+NOT_A_PICTURE = "Image left out: the file is not a picture the bot can read."
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -85,17 +90,10 @@ def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def image_hidden_from_players(codex: dict) -> bool:
-    """Campaign Codex's tab override ``imageArea`` with ``hidden: true`` hides the picture from players."""
-    overrides = codex.get("tab-overrides")
-    return isinstance(overrides, list) and any(
-        isinstance(o, dict) and o.get("key") == "imageArea" and o.get("hidden") is True for o in overrides
-    )
-
-
 def foundry_path(path: Any) -> str | None:
-    """``path`` when it is a file on Foundry's server the relay may fetch; never a URL (the module would fetch
-    any address from the GM's browser), a data: URI, or a path that climbs out with ``..``."""
+    """``path`` when it is an image file on Foundry's server the relay may fetch; never a URL (the module would
+    fetch any address from the GM's browser), a data: URI, a path that climbs out with ``..``, or a file whose
+    name is not a picture's (``IMAGE_EXTENSIONS``: the module would fetch any file, worlds' databases too)."""
     path = _text(path)
     if path is None or any(ord(c) < 32 for c in path) or "\\" in path:
         return None
@@ -104,17 +102,18 @@ def foundry_path(path: Any) -> str | None:
     path = path.lstrip("/")
     if not path or ".." in path.split("/") or len(path) > 1000:
         return None
-    return path
+    name = path.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[-1].casefold()
+    return path if name.endswith(IMAGE_EXTENSIONS) else None
 
 
 def _is_web(path: str) -> bool:
     return path.lower().startswith(("http://", "https://"))
 
 
-def plan_image(reply: Reply, flags: Any, *, image_base: str | None, gm: bool) -> None:
+def plan_image(reply: Reply, flags: Any, *, image_base: str | None, gm: bool, user_ids: tuple[str, ...] = ()) -> None:
     """Decide the image of one rendered view, from that view's own flags: a link (``reply.image_url``) when
     Discord can fetch it, else an ``ImageRef`` for the cog to fetch and attach; nothing when the view shows
-    no picture."""
+    no picture. ``user_ids``: the Foundry users a player view is for (a linked actor is read as each of them)."""
     reply.image_url = None
     reply.image = None
     codex = _codex(flags)
@@ -136,7 +135,7 @@ def plan_image(reply: Reply, flags: Any, *, image_base: str | None, gm: bool) ->
         return
     actor = _text(data.get("linkedActor")) if ctype in _ACTOR_TYPES else None
     if actor is not None:
-        reply.image = ImageRef(actor_uuid=actor, base=image_base, fallback_url=default)
+        reply.image = ImageRef(actor_uuid=actor, base=image_base, fallback_url=default, user_ids=() if gm else user_ids)
     else:
         reply.image_url = default
 
@@ -156,8 +155,9 @@ def _mib(size: int) -> str:
 
 
 def fit_for_discord(data: bytes, filename: str | None, limit: int) -> PreparedImage:
-    """The bytes to upload (as they are when they fit; a still picture over ``limit`` scaled down),
-    or a note saying why the picture is left out. CPU-bound: run it in a thread."""
+    """The bytes to upload (as they are when they fit; a still picture over ``limit`` scaled down), or a note
+    saying why the picture is left out. Nothing is uploaded that Pillow has not decoded as a picture Discord
+    shows (PNG, JPEG, GIF, WebP). CPU-bound: run it in a thread."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -165,18 +165,19 @@ def fit_for_discord(data: bytes, filename: str | None, limit: int) -> PreparedIm
         kind = picture.format
         frames = getattr(picture, "n_frames", 1)
         pixels = picture.width * picture.height
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        picture, kind, frames, pixels = None, None, 1, 0
-    extension = EMBEDDABLE.get(kind or "")
-    if len(data) <= limit:
-        return PreparedImage(data=data, filename=_safe_filename(filename, extension))
+        if kind not in EMBEDDABLE:
+            return PreparedImage(note=NOT_A_PICTURE)
+        if pixels > MAX_PIXELS:
+            return PreparedImage(note=f"Image left out: {picture.width}×{picture.height} is too large to show.")
+        if len(data) <= limit:
+            picture.load()  # sent as it is: its pixels must decode, not only its header
+            return PreparedImage(data=data, filename=_safe_filename(filename, EMBEDDABLE[kind]))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return PreparedImage(note=NOT_A_PICTURE)
+    # Too big: only a re-encoding of the decoded pixels is ever uploaded.
     too_big = f"Image left out: {_mib(len(data))}, over Discord's {_mib(limit)} upload limit"
-    if picture is None or kind not in EMBEDDABLE:
-        return PreparedImage(note=f"{too_big} (a format the bot does not resize).")
     if frames > 1:
         return PreparedImage(note=f"{too_big} (animated pictures are not resized).")
-    if pixels > MAX_PIXELS:
-        return PreparedImage(note=f"{too_big} ({picture.width}×{picture.height} is too large to resize).")
     try:
         scaled = _scale_below(picture, limit)
     except (OSError, ValueError) as error:
@@ -293,7 +294,7 @@ class ImageService:
     async def _prepare(self, world_id: str, ref: ImageRef, limit: int) -> PreparedImage | None:
         path = ref.path
         if path is None and ref.actor_uuid is not None:
-            image = await self._actor_image(world_id, ref.actor_uuid)
+            image = await self._actor_image(world_id, ref.actor_uuid, ref.user_ids)
             if image is not None:
                 url = absolute_image_url(image, ref.base)
                 if url is not None:
@@ -340,20 +341,27 @@ class ImageService:
         self.cache.put(key, prepared)
         return prepared
 
-    async def _actor_image(self, world_id: str, actor_uuid: str) -> str | None:
-        """The linked actor's ``img`` (read with /get; remembered as long as an image)."""
-        key = (world_id, actor_uuid)
+    async def _actor_image(self, world_id: str, actor_uuid: str, user_ids: tuple[str, ...]) -> str | None:
+        """The linked actor's ``img``, read as each Foundry user the view is for (``()``: the GM's view, read with
+        GM rights): an actor one of them may not see lends the view no picture. Remembered as long as an image."""
+        key = (world_id, actor_uuid, user_ids)
         known = self._actors.get(key)
         if known is not None and known[0] > time.monotonic():
             return known[1]
         if self._relay is None or not actor_uuid.startswith("Actor."):
             return None
-        try:
-            actor = await self._relay.get_entry(actor_uuid, client_id=world_id)  # any document: uuid, _id, name
-        except RelayError as error:
-            log.info("No actor image for %s: %s", actor_uuid, error.message)
-            return None
-        image = _text(actor.raw.get("img"))
+        images: set[str | None] = set()
+        for user_id in user_ids or (None,):
+            try:  # one at a time; the relay client proves each reply is that user's view
+                actor = await self._relay.get_entry(actor_uuid, client_id=world_id, user_id=user_id)
+            except NotPermitted:
+                images.add(None)
+                break
+            except RelayError as error:
+                log.info("No actor image for %s: %s", actor_uuid, error.message)
+                return None
+            images.add(_text(actor.img))
+        image = images.pop() if len(images) == 1 else None
         if image is not None and image.lower().endswith(".svg"):
             image = None  # Foundry's placeholder (icons/svg/mystery-man.svg): Discord shows no SVG in an embed
         if len(self._actors) > 512:

@@ -55,7 +55,7 @@ class GMService:
         reader = EntryReader(relay_now, maps)
         writer = EntryWriter(relay_now)
         self.names = KnownNames(maps, visibility)
-        self.lookups = Lookups(reader, maps, self.worlds, viewers, visibility)
+        self.lookups = Lookups(reader, maps, self.worlds, viewers, visibility, settings.codex_hidden_tabs)
         self.pusher = Pusher(reader, writer, maps)
         self.revealer = Revealer(reader, writer, maps, self.lookups, viewers, visibility)
         # /refresh and the background refresh rebuild a map through this one object (one at a time per world);
@@ -103,9 +103,15 @@ class GMService:
         return await self.names.suggestions(world_id, typed, viewer)
 
     async def lookup(
-        self, world: ResolvedWorld, name: str, *, gm: bool = False, viewer: Viewer | None = None
+        self,
+        world: ResolvedWorld,
+        name: str,
+        *,
+        gm: bool = False,
+        viewer: Viewer | None = None,
+        guild_id: int | None = None,
     ) -> Lookup:
-        return await self.lookups.lookup(world, name, gm=gm, viewer=viewer)
+        return await self.lookups.lookup(world, name, gm=gm, viewer=viewer, guild_id=guild_id)
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -115,9 +121,9 @@ class GMService:
         return await self.pusher.run(world, name, raw, rename=rename, confirm=confirm)
 
     async def set_visibility(
-        self, world: ResolvedWorld, name: str, *, visible: bool, confirm: Confirm
+        self, world: ResolvedWorld, name: str, *, visible: bool, confirm: Confirm, guild_id: int | None = None
     ) -> VisibilityChange:
-        return await self.revealer.set_visibility(world, name, visible=visible, confirm=confirm)
+        return await self.revealer.set_visibility(world, name, visible=visible, confirm=confirm, guild_id=guild_id)
 
     # --- refresh ------------------------------------------------------------------------------
 

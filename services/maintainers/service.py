@@ -266,6 +266,26 @@ class ReleaseService:
             answer=answer,
         )
 
+    async def log(self, package: str | None = None, limit: int = 20) -> Reply:
+        """The release log, newest first: who asked for what, and what Foundry answered (never a token)."""
+        rows = await self.store.history(package, limit)
+        lines = [
+            f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(row['at']))} UTC — {echo(row['package_id'], 60)} "
+            f"{echo(row['version'] or '?', 30)}{' (dry run)' if row['dry_run'] else ''}: {echo(row['status'], 30)}"
+            f" — {echo(row['actor'] or '?', 60)}"
+            for row in rows
+        ]
+        return Reply(
+            title=f"Release log — {echo(package)}" if package else "Release log",
+            description="\n".join(lines)[:4000] if lines else "Nothing has been released or checked yet.",
+            footer=f"the last {len(rows)} entr{'y' if len(rows) == 1 else 'ies'}, newest first" if rows else None,
+            data={
+                "entries": [
+                    {k: row[k] for k in ("at", "actor", "package_id", "version", "dry_run", "status")} for row in rows
+                ]
+            },
+        )
+
     async def dry_run(self, options: ReleaseOptions, actor: str) -> Reply:
         request, checked = await self._prepared(options, actor)
         outcome = WriteOutcome()

@@ -179,8 +179,8 @@ class _Run:
                 f"Reading folders the tree didn't show in full ({done} read, {len(queue)} to go)…", step=True
             )
             try:
-                reply = await self._ask(
-                    lambda fid=folder_id: self.relay.structure_reply(
+                data = await self._ask(  # a subtree: small enough to parse on the loop
+                    lambda fid=folder_id: self.relay.structure(
                         client_id=self.client_id, path=f"Folder.{fid}", recursive_depth=self.depth
                     )
                 )
@@ -189,7 +189,6 @@ class _Run:
                     raise
                 self.vanished.add(folder_id)  # deleted (or moved away) since the tree was read
                 continue
-            data = parse_structure(reply.raw)
             queue.extend(i for i in self.tree.read_subtree(folder_id, data, self.depth) if i not in self.read_done)
 
     async def _place(self, folder_id: str) -> bool:

@@ -1,8 +1,9 @@
-"""What one Foundry player may see of an entry: Foundry's ownership rules, applied where the module does not.
+"""What Foundry players may see of an entry: Foundry's ownership rules, applied where the module does not.
 
 The module filters whole entries by ``userId`` but sends every page of a visible entry: pages the user
 can't see are dropped here. Links to entries the view can't see are dropped too, so a player never
-learns that such an entry exists.
+learns that such an entry exists. For a channel, "the players" are several Foundry users at once (every
+player of the server): each rule then holds for all of them (``level_for_all``, ``pages_for_all``).
 """
 
 from __future__ import annotations
@@ -34,8 +35,20 @@ def entry_level(entry_ownership: object, user_id: str) -> int:
 
 def visible_pages(pages: list[dict], entry_ownership: object, user_id: str) -> list[dict]:
     """Pages the user may read: OBSERVER or better (a page's INHERIT means the entry's level)."""
-    inherited = entry_level(entry_ownership, user_id)
-    return [p for p in pages if level_for(p.get("ownership"), user_id, inherited) >= OBSERVER]
+    return pages_for_all(pages, entry_ownership, (user_id,))
+
+
+def level_for_all(entry_ownership: object, user_ids: tuple[str, ...]) -> int:
+    """The entry's level that every one of the users has (NONE for nobody)."""
+    return min((entry_level(entry_ownership, u) for u in user_ids), default=NONE)
+
+
+def pages_for_all(pages: list[dict], entry_ownership: object, user_ids: tuple[str, ...]) -> list[dict]:
+    """Pages every one of the users may read."""
+    if not user_ids:
+        return []
+    inherited = {u: entry_level(entry_ownership, u) for u in user_ids}
+    return [p for p in pages if all(level_for(p.get("ownership"), u, inherited[u]) >= OBSERVER for u in user_ids)]
 
 
 def without_hidden_links(flags: dict, can_see: Callable[[str], bool]) -> dict:

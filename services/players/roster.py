@@ -62,9 +62,8 @@ class PlayersService:
         return user
 
     async def viewer_for(self, world: str, wanted: str) -> Viewer:
-        """A player view for any (non-GM) Foundry user, learning its visible entries when /refresh didn't."""
+        """A player view for any (non-GM) Foundry user (its visible entries are read when its lookup needs them)."""
         user = await self._user(world, wanted)
-        await self.visibility.ensure(world, user.id)
         return Viewer(ViewerKind.PLAYER, user.id, f"as {user.name}")
 
     async def link(self, guild_id: int, world: str, member_id: int, wanted: str, linked_by: int) -> Reply:

@@ -152,6 +152,21 @@ class Viewers:
             return NOBODY
         return await self.public(world, local=local)
 
+    async def audience(self, guild_id: int | None, world: str) -> tuple[str, ...]:
+        """The Foundry users whose views the members of a server get: FOUNDRY_PLAYER's (first) and each linked
+        user's there. A channel message holds only what all of them may see. Empty when FOUNDRY_PLAYER serves no
+        one: members without a link then see nothing, so nothing may go to a channel. A link to a user who is no
+        longer a player of the world (deleted, or made a GM who sees everything in Foundry) narrows nothing."""
+        setting = await self.foundry_player(world)
+        if setting.user is None:
+            return ()
+        users = [setting.user.id]
+        if guild_id is not None:
+            players = {u.id for u in await self.users(world) if not u.is_gm}
+            linked = {link.foundry_user_id for link in await self.links.for_guild(guild_id, world)}
+            users += sorted((linked & players) - {setting.user.id})
+        return tuple(users)
+
     async def player_views(self, world: str) -> set[str]:
         """Every distinct player view of the world: FOUNDRY_PLAYER's user and each linked user. A linked
         user who has since become a GM in Foundry (or was deleted) serves no view: fail closed."""

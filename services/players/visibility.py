@@ -9,12 +9,19 @@ a player (through their entries' labels).
 
 ``Visibility.recompute(world)`` is the one call /refresh (and a background refresher) makes after
 the name map has been replaced.
+
+Sharing changes in Foundry (an entry hidden again) never show in the GM's tree, so a view is also read again
+whenever it is used and older than ``VIEW_MAX_AGE``: a player's /lookup reads a stale view first (one request),
+autocomplete starts that read and waits for it briefly (names nobody proved visible now are not offered). No
+reply names an entry whose sharing Foundry changed more than ``VIEW_MAX_AGE`` seconds before it, whatever
+``REFRESH_INTERVAL`` is (0 included).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -33,6 +40,8 @@ AUTOCOMPLETE_WAIT = 1.5
 
 # Deeper folders than this are not expanded: their entries stay hidden from players (fail closed).
 VISIBILITY_DEPTH = 64
+# Seconds a view is trusted: older, it is read again before a reply names anything from it.
+VIEW_MAX_AGE = 60.0
 
 
 @dataclass
@@ -90,12 +99,17 @@ class Visibility:
         viewers: Viewers,
         maps: NameMaps,
         offload: Offloader | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self._relay = relay
         self.offload = offload or maps.offload
         self.store = store
         self.viewers = viewers
         self.maps = maps
+        self.clock = clock
+        self._learnt_at: dict[tuple[str, str], float] = {}  # when each view was last read from Foundry
+        self._relearning: dict[tuple[str, str], asyncio.Task] = {}
         self._visible: dict[tuple[str, str], dict[str, bool] | None] = {}
         self._view_maps: dict[tuple[str, str], tuple[WorldMap, WorldMap]] = {}  # (full map it was cut from, cut)
         self._digests: dict[tuple[str, str], str] = {}  # digest of the reply each stored view was read from
@@ -137,6 +151,7 @@ class Visibility:
         """One view: its /structure as that user, read in the worker process (megabytes of JSON would hold
         the event loop); an unchanged reply (same digest) leaves SQLite and the cached maps alone."""
         key = (world, user_id)
+        asked_at = self.clock()
         try:
             reply = await self._relay().structure_reply(
                 client_id=world, recursive_depth=VISIBILITY_DEPTH, user_id=user_id
@@ -146,6 +161,7 @@ class Visibility:
             self._forget(world, user_id)
             raise
         if self._digests.get(key) == reply.digest:
+            self._learnt_at[key] = asked_at
             return
         visible: dict[str, bool] = {}
         parts = await self.offload.run(visible_parts, reply.raw, what="reading a player view")
@@ -154,14 +170,38 @@ class Visibility:
         await self.store.replace(world, user_id, visible.items())
         self._forget(world, user_id)
         self._digests[key] = reply.digest
+        self._learnt_at[key] = asked_at  # as old as the question, not the answer
 
-    async def ensure(self, world: str, user_id: str) -> None:
-        """Compute one view now if no /refresh has (the command line's --as-player)."""
-        if await self.store.load(world, user_id) is None:
-            await self._learn(world, user_id)
+    def is_fresh(self, world: str, user_id: str) -> bool:
+        learnt = self._learnt_at.get((world, user_id))
+        return learnt is not None and self.clock() - learnt <= VIEW_MAX_AGE
+
+    async def fresh(self, world: str, user_id: str) -> None:
+        """Read the view again when it is older than VIEW_MAX_AGE (or was never read by this process): at most one
+        /structure, shared by everyone who needs the same view at the same time."""
+        if self.is_fresh(world, user_id):
+            return
+        key = (world, user_id)
+        task = self._relearning.get(key)
+        if task is None or task.done():
+            task = asyncio.create_task(self._relearn(world, user_id))
+            task.add_done_callback(_quietly)
+            self._relearning[key] = task
+        await asyncio.shield(task)
+
+    async def _relearn(self, world: str, user_id: str) -> None:
+        """Read one view again, if it is still a player's: asked as a user who became a GM in Foundry, the module
+        would answer with everything (fail closed: such a view holds nothing)."""
+        users = await self.viewers.users(world)
+        if not any(u.id == user_id and not u.is_gm for u in users):
+            await self.store.replace(world, user_id, ())
+            self._forget(world, user_id)
+            return
+        await self._learn(world, user_id)
 
     def _forget(self, world: str, user_id: str) -> None:
         self._generation[(world, user_id)] = self._generation.get((world, user_id), 0) + 1
+        self._learnt_at.pop((world, user_id), None)
         self._digests.pop((world, user_id), None)
         self._visible.pop((world, user_id), None)
         self._drop_cut((world, user_id))
@@ -207,6 +247,11 @@ class Visibility:
         refresh in the worker): the view's current map, else the one built before the last map change (the view
         itself is unchanged: a changed view drops its maps), else the new one if it is ready within
         ``AUTOCOMPLETE_WAIT``, else no names while it builds."""
+        if not self.is_fresh(world, user_id):
+            try:  # a stale view names nothing until it is read again; a small world's read takes milliseconds
+                await asyncio.wait_for(self.fresh(world, user_id), AUTOCOMPLETE_WAIT)
+            except (TimeoutError, UserFacingError):
+                return EMPTY_MAP
         full = await self.maps.get(world)
         cached = self._view_maps.get((world, user_id))
         if cached is not None and cached[0] is full:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from core.errors import UserFacingError
 from core.replies import Confirm, Decision, Reply, Tone
 from core.textsafe import echo
+from relay import JournalEntry
 from services.codex.sheets import HIDDEN, VISIBLE
 from services.entries.lookup import Lookups
 from services.entries.reader import EntryReader
@@ -45,8 +46,9 @@ class Revealer:
         self.visibility = visibility
 
     async def set_visibility(
-        self, world: ResolvedWorld, name: str, *, visible: bool, confirm: Confirm
+        self, world: ResolvedWorld, name: str, *, visible: bool, confirm: Confirm, guild_id: int | None = None
     ) -> VisibilityChange:
+        """``guild_id``: the server whose channel a reveal posts to (what all its players now see)."""
         world_map = await self.maps.get(world.client_id)
         entry = await self.reader.find(world.client_id, name)
         if entry is None:
@@ -91,10 +93,12 @@ class Revealer:
         await self.visibility.recompute(world.client_id)
         if not visible:
             return VisibilityChange(reply)
-        return VisibilityChange(reply, await self._players_view(world, updated.uuid, reply))
+        return VisibilityChange(reply, await self._players_view(world, updated, reply, guild_id))
 
-    async def _players_view(self, world: ResolvedWorld, uuid: str, reply: Reply) -> Reply | None:
-        """What the players (FOUNDRY_PLAYER) now see of the entry, read as they read it: their pages, their names."""
+    async def _players_view(
+        self, world: ResolvedWorld, updated: JournalEntry, reply: Reply, guild_id: int | None
+    ) -> Reply | None:
+        """What every player of the server now sees of the entry (the channel rule, from the written copy)."""
         public = await self.viewers.public(world.client_id)
         if public.user_id is None:
             reply.footer = (
@@ -102,9 +106,12 @@ class Revealer:
             )
             return None
         try:
-            view = (await self.lookups.lookup(world, uuid, viewer=public)).player
-        except UserFacingError:  # e.g. a per-user "None" for that Foundry user: nothing of it is theirs to see
-            reply.footer = "Not posted in the channel: the players' Foundry user still can't see this entry."
+            view = await self.lookups.channel_view(world, updated, guild_id)
+        except UserFacingError as error:
+            reply.footer = f"Not posted in the channel: {error.message}"
+            return None
+        if view is None:  # e.g. a per-user "None" for a player of this server: not everyone here may see it
+            reply.footer = "Not posted in the channel: not every player here may see this entry."
             return None
         view.title = f"The GM revealed {view.title or ''}"
         return view

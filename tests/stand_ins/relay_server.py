@@ -181,9 +181,19 @@ class StandInWorld:
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path (no leading /) -> (bytes, mime)
     actors: dict[str, dict] = field(default_factory=dict)  # id -> Actor document (for /get of linked actors)
 
-    def add_actor(self, name: str, *, img: str | None = "icons/svg/mystery-man.svg") -> str:
-        """An Actor (Foundry's default image unless given); returns its uuid ``Actor.<id>``."""
-        doc = {"_id": new_id(), "name": name, "type": "npc", "img": img, "flags": {}, "ownership": {"default": 0}}
+    def add_actor(
+        self, name: str, *, img: str | None = "icons/svg/mystery-man.svg", ownership: dict | None = None
+    ) -> str:
+        """An Actor (Foundry's default image unless given; hidden from players unless ``ownership`` says
+        otherwise); returns its uuid ``Actor.<id>``."""
+        doc = {
+            "_id": new_id(),
+            "name": name,
+            "type": "npc",
+            "img": img,
+            "flags": {},
+            "ownership": ownership or {"default": 0},
+        }
         self.actors[doc["_id"]] = doc
         return f"Actor.{doc['_id']}"
 
@@ -713,15 +723,16 @@ def _answer_as(world: StandInWorld, user_id: str, path: str, query: Any) -> tupl
     if path == "/get":
         uuid = query.get("uuid", "")
         doc = world.entry(uuid)
-        if doc is None or not uuid.startswith("JournalEntry."):
+        if doc is None or not uuid.startswith(("JournalEntry.", "Actor.")):
             return _get(world, uuid)
-        level = world.level(doc, user_id)
+        level = world.level(doc, user_id)  # serializeWithPermission: any document, actors too
         if level <= NONE:
             name = world.users[user_id]["name"]
             error = f"User '{name}' does not have permission to view this entity"
             return 400, {"type": "entity-result", "uuid": uuid, "error": error, "data": None}
         if level == LIMITED:
-            limited = {"uuid": uuid, "name": doc["name"], "type": "JournalEntry", "img": doc.get("img")}
+            kind = uuid.split(".", 1)[0]
+            limited = {"uuid": uuid, "name": doc["name"], "type": kind, "img": doc.get("img")}
             return 200, {"type": "entity-result", "uuid": uuid, "data": limited}
         return _get(world, uuid)  # pages come unfiltered: the caller must drop what the user can't see
     status, reply = {"/search": _search, "/structure": _structure}.get(
