@@ -68,7 +68,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "secrets":
         return await run_secrets(args, settings)
     if args.command == "release":
-        if not settings.release_tokens and settings.foundry_release_token is None:
+        if args.action != "log" and not settings.release_tokens and settings.foundry_release_token is None:
             raise ConfigurationError("No release token: set RELEASE_TOKENS, or FOUNDRY_RELEASE_TOKEN for one package.")
     elif args.command != "status":
         settings.require_relay()

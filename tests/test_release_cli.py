@@ -125,8 +125,8 @@ async def test_dry_run_prints_what_the_bot_would_post_and_exits_0(cli, foundry):
 
 
 async def test_the_release_log_lists_who_checked_what_newest_first(cli, foundry):
-    empty = await cli("release", "log")
-    assert empty.code == 0 and "Nothing has been released or checked yet." in empty.out
+    empty = await cli("release", "log", RELEASE_TOKENS=None)  # reading the log needs no token
+    assert empty.code == 0 and "Nothing has been released or checked yet." in empty.out, empty.err
     assert (await cli("release", "dry-run", "--manifest", cli.url)).code == 0
     refused = await cli("release", "dry-run", "--manifest", cli.url, "--version", "9.9.9")
     assert refused.code != 0
