@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Awaitable, Callable, Iterable
+import pickle
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from services.maps.memory import MapMemory, map_bytes
 from services.maps.names import NameIndex
-from services.offload import Offloader, in_steps, pickled_parts, worth_offloading
+from services.offload import Offloader, in_steps, worth_offloading
 from storage import MapInfo, NameEntry, NameMapStore, RefreshCounts
 
 T = TypeVar("T")
@@ -59,7 +60,7 @@ async def build_off_loop(entries: Iterable[NameEntry], offload: Offloader) -> Wo
     entries = list(entries)
     if not worth_offloading(len(entries) * INDEX_MS_PER_ENTRY):
         return await asyncio.to_thread(_build, entries)
-    rows = pickled_parts([(e.uuid, e.name, e.folder) for e in entries])
+    rows = [part async for part in row_parts(entries)]
     parts = await offload.run(NameIndex.build_parts, rows, what="building the name index")
     del rows  # megabytes of pickles, sent: not kept while the index is put together
     index = await NameIndex.from_parts(parts, entries)
@@ -72,6 +73,13 @@ async def build_off_loop(entries: Iterable[NameEntry], offload: Offloader) -> Wo
     # them when the map is replaced.
     gc.freeze()
     return WorldMap(index, by_uuid)
+
+
+async def row_parts(entries: list[NameEntry]) -> AsyncIterator[bytes]:
+    """(uuid, name, folder) of each entry as parts for ``NameIndex.build_parts``, pickled one part per turn of
+    the loop (50,000 rows pickled at once would hold it for tens of ms)."""
+    async for chunk in in_steps(entries):
+        yield pickle.dumps([(e.uuid, e.name, e.folder) for e in chunk], pickle.HIGHEST_PROTOCOL)
 
 
 def _name(entries: dict[str, NameEntry], uuid: str) -> str | None:

@@ -30,7 +30,7 @@ from relay import RelayClient
 from services.maps.enumerate import parse_structure
 from services.maps.memory import map_bytes
 from services.maps.world_maps import EMPTY_MAP, NameMaps, WorldMap, build_off_loop
-from services.offload import Offloader, each_part, pickled_parts
+from services.offload import Offloader, each_part, in_steps, pickled_parts
 from services.players.viewers import Viewers
 from storage.visibility import VisibilityStore
 
@@ -279,7 +279,10 @@ class Visibility:
         key = (world, user_id)
         generation = self._generation.get(key, 0)
         visible = await self.visible(world, user_id)
-        cut = await build_off_loop((e for uuid, e in full.by_uuid.items() if uuid in visible), self.offload)
+        shown: list = []
+        async for chunk in in_steps(full.index.entries):  # 50,000 entries filtered at once hold the loop
+            shown.extend(e for e in chunk if e.uuid in visible)
+        cut = await build_off_loop(shown, self.offload)
         if self._generation.get(key, 0) == generation:  # the view did not change meanwhile: keep the cut
             self._view_maps[key] = (full, cut)
             self.maps.memory.hold(self, key, map_bytes(len(cut.by_uuid)), self._drop_cut)
