@@ -31,7 +31,16 @@ from storage import StorageError
 
 log = logging.getLogger("bot")
 
-EXTENSIONS = ("cogs.gm", "cogs.reveal", "cogs.worlds", "cogs.release", "cogs.status", "cogs.players")
+EXTENSIONS = (
+    "cogs.gm",
+    "cogs.reveal",
+    "cogs.worlds",
+    "cogs.release",
+    "cogs.release_tokens",  # hosted mode: /release token, under cogs.release's group
+    "cogs.setup",  # hosted mode: /setup
+    "cogs.status",
+    "cogs.players",
+)
 # On stop, running commands get this long to finish before they are cancelled (docker stop waits 10 s).
 SHUTDOWN_GRACE = 8.0
 
@@ -42,7 +51,7 @@ discord.VoiceClient.warn_dave = False
 
 
 class FoundryBot(commands.Bot):
-    def __init__(self, settings: Settings, *, sync_global: bool = False, app: App | None = None):
+    def __init__(self, settings: Settings, *, sync_global: bool = False, app: App | None = None, **shards):
         intents = discord.Intents.none()
         intents.guilds = True  # role names for role checks come from the guild cache
         super().__init__(
@@ -51,6 +60,7 @@ class FoundryBot(commands.Bot):
             tree_cls=BotTree,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            **shards,
         )
         self.settings = settings
         self.sync_global = sync_global
@@ -73,11 +83,13 @@ class FoundryBot(commands.Bot):
                 log.exception("Could not load %s; its commands are unavailable", extension)
         await self.sync_commands()
         self.heartbeat.start()
-        self.app.start()
+        await self.app.start()
 
     async def sync_commands(self) -> None:
         # Discord allows 200 command creates a day per guild: sync only where asked.
-        if self.settings.guild_ids:
+        if self.settings.hosted:
+            await self._sync_hosted()
+        elif self.settings.guild_ids:
             for guild_id in sorted(self.settings.guild_ids):
                 await self._sync_guild(guild_id)
         elif self.sync_global:
@@ -114,6 +126,15 @@ class FoundryBot(commands.Bot):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         await answer_stale_press(interaction, self.previews)
 
+    async def _sync_hosted(self) -> None:
+        """Hosted: every server gets the commands, so they are global; one process (the one running shard 0)
+        syncs them."""
+        shards = self.settings.shard_ids or range(self.settings.shard_count or 1)
+        if 0 not in shards:
+            return
+        synced = await self.tree.sync()
+        log.info("Synced %d commands globally (new servers see them at once, changes within an hour)", len(synced))
+
     @tasks.loop(seconds=30)
     async def heartbeat(self) -> None:
         self.health.beat()
@@ -128,8 +149,9 @@ class FoundryBot(commands.Bot):
 
     async def on_app_command_completion(self, interaction: discord.Interaction, command) -> None:
         log_command(interaction, "ok")
-        if self.app is not None:
-            await note_near_limit(interaction, self.app.budget)
+        server = interaction.extras.get("server")  # this server's own relay count (hosted: its own key's)
+        if server is not None:
+            await note_near_limit(interaction, server.budget)
 
     async def on_ready(self) -> None:
         self.health.connected = True
@@ -142,8 +164,8 @@ class FoundryBot(commands.Bot):
         await self.leave_if_foreign(guild)
 
     async def leave_if_foreign(self, guild: discord.Guild) -> None:
-        """Only the servers in DISCORD_GUILD_ID are served: the bot leaves any other it is added to."""
-        if guild.id in self.settings.guild_ids:
+        """Only the servers in DISCORD_GUILD_ID are served (hosted: any server): the bot leaves any other."""
+        if self.settings.hosted or guild.id in self.settings.guild_ids:
             return
         log.warning("Leaving server %s (%s): it is not listed in DISCORD_GUILD_ID", guild.id, guild.name)
         try:
@@ -182,8 +204,19 @@ def freeze_start_up_objects() -> None:
     gc.freeze()
 
 
+class ShardedFoundryBot(FoundryBot, commands.AutoShardedBot):
+    """SHARD_COUNT set: this process runs the shards listed in SHARD_IDS (all when unset) of SHARD_COUNT, and
+    shares the database with the processes running the others."""
+
+
 def create_bot(settings: Settings | None = None, *, sync_global: bool = False) -> FoundryBot:
-    return FoundryBot(settings or load_settings(), sync_global=sync_global)
+    settings = settings or load_settings()
+    if settings.shard_count:
+        shard_ids = list(settings.shard_ids) or None
+        return ShardedFoundryBot(
+            settings, sync_global=sync_global, shard_count=settings.shard_count, shard_ids=shard_ids
+        )
+    return FoundryBot(settings, sync_global=sync_global)
 
 
 async def _run(bot: FoundryBot, token: str) -> None:

@@ -25,6 +25,7 @@ SCRIPTS = (
     "idle_memory",
     "visibility",
     "soak",
+    "many_worlds",
 )
 
 

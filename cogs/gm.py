@@ -13,6 +13,7 @@ from cogs.utils.attachments import finish_images, send_with_image
 from cogs.utils.checks import gm_only, guild_member, has_role
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.respond import ProgressEdits, edit_reply
+from cogs.utils.servers import server_of
 from core.errors import UserFacingError
 from core.replies import Reply, Tone
 from services.codex import check_push_size
@@ -26,24 +27,22 @@ class GMCommands(commands.Cog):
     def __init__(self, bot):
         self.bot = bot
 
-    @property
-    def service(self):
-        return self.bot.app.gm
-
     def is_gm(self, interaction: discord.Interaction) -> bool:
-        return has_role(interaction.user, self.bot.settings.gm_role, self.bot.settings.guild_ids)
+        settings = server_of(interaction).settings
+        return has_role(interaction.user, settings.gm_role, settings.guild_ids)
 
     async def name_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         # Answered from the local map only: autocomplete cannot defer and must answer within 3 s.
         # A player is offered only the names their Foundry user may see.
         try:
-            world_id = await self.service.local_world_id(interaction.guild_id)
+            service = server_of(interaction).gm
+            world_id = await service.local_world_id(interaction.guild_id)
             if world_id is None:
                 return []
-            viewer = await self.service.viewers.for_member(
+            viewer = await service.viewers.for_member(
                 interaction.guild_id, world_id, interaction.user.id, is_gm=self.is_gm(interaction), local=True
             )
-            choices = await self.service.suggestions(world_id, current[:100], viewer)
+            choices = await service.suggestions(world_id, current[:100], viewer)
         except Exception:
             log.exception("Autocomplete failed")
             return []
@@ -64,30 +63,32 @@ class GMCommands(commands.Cog):
         # A GM's answer starts private: the full view (secrets, notes, unshared entries) is theirs alone;
         # the channel then gets only what every player there may see, as a second message (none if hidden).
         await interaction.response.defer(ephemeral=True, thinking=True)
-        world = await self.service.resolve_world(interaction.guild_id)
-        found = await self.service.lookup(world, name, viewer=GM_VIEWER, guild_id=interaction.guild_id)
+        server = server_of(interaction)
+        world = await server.gm.resolve_world(interaction.guild_id)
+        found = await server.gm.lookup(world, name, viewer=GM_VIEWER, guild_id=interaction.guild_id)
         full = found.own or found.player
         if found.player is not None and found.own is not None:
             full.title = f"GM view — {full.title or ''}"
         if found.player is None and not private:
             _note(full, "Not every player here may see this entry: nothing was posted to the channel.")
-        images = self.bot.app.images
+        images = server.images
         pending = [await send_with_image(interaction, full, images, world.client_id, ephemeral=True)]
         if found.player is not None and not private:
             pending.append(await send_with_image(interaction, found.player, images, world.client_id, ephemeral=False))
         await finish_images(pending)
 
     async def lookup_as_player(self, interaction: discord.Interaction, name: str, private: bool) -> None:
-        viewers = self.service.viewers
-        if not self.bot.settings.foundry_player and not await viewers.links.has_any(
+        server = server_of(interaction)
+        viewers = server.gm.viewers
+        if not server.settings.foundry_player and not await viewers.links.has_any(
             interaction.guild_id, interaction.user.id
         ):
             raise NoPlayerLookups()  # before deferring: the one line stays private
         await interaction.response.defer(ephemeral=private, thinking=True)
-        world = await self.service.resolve_world(interaction.guild_id)
+        world = await server.gm.resolve_world(interaction.guild_id)
         viewer = await viewers.for_member(interaction.guild_id, world.client_id, interaction.user.id, is_gm=False)
-        found = await self.service.lookup(world, name, viewer=viewer, guild_id=interaction.guild_id)
-        images = self.bot.app.images
+        found = await server.gm.lookup(world, name, viewer=viewer, guild_id=interaction.guild_id)
+        images = server.images
         # The image is fetched only now, from the view each message carries.
         if private or found.own is None:
             await finish_images(
@@ -142,9 +143,10 @@ class GMCommands(commands.Cog):
             raise UserFacingError(
                 "Could not download the push file from Discord; attach it again. Nothing was sent."
             ) from None
-        world = await self.service.resolve_world(interaction.guild_id)
+        service = server_of(interaction).gm
+        world = await service.resolve_world(interaction.guild_id)
         try:
-            reply = await self.service.push(
+            reply = await service.push(
                 world, name, raw, rename=rename, confirm=confirm_in_discord(interaction, ephemeral=True)
             )
         except WriteInterrupted as stopped:  # the bot is stopping: what may have been written, then the stop
@@ -156,14 +158,15 @@ class GMCommands(commands.Cog):
     @gm_only()
     async def refresh(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        world = await self.service.resolve_world(interaction.guild_id)
+        service = server_of(interaction).gm
+        world = await service.resolve_world(interaction.guild_id)
         edits = ProgressEdits(interaction)
 
         async def progress(text: str) -> None:
             await edits.show(Reply(title="Refreshing the name map…", description=text, tone=Tone.INFO))
 
         try:
-            reply = await self.service.refresh(world, progress)
+            reply = await service.refresh(world, progress)
         finally:
             await edits.finish()
         await edit_reply(interaction, reply)

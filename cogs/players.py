@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from cogs.utils.checks import gm_only, has_role
 from cogs.utils.respond import send_reply
+from cogs.utils.servers import server_of
 from services.players.roster import PlayersService
 
 log = logging.getLogger(__name__)
@@ -20,18 +21,20 @@ class PlayerCommands(commands.GroupCog, group_name="players", group_description=
         self.bot = bot
         super().__init__()
 
-    @property
-    def service(self) -> PlayersService:
-        return PlayersService(self.bot.app.gm.viewers, self.bot.app.gm.visibility)
+    @staticmethod
+    def service(interaction: discord.Interaction) -> PlayersService:
+        gm = server_of(interaction).gm
+        return PlayersService(gm.viewers, gm.visibility)
 
     async def user_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         # GMs only (a player's autocomplete gets nothing), from the users already read: no relay call here.
-        if not has_role(interaction.user, self.bot.settings.gm_role, self.bot.settings.guild_ids):
+        server = server_of(interaction)
+        if not has_role(interaction.user, server.settings.gm_role, server.settings.guild_ids):
             return []
-        world = await self.bot.app.gm.local_world_id(interaction.guild_id)
+        world = await server.gm.local_world_id(interaction.guild_id)
         if world is None:
             return []
-        users = await self.bot.app.gm.viewers.users(world, local=True)
+        users = await server.gm.viewers.users(world, local=True)
         typed = current.casefold()
         return [
             app_commands.Choice(name=u.name[:100], value=u.id[:100])
@@ -43,8 +46,8 @@ class PlayerCommands(commands.GroupCog, group_name="players", group_description=
     @gm_only()
     async def list(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        world = await self.bot.app.gm.resolve_world(interaction.guild_id)
-        reply = await self.service.overview(interaction.guild_id, world.client_id, world.label)
+        world = await server_of(interaction).gm.resolve_world(interaction.guild_id)
+        reply = await self.service(interaction).overview(interaction.guild_id, world.client_id, world.label)
         await send_reply(interaction, reply, ephemeral=True)
 
     @app_commands.command(name="link", description="Let a member see entries as their own Foundry user")
@@ -55,8 +58,10 @@ class PlayerCommands(commands.GroupCog, group_name="players", group_description=
         self, interaction: discord.Interaction, member: discord.Member, user: app_commands.Range[str, 1, 100]
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        world = await self.bot.app.gm.resolve_world(interaction.guild_id)
-        reply = await self.service.link(interaction.guild_id, world.client_id, member.id, user, interaction.user.id)
+        world = await server_of(interaction).gm.resolve_world(interaction.guild_id)
+        reply = await self.service(interaction).link(
+            interaction.guild_id, world.client_id, member.id, user, interaction.user.id
+        )
         await send_reply(interaction, reply, ephemeral=True)
 
     @app_commands.command(name="unlink", description="Make a member see entries as FOUNDRY_PLAYER again")
@@ -64,8 +69,8 @@ class PlayerCommands(commands.GroupCog, group_name="players", group_description=
     @gm_only()
     async def unlink(self, interaction: discord.Interaction, member: discord.Member) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        world = await self.bot.app.gm.resolve_world(interaction.guild_id)
-        reply = await self.service.unlink(interaction.guild_id, world.client_id, member.id)
+        world = await server_of(interaction).gm.resolve_world(interaction.guild_id)
+        reply = await self.service(interaction).unlink(interaction.guild_id, world.client_id, member.id)
         await send_reply(interaction, reply, ephemeral=True)
 
 

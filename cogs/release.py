@@ -12,6 +12,7 @@ from cogs.utils.checks import require_role
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.embeds import to_embed
 from cogs.utils.respond import NO_MENTIONS, edit_reply
+from cogs.utils.servers import server_of
 from core.replies import Reply
 from core.textsafe import echo
 from services.maintainers.service import AnnouncementFailed, ReleaseOptions
@@ -37,15 +38,11 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
     def __init__(self, bot):
         self.bot = bot
 
-    @property
-    def service(self):
-        return self.bot.app.releases
-
     async def package_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         typed = current.casefold()
-        found = [p for p in self.service.packages() if typed in p.casefold()]
+        found = [p for p in server_of(interaction).releases.packages() if typed in p.casefold()]
         found.sort(key=lambda p: (not p.casefold().startswith(typed), p))
         return [app_commands.Choice(name=p[:100], value=p[:100]) for p in found[:25]]
 
@@ -54,7 +51,7 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
     ) -> ReleaseOptions:
         """What both subcommands do first: check the package's role, defer privately, collect the options."""
         package = options[0]
-        require_role(interaction, self.bot.settings.maintainer_role_for(package), f"release {package}")
+        require_role(interaction, server_of(interaction).settings.maintainer_role_for(package), f"release {package}")
         await interaction.response.defer(ephemeral=True, thinking=True)
         return ReleaseOptions(*options, package_check=package_check)
 
@@ -76,7 +73,7 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
         options = await self._start(
             interaction, package, manifest, version, minimum, verified, maximum, notes, package_check=package_check
         )
-        reply = await self.service.dry_run(options, actor=_actor(interaction))
+        reply = await server_of(interaction).releases.dry_run(options, actor=_actor(interaction))
         await edit_reply(interaction, reply)
 
     @app_commands.command(
@@ -99,8 +96,8 @@ class ReleaseCommands(commands.GroupCog, group_name="release", group_description
         options = await self._start(
             interaction, package, manifest, version, minimum, verified, maximum, notes, package_check=package_check
         )
-        channel_id = self.bot.settings.announce_channel_id
-        published = await self.service.publish(
+        channel_id = server_of(interaction).settings.announce_channel_id
+        published = await server_of(interaction).releases.publish(
             options,
             actor=_actor(interaction),
             confirm=confirm_in_discord(interaction, ephemeral=True),

@@ -13,6 +13,7 @@ from cogs.utils.checks import gm_only
 from cogs.utils.confirm import confirm_in_discord
 from cogs.utils.embeds import to_embed
 from cogs.utils.respond import NO_MENTIONS, edit_reply, send_reply
+from cogs.utils.servers import server_of
 from services.writes.outcome import WriteInterrupted
 
 log = logging.getLogger(__name__)
@@ -21,10 +22,6 @@ log = logging.getLogger(__name__)
 class RevealCommands(commands.Cog):
     def __init__(self, bot):
         self.bot = bot
-
-    @property
-    def service(self):
-        return self.bot.app.gm
 
     async def name_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         gm_cog = self.bot.get_cog("GMCommands")
@@ -46,9 +43,10 @@ class RevealCommands(commands.Cog):
 
     async def _set(self, interaction: discord.Interaction, name: str, *, visible: bool, post: bool) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        world = await self.service.resolve_world(interaction.guild_id)
+        service = server_of(interaction).gm
+        world = await service.resolve_world(interaction.guild_id)
         try:
-            done = await self.service.set_visibility(
+            done = await service.set_visibility(
                 world,
                 name,
                 visible=visible,

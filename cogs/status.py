@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from cogs.utils.checks import NotAllowed, check_guild, has_role, role_label
 from cogs.utils.respond import send_reply
+from cogs.utils.servers import server_of
 from core.replies import Reply
 from services.status import status_report
 
@@ -48,6 +49,20 @@ HELP = [
     ("/status", "GM or maintainer role", "Relay, world, name map, packages and cooldowns at a glance."),
     ("/help", "everyone", "This list."),
 ]
+# Hosted mode's own commands (cogs/setup.py, cogs/release_tokens.py).
+HOSTED_HELP = [
+    (
+        "/setup relay | world | roles | player | announce | show | clear",
+        "Manage Server",
+        "`/setup relay` — this server's relay URL and scoped key (checked at once, never shown again); then its "
+        "world, GM and maintainer roles, player view and announcement channel.",
+    ),
+    (
+        "/release token set package | list | remove package",
+        "maintainer role",
+        "`/release token set package:my-module` — stores the package's release token for this server (in a form).",
+    ),
+]
 
 
 class StatusCommands(commands.Cog):
@@ -57,20 +72,23 @@ class StatusCommands(commands.Cog):
     @app_commands.command(name="status", description="Relay, world, name map, release packages and cooldowns")
     async def status(self, interaction: discord.Interaction) -> None:
         check_guild(interaction)
-        settings = self.bot.settings
+        server = server_of(interaction)
+        settings = server.settings
         roles = {settings.gm_role, *settings.maintainer_role.values()}
         if not any(has_role(interaction.user, role, settings.guild_ids) for role in roles):
             raise NotAllowed("Only GMs and maintainers can see the bot's status.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         names = {g.id: g.name for g in self.bot.guilds if g.id in settings.guild_ids}
-        report = await status_report(self.bot.app, interaction.guild_id, names)
+        report = await status_report(server, interaction.guild_id, names)
         await send_reply(interaction, report, ephemeral=True)
 
     @app_commands.command(name="help", description="What each command does and who may use it")
     async def help(self, interaction: discord.Interaction) -> None:
         reply = Reply(title="Commands")
-        gm_role = role_label(interaction.guild, self.bot.settings.gm_role)  # a role id is never shown
-        for usage, who, example in HELP:
+        server = interaction.extras.get("server")  # None: a hosted server that has not set up yet
+        settings = server.settings if server is not None else self.bot.settings
+        gm_role = role_label(interaction.guild, settings.gm_role)  # a role id is never shown
+        for usage, who, example in (HOSTED_HELP if settings.hosted else []) + HELP:
             who = who.replace("GM role", f"GM role ({gm_role})")
             reply.add_field(usage, f"*{who}*\n{example}")
         await send_reply(interaction, reply, ephemeral=True)

@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from cogs.utils.checks import gm_only
 from cogs.utils.respond import edit_reply, send_reply
+from cogs.utils.servers import server_of
 from core.replies import Reply, Tone
 from core.textsafe import echo
 from relay import World
@@ -54,7 +55,7 @@ class WorldCommands(commands.Cog):
     @gm_only()
     async def world(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        service = self.bot.app.gm
+        service = server_of(interaction).gm
         reply, online, current = await service.worlds.menu(interaction.guild_id)
         if not online:
             await send_reply(interaction, reply, ephemeral=True)

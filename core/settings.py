@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     # Discord's shards: how many in all, and which of them this process runs (comma-separated; unset: all).
     shard_count: int | None = None
     shard_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    # MiB of name maps held in memory across every world; past it the least recently used map is dropped (and
+    # read back from the database when next needed). Unset: no limit.
+    map_memory_mb: int | None = Field(default=None, ge=1)
+    # Hosted mode: a relay URL set with /setup relay may point at a private address (your own network's relay).
+    allow_private_relay_hosts: bool = False
 
     @field_validator("gm_role", mode="before")
     @classmethod
@@ -136,7 +141,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"must be server ids separated by commas: item {position} is not a number")
         return tuple(int(item) for item in items)
 
-    @field_validator("announce_channel_id", "relay_monthly_limit", "shard_count", mode="before")
+    @field_validator("announce_channel_id", "relay_monthly_limit", "shard_count", "map_memory_mb", mode="before")
     @classmethod
     def _blank_id_is_unset(cls, value):
         if isinstance(value, str) and not value.strip():
@@ -164,7 +169,7 @@ class Settings(BaseSettings):
             SealingKey.from_text(value)  # raises ValueError naming the format, never the value
         return value
 
-    @field_validator("hosted", mode="before")
+    @field_validator("hosted", "allow_private_relay_hosts", mode="before")
     @classmethod
     def _yes_or_no(cls, value):
         if isinstance(value, str):
@@ -383,6 +388,10 @@ class Settings(BaseSettings):
     def maintainer_role_for(self, package_id: str) -> str | None:
         return self.maintainer_role.get(package_id) or self.maintainer_role.get("*")
 
+    def release_token_hint(self) -> str:
+        """How a missing release token is added, for messages."""
+        return "add it to RELEASE_TOKENS"
+
     def require_relay(self) -> None:
         problem = self._relay_missing()
         if problem:
@@ -401,11 +410,11 @@ class Settings(BaseSettings):
         """What keeps the bot from starting, as one line naming exactly what to set; None when it can start."""
         if self.discord_token is None:
             return MISSING_TOKEN
-        if not self.guild_ids:
+        if not self.guild_ids and not self.hosted:  # hosted: any server may add the bot
             return MISSING_GUILD
         if bool(self.relay_url) != bool(self.relay_api_key):  # half a relay configuration is a mistake
             return self._relay_missing()
-        if not self.relay_configured and not self.release_tokens:
+        if not self.relay_configured and not self.release_tokens and not self.hosted:
             return (
                 "Nothing to serve: set RELAY_URL and RELAY_API_KEY (GM commands) and/or RELEASE_TOKENS "
                 "(release commands) in .env."

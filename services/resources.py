@@ -14,22 +14,15 @@ import aiohttp
 
 from core.outcomes import Writes
 from core.settings import Settings
-from relay import RelayClient
+from relay.guard import AddressPolicy as RelayAddressPolicy
+from relay.guard import guarded_session as guarded_relay_session
 from release import AddressPolicy, Fetcher, ReleaseClient, guarded_session
-from services.entries.images import ImageService
-from services.gm.service import GMService
-from services.maintainers.service import ReleaseService
-from services.maps.background import BackgroundRefresher
-from services.maps.world_maps import NameMaps
+from services.maps.memory import MapMemory
 from services.offload import Offloader
-from services.players.viewers import Viewers
-from services.players.visibility import Visibility
-from services.relay_budget import RelayBudget
-from storage import Database, NameMapStore, ReleaseStore, WorldChoiceStore, open_database
-from storage.player_links import PlayerLinkStore
-from storage.relay_usage import RelayUsageStore
+from services.servers import RelayPacing, Servers, Shared, build_server
+from services.setup import ServerSetup
+from storage import Database, open_database
 from storage.secrets import SecretStore
-from storage.visibility import VisibilityStore
 
 USER_AGENT = "foundry-campaign-bot/1.0 (aiohttp)"
 # Seconds close() waits for writes past their point of no return that are still running.
@@ -37,6 +30,10 @@ WRITE_GRACE = 8.0
 
 
 class App:
+    """The shared resources, the .env server's clients (``gm``, ``relay``, ``images``, ``releases``, ``refresher``,
+    ``budget``: what the command line and a self-hosted bot use) and ``servers``, the resolver every command asks
+    for its own server's settings and clients (services/servers.py)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -45,6 +42,7 @@ class App:
         offload: Offloader | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        relay_policy: RelayAddressPolicy | None = None,
     ):
         """``clock``: wall-clock seconds for everything dated by the calendar (the relay's month, the background
         refresh); tests inject one."""
@@ -58,45 +56,34 @@ class App:
         # User-given URLs (manifests, package zips, changelogs) go through their own guarded session.
         policy = AddressPolicy(allow_private=settings.allow_private_manifest_hosts)
         self.fetch_session = guarded_session(policy, user_agent=USER_AGENT)
-        self.relay = (
-            RelayClient(
-                session, settings.relay_url, settings.relay_api_key, timeout=settings.relay_timeout, clock=clock
-            )
-            if settings.relay_configured
-            else None
-        )
-        # The bot's own count of its relay requests this month, against RELAY_MONTHLY_LIMIT.
-        self.budget = RelayBudget(
-            self.relay.quota if self.relay else None, RelayUsageStore(db), settings.monthly_limit, clock=clock
-        )
-        maps = NameMaps(NameMapStore(db), self.offload)
-        # The writes past their point of no return (the GM's and releases): a stop waits for them (bot.close).
-        self.writes = Writes()
-
-        def relay() -> RelayClient:  # GMService.relay names the missing settings when there is none
-            return self.gm.relay
-
-        # Who sees as whom, and what each player view may see.
-        viewers = Viewers(settings, relay, PlayerLinkStore(db))
-        self.gm = GMService(
+        # Relays typed in /setup relay (hosted mode) are reached on public addresses only.
+        relay_policy = relay_policy or RelayAddressPolicy(allow_private=settings.allow_private_relay_hosts)
+        self.shared = Shared(
             settings=settings,
-            relay=self.relay,
-            maps=maps,
-            world_choices=WorldChoiceStore(db),
-            viewers=viewers,
-            visibility=Visibility(relay, VisibilityStore(db), viewers, maps),
-            writes=self.writes,
-        )
-        self.images = ImageService(self.relay)
-        # Started by the bot (not the command-line twin); stopped by close().
-        self.refresher = BackgroundRefresher(self.gm, settings.refresh_interval, clock=clock, budget=self.budget)
-        self.releases = ReleaseService(
-            settings=settings,
-            client=ReleaseClient(session, settings.release_api_url),
+            db=db,
+            session=session,
+            guarded_session=guarded_relay_session(relay_policy, user_agent=USER_AGENT),
+            policy=relay_policy,
+            offload=self.offload,
+            memory=MapMemory.from_megabytes(settings.map_memory_mb),
+            pacing=RelayPacing(db),
+            release_client=ReleaseClient(session, settings.release_api_url),
             fetcher=Fetcher(self.fetch_session, policy),
-            store=ReleaseStore(db),
             writes=self.writes,
+            clock=clock,
         )
+        default = build_server(settings, self.shared)
+        self.relay = default.relay
+        # The bot's own count of its relay requests this month, against RELAY_MONTHLY_LIMIT.
+        self.budget = default.budget
+        self.gm = default.gm
+        self.images = default.images
+        # Started by the bot (not the command-line twin); stopped by close().
+        self.refresher = default.refresher
+        self.releases = default.releases
+        self.servers = Servers(self.shared, default)
+        # /setup and /release token (hosted mode).
+        self.setup = ServerSetup(self.servers)
 
     @classmethod
     async def open(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> App:
@@ -109,23 +96,27 @@ class App:
             raise
         session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         offload = Offloader()
-        if settings.relay_configured:
+        if settings.relay_configured or settings.hosted:
             await asyncio.to_thread(offload.start)  # start the worker process off the loop, once
         app = cls(settings, session, db, offload, clock=clock)
         await app.budget.load()
         return app
 
-    def start(self) -> None:
-        """The bot's background work (the command-line twin runs none)."""
+    async def start(self) -> None:
+        """The bot's background work (the command-line twin runs none): the .env server's refresh and request
+        count, every hosted server's."""
         self.refresher.start()
         self.budget.start()
+        await self.servers.start()
 
     async def close(self) -> None:
         await self.writes.drain(WRITE_GRACE)  # the command line's Ctrl-C; the bot has drained them already
         await self.refresher.stop()
         await self.budget.close()  # the last batch of the request count
+        await self.servers.close()
         await self.offload.close()
         await self.fetch_session.close()
+        await self.shared.guarded_session.close()
         await self.session.close()
         await self.db.close()
 

@@ -116,6 +116,14 @@ MIGRATIONS: list[list[str]] = [
             stamp REAL NOT NULL
         )""",
     ],
+    # 6: when each world's map was last checked against Foundry (an unchanged check writes no map rows), so
+    # processes sharing the database check each world once per interval between them.
+    [
+        """CREATE TABLE map_checks (
+            world TEXT PRIMARY KEY,
+            checked_at REAL NOT NULL
+        )""",
+    ],
 ]
 
 # Run once on an empty PostgreSQL schema, before step 1.

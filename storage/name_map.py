@@ -122,6 +122,19 @@ class NameMapStore:
             return None
         return MapInfo(world=world, refreshed_at=row[0], complete=bool(row[1]), note=row[2], total=row[3])
 
+    async def checked_at(self, world: str) -> float | None:
+        """When the world's map was last checked against Foundry (``mark_checked``), if ever."""
+        row = await self.db.fetchone("SELECT checked_at FROM map_checks WHERE world = ?", (world,))
+        return row[0] if row is not None else None
+
+    async def mark_checked(self, world: str, at: float) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO map_checks (world, checked_at) VALUES (?, ?) "
+                "ON CONFLICT (world) DO UPDATE SET checked_at = excluded.checked_at",
+                (world, at),
+            )
+
     async def changes(self) -> Subscription:
         """The worlds whose map changed, from any process: ``async for notice in …`` (``notice.payload`` is the
         world; None means some changes were missed, so every map should be reloaded)."""

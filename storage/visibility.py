@@ -9,7 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from storage.base import Database
+from storage.base import Database, Subscription
+
+# Told (with the world) once a view's rows change, so every process sharing the database drops its copy.
+VIEWS_CHANGED = "views_changed"
 
 
 class VisibilityStore:
@@ -30,6 +33,7 @@ class VisibilityStore:
                 "ON CONFLICT (world, viewer) DO UPDATE SET computed_at = excluded.computed_at",
                 (world, viewer, time.time()),
             )
+            await tx.notify(VIEWS_CHANGED, world)
 
     async def forget(self, world: str, keep: set[str]) -> None:
         """Drop views no longer needed (an unlinked player, a changed FOUNDRY_PLAYER)."""
@@ -39,6 +43,7 @@ class VisibilityStore:
                 if viewer not in keep:
                     await tx.execute("DELETE FROM visible_entries WHERE world = ? AND viewer = ?", (world, viewer))
                     await tx.execute("DELETE FROM visibility_views WHERE world = ? AND viewer = ?", (world, viewer))
+                    await tx.notify(VIEWS_CHANGED, world)
 
     async def computed_at(self, world: str, viewer: str) -> float | None:
         """When the view was last stored (proven), or None when never."""
@@ -56,3 +61,8 @@ class VisibilityStore:
             "SELECT uuid, limited FROM visible_entries WHERE world = ? AND viewer = ?", (world, viewer)
         )
         return {r[0]: bool(r[1]) for r in rows}
+
+    async def changes(self) -> Subscription:
+        """The worlds whose player views changed, from any process (``notice.payload`` is the world; None: some
+        were missed, so every view should be re-read)."""
+        return await self.db.listen(VIEWS_CHANGED)

@@ -8,6 +8,7 @@ import discord
 
 from cogs.utils.checks import has_role
 from cogs.utils.respond import NO_MENTIONS
+from cogs.utils.servers import server_of
 from services.relay_budget import RelayBudget
 
 log = logging.getLogger(__name__)
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 
 async def note_near_limit(interaction: discord.Interaction, budget: RelayBudget) -> None:
     """After a GM's command has answered: one ephemeral follow-up, never anything in the channel."""
-    settings = interaction.client.settings
+    settings = server_of(interaction).settings
     if not interaction.response.is_done() or not has_role(interaction.user, settings.gm_role, settings.guild_ids):
         return
     line = budget.warning_for(interaction.user.id)

@@ -7,6 +7,8 @@ from collections.abc import Collection
 import discord
 from discord import app_commands
 
+from cogs.utils.servers import server_of
+
 
 class NotAllowed(app_commands.CheckFailure):
     """A refused invocation; `message` is what the person is told."""
@@ -50,13 +52,13 @@ def role_label(guild: discord.Guild | None, role: str | None) -> str:
 def check_guild(interaction: discord.Interaction) -> None:
     if interaction.guild_id is None:
         raise NotAllowed("This command works only in the campaign's server, not in direct messages.")
-    if interaction.guild_id not in interaction.client.settings.guild_ids:
+    if interaction.guild_id not in server_of(interaction).settings.guild_ids:
         raise NotAllowed("This bot serves only its own servers; its commands can't be used here.")
 
 
 def require_role(interaction: discord.Interaction, role: str | None, what: str) -> None:
     check_guild(interaction)
-    if not has_role(interaction.user, role, interaction.client.settings.guild_ids):
+    if not has_role(interaction.user, role, server_of(interaction).settings.guild_ids):
         raise NotAllowed(f"Only members with the {role_label(interaction.guild, role)} role can {what}.")
 
 
@@ -64,7 +66,7 @@ def gm_only():
     """An app command check: the invoker has GM_ROLE in the bot's guild."""
 
     async def predicate(interaction: discord.Interaction) -> bool:
-        require_role(interaction, interaction.client.settings.gm_role, "use this GM command")
+        require_role(interaction, server_of(interaction).settings.gm_role, "use this GM command")
         return True
 
     return app_commands.check(predicate)

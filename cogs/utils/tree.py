@@ -14,6 +14,12 @@ from cogs.utils import errors
 log = logging.getLogger("bot.commands")
 
 FOREIGN_SERVER = "This bot serves only its own servers; its commands can't be used here."
+NOT_SET_UP = (
+    "The bot isn't set up in this server yet: a member with Manage Server runs /setup relay (GM commands) "
+    "or /setup roles (release commands only)."
+)
+# What a hosted server that has not set up may use.
+BEFORE_SETUP = ("setup", "help")
 
 
 class BotTree(app_commands.CommandTree):
@@ -23,6 +29,13 @@ class BotTree(app_commands.CommandTree):
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         interaction.extras["started"] = time.perf_counter()
+        if interaction.guild_id is None and interaction.type is discord.InteractionType.autocomplete:
+            # Every command that suggests values works only in a server (the commands refuse DMs): the same
+            # check, so a globally synced command never lists entry names, users or packages in a DM.
+            await interaction.response.autocomplete([])
+            return False
+        if interaction.client.settings.hosted:
+            return await self._hosted_check(interaction)
         if interaction.guild_id is not None and interaction.guild_id not in interaction.client.settings.guild_ids:
             # A server not in DISCORD_GUILD_ID: one line, nothing else (autocomplete gets no choices).
             log.warning(
@@ -33,16 +46,28 @@ class BotTree(app_commands.CommandTree):
             elif interaction.type is discord.InteractionType.autocomplete:
                 await interaction.response.autocomplete([])
             return False
-        if interaction.guild_id is None and interaction.type is discord.InteractionType.autocomplete:
-            # Every command that suggests values works only in a listed server (the commands refuse DMs): the
-            # same check, so a globally synced command never lists entry names, users or packages in a DM.
-            await interaction.response.autocomplete([])
+        interaction.extras["server"] = await interaction.client.app.servers.get(interaction.guild_id)
+        self._track()
+        return True
+
+    async def _hosted_check(self, interaction: discord.Interaction) -> bool:
+        """Hosted: any server is served, with its own settings; one that has not set up gets one line."""
+        server = await interaction.client.app.servers.get(interaction.guild_id)
+        if server is None and interaction.data.get("name") not in BEFORE_SETUP:
+            if interaction.type is discord.InteractionType.application_command:
+                await interaction.response.send_message(NOT_SET_UP, ephemeral=True)
+            elif interaction.type is discord.InteractionType.autocomplete:
+                await interaction.response.autocomplete([])
             return False
+        interaction.extras["server"] = server
+        self._track()
+        return True
+
+    def _track(self) -> None:
         task = asyncio.current_task()
         if task is not None:
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
-        return True
 
     async def drain(self, grace: float) -> None:
         """Let running commands finish for up to `grace` seconds, then cancel the rest.

@@ -288,7 +288,7 @@ class ImageService:
 
     def __init__(self, relay: RelayClient | None, *, cache: ImageCache | None = None, wait: float = IMAGE_WAIT):
         self._relay = relay
-        self.cache = cache or ImageCache()
+        self.cache = cache if cache is not None else ImageCache()  # an empty cache is falsy (it has a length)
         self.wait = wait
         self.downloads = 0  # files actually requested from the relay (the cache's effect, for the bench)
         self._in_flight: dict[tuple, asyncio.Future] = {}

@@ -134,7 +134,7 @@ class ReleaseService:
         if token is None:
             known = ", ".join(self.packages()) or "none"
             raise NoToken(
-                f"No release token is configured for {echo(package)}: add it to RELEASE_TOKENS "
+                f"No release token is configured for {echo(package)}: {self.settings.release_token_hint()} "
                 f"(packages with tokens: {known})."
             )
         # Checked at start-up, but only the check trims: a CI secret often ends with a newline.

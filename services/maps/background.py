@@ -6,9 +6,14 @@ else the only online world it used) is rebuilt through the same ``MapRebuilder``
 ``/structure`` request (its digest matches; SQLite is not touched). Nothing is ever posted to a channel:
 failures are logged once per failure streak and shown by /status. While a world is offline it is
 probed every ``OFFLINE_RETRY`` seconds (one request that the relay answers itself) and rebuilt as soon as
-it is back. Any change to a map (/refresh, a /push rename or create) resets that world's clock. Every
-request goes through the relay client's pacer, shared with commands: together they stay inside the
-relay's 300 requests a minute. A world no server uses any more (another /world chosen) is no longer polled.
+it is back. Any change to a map (/refresh, a /push rename or create, another process's refresh) resets that
+world's clock. Every request goes through the relay client's pacer, shared with commands: together they stay
+inside the relay's 300 requests a minute. A world no server uses any more (another /world chosen) is no longer
+polled.
+
+Processes sharing one PostgreSQL database take turns: a world is checked by one process at a time (the
+store's ``refresh_turn``, an advisory lock) and once per interval between them (``checked_at``, the time of
+the last check any of them made); the others hear of a changed map by notification (services/servers.py).
 
 A hosted relay's monthly quota (services/relay_budget.py): the interval in force (``every``) is
 REFRESH_INTERVAL stretched so a month of passes spends at most a third of RELAY_MONTHLY_LIMIT, and once the
@@ -155,6 +160,23 @@ class BackgroundRefresher:
         if self.gm.rebuilder.running(client_id) is not None:
             state.next_run = self.clock() + self.every  # a /refresh is running: it resets the clock anyway
             return "skipped"
+        store = self.gm.maps.store
+        # Processes sharing the database take turns: one at a time per world, and once per interval between them.
+        async with store.refresh_turn(client_id) as mine:
+            if not mine:
+                state.next_run = self.clock() + self.every
+                return "elsewhere"
+            checked = await store.checked_at(client_id)
+            if checked is not None and checked + self.every > self.clock():
+                state.next_run = checked + self.every
+                state.last_success = max(state.last_success or checked, checked)
+                return "elsewhere"
+            outcome = await self._rebuild(client_id, state)
+            if outcome in ("unchanged", "updated"):
+                await store.mark_checked(client_id, self.clock())
+            return outcome
+
+    async def _rebuild(self, client_id: str, state: WorldState) -> str:
         try:
             with background_requests():  # refused by the relay client itself while the month is spent
                 done: Rebuild = await self.gm.rebuilder.rebuild(client_id, background=True, skip_unchanged=True)

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
+from services.maps.memory import MapMemory, map_bytes
 from services.maps.names import NameIndex
 from services.offload import Offloader, in_steps, worth_offloading
 from storage import MapInfo, NameEntry, NameMapStore, RefreshCounts
@@ -104,19 +105,45 @@ class Listing:
 
 
 class NameMaps:
-    def __init__(self, store: NameMapStore, offload: Offloader | None = None):
+    """``memory``: the budget every server's maps share (MAP_MEMORY_MB); a map it drops is read back from the
+    database on its next use."""
+
+    def __init__(self, store: NameMapStore, offload: Offloader | None = None, memory: MapMemory | None = None):
         self.store = store
         self.offload = offload or Offloader(processes=False)
+        self.memory = memory if memory is not None else MapMemory()
         self._maps: dict[str, WorldMap] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: set[asyncio.Task] = set()  # changes that outlive a cancelled caller
         self._listings: dict[str, list[Listing]] = {}  # per world, the enumerations under way
         # Called with the world after each change is swapped in (the background refresh resets its clock).
         self.listeners: list[Callable[[str], None]] = []
+        # Called with the world when its map leaves memory (what was cut from it must go too).
+        self.dropped: list[Callable[[str], None]] = []
 
     def _changed(self, world: str) -> None:
         for listener in self.listeners:
             listener(world)
+
+    def _set(self, world: str, world_map: WorldMap) -> WorldMap:
+        self._maps[world] = world_map
+        self.memory.hold(self, world, map_bytes(len(world_map.by_uuid)), self._evict)
+        return world_map
+
+    def _evict(self, world: str) -> None:
+        if self._maps.pop(world, None) is not None:
+            for listener in self.dropped:
+                listener(world)
+
+    def held(self) -> list[str]:
+        """The worlds whose map is in memory now."""
+        return list(self._maps)
+
+    def close(self) -> None:
+        """Drop every map from memory and from the shared budget (the server's settings were replaced)."""
+        for world in list(self._maps):
+            self.memory.release(self, world)
+            self._evict(world)
 
     def _lock(self, world: str) -> asyncio.Lock:
         lock = self._locks.get(world)
@@ -147,12 +174,13 @@ class NameMaps:
         Call with the world's lock held."""
         current = self._maps.get(world)
         if current is None:
-            current = self._maps[world] = await build_off_loop(await self.store.entries(world), self.offload)
+            current = self._set(world, await build_off_loop(await self.store.entries(world), self.offload))
         return current
 
     async def get(self, world: str) -> WorldMap:
         current = self._maps.get(world)
         if current is not None:  # the common case: no lock, no wait, never a half-built map
+            self.memory.touch(self, world)
             return current
         return await self._serialised(world, lambda: self._current(world))
 
@@ -167,6 +195,17 @@ class NameMaps:
             self._listings[world].remove(listing)
             if not self._listings[world]:
                 del self._listings[world]
+
+    async def reload(self, world: str) -> None:
+        """Another process changed the world's map in the database: the map in memory (if any) is read again
+        and swapped in whole, as a change of this process's own is."""
+
+        async def change() -> None:
+            if world in self._maps:
+                self._set(world, await build_off_loop(await self.store.entries(world), self.offload))
+                self._changed(world)
+
+        await self._serialised(world, change)
 
     async def replace(
         self,
@@ -197,7 +236,7 @@ class NameMaps:
                 world, changed, removed, complete=complete, note=note, old_names=lambda uuid: _name(held, uuid)
             )
             if built is not None:
-                self._maps[world] = built
+                self._set(world, built)
             self._changed(world)
             return counts
 
@@ -210,7 +249,7 @@ class NameMaps:
             await self.store.put(world, entry)
             for listing in self._listings.get(world, ()):
                 listing.puts[entry.uuid] = entry
-            self._maps[world] = built
+            self._set(world, built)
             self._changed(world)
 
         await self._serialised(world, change)

@@ -51,7 +51,8 @@ NOBODY = Viewer(ViewerKind.NOBODY, source="no player view")
 class NoPlayerLookups(UserFacingError):
     def __init__(self):
         super().__init__(
-            "The GM has not set up player lookups yet (no FOUNDRY_PLAYER, and you are not linked to a Foundry user)."
+            "The GM has not set up player lookups yet (no player view is set for this server, and you are not linked "
+            "to a Foundry user)."
         )
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from core.errors import UserFacingError
 from relay import RelayClient
 from services.maps.enumerate import parse_structure
+from services.maps.memory import map_bytes
 from services.maps.world_maps import EMPTY_MAP, NameMaps, WorldMap, build_off_loop
 from services.offload import Offloader, each_part, in_steps, pickled_parts
 from services.players.viewers import Viewers
@@ -130,6 +131,8 @@ class Visibility:
         # proves nothing: the view keeps what was last proven; only a successful read replaces it.
         self._proven: dict[tuple[str, str], float] = {}
         self._failing: dict[tuple[str, str], tuple[float, str]] = {}
+        # A cut counts in the maps' memory budget, and leaves memory with the map it was cut from.
+        maps.dropped.append(self._drop_cuts)
 
     async def recompute(self, world: str) -> VisibilityReport:
         """Learn every player view's visible entries (one /structure each) and store them."""
@@ -232,7 +235,27 @@ class Visibility:
         self._learnt_at.pop((world, user_id), None)
         self._digests.pop((world, user_id), None)
         self._visible.pop((world, user_id), None)
-        self._view_maps.pop((world, user_id), None)
+        self._drop_cut((world, user_id))
+
+    def forget_world(self, world: str) -> None:
+        """Another process changed the world's player views in the database: what this one knows of them goes."""
+        for key in [k for k in {*self._visible, *self._digests, *self._view_maps} if k[0] == world]:
+            self._forget(*key)
+
+    def forget_all(self) -> None:
+        for key in {*self._visible, *self._digests, *self._view_maps}:
+            self._forget(*key)
+
+    def _drop_cut(self, key: tuple[str, str]) -> None:
+        if self._view_maps.pop(key, None) is not None:
+            self.maps.memory.release(self, key)
+        building = self._building.get(key)
+        if building is not None and building.done():  # a finished build holds the full map it was cut from
+            del self._building[key]
+
+    def _drop_cuts(self, world: str) -> None:
+        for key in [k for k in self._view_maps if k[0] == world]:
+            self._drop_cut(key)
 
     async def visible(self, world: str, user_id: str) -> dict[str, bool]:
         """uuid -> limited for the view; empty when never computed (fail closed)."""
@@ -246,6 +269,7 @@ class Visibility:
         full = await self.maps.get(world)
         cached = self._view_maps.get((world, user_id))
         if cached is not None and cached[0] is full:
+            self.maps.memory.touch(self, (world, user_id))
             return cached[1]
         return await asyncio.shield(self._building_task(world, user_id, full))
 
@@ -262,6 +286,7 @@ class Visibility:
         full = await self.maps.get(world)
         cached = self._view_maps.get((world, user_id))
         if cached is not None and cached[0] is full:
+            self.maps.memory.touch(self, (world, user_id))
             return cached[1]
         task = self._building_task(world, user_id, full)
         if cached is not None:
@@ -291,4 +316,5 @@ class Visibility:
         cut = await build_off_loop(shown, self.offload)
         if self._generation.get(key, 0) == generation:  # the view did not change meanwhile: keep the cut
             self._view_maps[key] = (full, cut)
+            self.maps.memory.hold(self, key, map_bytes(len(cut.by_uuid)), self._drop_cut)
         return cut

@@ -691,10 +691,12 @@ class DiscordHarness:
         *,
         owner: User | None = None,
         everyone_permissions: int = DEFAULT_EVERYONE_PERMS,
+        id: int | None = None,
     ) -> Guild:
-        """Create a guild (with roles, by name or ``(name, permissions)``) and GUILD_CREATE it to the bot."""
+        """Create a guild (with roles, by name or ``(name, permissions)``) and GUILD_CREATE it to the bot.
+        ``id``: a given guild id (the same server seen by two bot processes)."""
         owner = owner or self.user(f"{name}-owner")
-        gid = self.fake.snowflake()
+        gid = id if id is not None else self.fake.snowflake()
         g = Guild(id=gid, name=name, owner_id=owner.id)
         g.roles["@everyone"] = Role(id=gid, name="@everyone", guild=g, permissions=everyone_permissions)
         for pos, spec in enumerate(roles, start=1):
@@ -1154,9 +1156,12 @@ class DiscordHarness:
         *,
         expire: str | None = None,
         timeout: float | None = None,
+        opts: dict[str, Any] | None = None,
         **options: Any,
     ) -> Result:
         """Invoke ``/command`` (``"group sub"`` for subcommands) as ``who`` in ``channel``.
+
+        ``opts``: options whose names are this method's own parameters (an option called ``channel``).
 
         ``expire='now'``: the token is already expired (callback 404 10062, webhooks 401 50027);
         ``expire='after_ack'``: the token expires right after the initial callback (follow-ups/edits 401).
@@ -1170,7 +1175,7 @@ class DiscordHarness:
         self._check_fresh(synced, channel.guild)
         iid, token = self._new_ids()
         ctx = _PayloadCtx(self, channel)
-        data = self._build_data(synced, path, options, ctx)
+        data = self._build_data(synced, path, {**options, **(opts or {})}, ctx)
         payload = self._base_payload(2, who, channel, iid, token)
         payload["data"] = data
         return await self._dispatch(payload, label=f"/{path}", who=who, channel=channel, expire=expire, timeout=timeout)
@@ -1280,6 +1285,54 @@ class DiscordHarness:
             message_id=mrec.id,
             expire=expire,
             timeout=timeout,
+        )
+
+    async def submit_modal(
+        self,
+        who: Who,
+        shown: Result,
+        values: dict[str, str],
+        *,
+        expire: str | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        """Fill the modal the bot answered ``shown`` with and submit it. ``values`` by each text input's label
+        or custom_id; an input left out is submitted empty (Discord refuses an empty required one: HarnessError)."""
+        modal = shown.modal
+        if modal is None:
+            raise HarnessError(f"{shown!r} did not answer with a modal")
+        if shown.record.user_id != who.id:
+            raise HarnessError(f"the modal was shown to another user, not to {who.name}")
+        wanted = dict(values)
+
+        def filled(item: dict[str, Any]) -> dict[str, Any]:
+            if item.get("type") != 4:
+                raise HarnessError(f"modal component type {item.get('type')} is not a text input")
+            label = item.get("label")
+            key = label if label in wanted else item["custom_id"]
+            value = wanted.pop(key, item.get("value") or "")
+            if item.get("required", True) and not value:
+                raise HarnessError(
+                    f"the modal's {label or item['custom_id']!r} is required; Discord won't submit it empty"
+                )
+            if len(value) > int(item.get("max_length") or 4000) or len(value) < int(item.get("min_length") or 0):
+                raise HarnessError(f"{label or item['custom_id']!r}: {len(value)} characters is out of its bounds")
+            return {"type": 4, "custom_id": item["custom_id"], "value": value}
+
+        rows: list[dict[str, Any]] = []
+        for row in modal.get("components") or []:
+            if row.get("type") == 18:  # a label wrapping one component
+                rows.append({"type": 18, "id": row.get("id"), "component": filled(row["component"])})
+            else:
+                rows.append({"type": 1, "components": [filled(item) for item in row.get("components") or []]})
+        if wanted:
+            raise HarnessError(f"the modal has no input named {sorted(wanted)}")
+        channel = self._channel_by_id(shown.record.channel_id)
+        iid, token = self._new_ids()
+        payload = self._base_payload(5, who, channel, iid, token)
+        payload["data"] = {"custom_id": modal["custom_id"], "components": rows}
+        return await self._dispatch(
+            payload, label=f"modal {modal.get('title')!r}", who=who, channel=channel, expire=expire, timeout=timeout
         )
 
     async def _until_listening(self, message_id: int, component_type: int, custom_id: str) -> None:

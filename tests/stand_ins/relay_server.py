@@ -337,6 +337,7 @@ class StandInRelay:
         self.relay_timeout = relay_timeout
         self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self.log: list[LoggedRequest] = []
+        self.keys_used: list[str | None] = []  # the x-api-key of each request, in order (kept out of ``log``)
         self.in_flight = 0
         self.peak_in_flight = 0  # most requests waiting on Foundry at once
         self._forced: dict[str, list[_Forced]] = {}
@@ -488,6 +489,7 @@ class StandInRelay:
                 body = json.loads(await request.text())
             except ValueError:
                 body = None
+        self.keys_used.append(request.headers.get("x-api-key"))
         self.log.append(
             LoggedRequest(
                 method=request.method,
