@@ -80,7 +80,7 @@ async def test_a_job_that_kills_the_worker_twice_is_told_and_changes_nothing(big
 async def test_the_background_refresh_meeting_the_same_job_shows_it_in_status(big_world, monkeypatch):
     env = big_world
     env.world.add_entry("Newcomer")
-    env.app.refresher = BackgroundRefresher(env.app.gm, INTERVAL, clock=Clock())
+    env.app.refresher = env.app.servers.default.refresher = BackgroundRefresher(env.app.gm, INTERVAL, clock=Clock())
     killing(env, monkeypatch, "building the name index")
     assert await env.app.refresher.run_one(WORLD_ID) == "failed"
     status = await env.h.slash(env.gm, env.channel, "status")
